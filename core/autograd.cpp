@@ -1,0 +1,137 @@
+#include "core/autograd.h"
+
+#include <unordered_map>
+
+#include "core/kernels.h"
+
+namespace ag {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+}
+
+bool grad_mode_enabled() { return g_grad_enabled; }
+NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+
+std::shared_ptr<Node> gradient_edge(const Tensor& t) {
+  if (!t.defined()) return nullptr;
+  if (t.grad_fn()) return t.grad_fn();
+  if (t.impl()->requires_grad) return std::make_shared<AccumulateGrad>(t.impl_ptr());
+  return nullptr;
+}
+
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!g_grad_enabled) return false;
+  for (const Tensor* t : inputs)
+    if (t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  if (!g_grad_enabled) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+Tensor attach_node(Tensor out, std::shared_ptr<Node> node, std::initializer_list<const Tensor*> inputs) {
+  node->next.clear();
+  for (const Tensor* t : inputs) node->next.push_back(gradient_edge(*t));
+  out.set_grad_fn(std::move(node));
+  return out;
+}
+
+Tensor attach_node(Tensor out, std::shared_ptr<Node> node, const std::vector<Tensor>& inputs) {
+  node->next.clear();
+  for (const Tensor& t : inputs) node->next.push_back(gradient_edge(t));
+  out.set_grad_fn(std::move(node));
+  return out;
+}
+
+void accumulate_grad(TensorImpl& leaf, const Tensor& g) {
+  AG_CHECK(g.shape() == leaf.shape,
+           "gradient accumulation: a gradient of shape " << shape_str(g.shape())
+                                                         << " arrived for a tensor of shape "
+                                                         << shape_str(leaf.shape)
+                                                         << "; the op that produced it has a wrong backward.");
+  AG_CHECK(g.dtype() == leaf.dtype, "gradient accumulation: a " << g.dtype() << " gradient arrived for a "
+                                                                << leaf.dtype << " tensor.");
+  if (!leaf.grad.defined()) {
+    // Copy: the incoming gradient may alias a buffer that the graph reuses.
+    leaf.grad = g.contiguous().clone();
+    return;
+  }
+  Tensor gc = g.contiguous();
+  axpby(leaf.grad, 1.0, leaf.grad, 1.0, gc);
+}
+
+std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
+  accumulate_grad(*leaf, grad_output);
+  return {};
+}
+
+namespace {
+// Nodes in topological order (every node before the nodes its gradient flows into),
+// found by an explicit-stack depth-first search so deep nets cannot overflow the stack.
+std::vector<Node*> topological_order(Node* root) {
+  std::vector<Node*> postorder;
+  std::unordered_map<Node*, bool> visited;
+  std::vector<std::pair<Node*, size_t>> stack{{root, 0}};
+  visited[root] = true;
+  while (!stack.empty()) {
+    auto& [node, child] = stack.back();
+    if (child < node->next.size()) {
+      Node* next = node->next[child++].get();
+      if (next && !visited[next]) {
+        visited[next] = true;
+        stack.push_back({next, 0});
+      }
+    } else {
+      postorder.push_back(node);
+      stack.pop_back();
+    }
+  }
+  return {postorder.rbegin(), postorder.rend()};
+}
+}  // namespace
+
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  AG_CHECK(root.requires_grad(), "backward: the tensor " << root.describe()
+                                                         << " does not require grad and has no grad_fn");
+  AG_CHECK(grad.shape() == root.shape(), "backward: the upstream gradient has shape "
+                                             << shape_str(grad.shape()) << " but the tensor has shape "
+                                             << shape_str(root.shape()));
+  NoGradGuard no_grad;  // backward computations are not recorded
+  std::shared_ptr<Node> root_node = gradient_edge(root);
+  std::unordered_map<Node*, Tensor> pending;
+  pending[root_node.get()] = grad;
+  for (Node* node : topological_order(root_node.get())) {
+    auto it = pending.find(node);
+    if (it == pending.end()) continue;  // no gradient reached this node
+    AG_CHECK(!node->released, "backward through " << node->name()
+                                                  << " a second time, but its saved tensors were already "
+                                                     "freed: pass retain_graph=true to the first backward");
+    Tensor g = std::move(it->second);
+    pending.erase(it);
+    std::vector<Tensor> input_grads = node->apply(g);
+    for (size_t i = 0; i < node->next.size(); ++i) {
+      Node* next = node->next[i].get();
+      if (!next || !input_grads[i].defined()) continue;
+      auto slot = pending.find(next);
+      if (slot == pending.end()) {
+        pending.emplace(next, std::move(input_grads[i]));
+      } else {
+        Tensor sum = Tensor::empty(slot->second.shape(), slot->second.dtype(), slot->second.device());
+        axpby(sum, 1.0, slot->second.contiguous(), 1.0, input_grads[i].contiguous());
+        slot->second = sum;
+      }
+    }
+    if (!retain_graph && !dynamic_cast<AccumulateGrad*>(node)) {
+      node->release_saved();
+      node->released = true;
+    }
+  }
+}
+
+}  // namespace ag

@@ -1,0 +1,48 @@
+// CPU matrix products through OpenBLAS (CBLAS, row-major).
+#include <cblas.h>
+
+#include "core/cpu/strided.h"
+#include "core/kernels.h"
+
+namespace ag::cpu {
+
+namespace {
+template <typename T>
+void gemm_raw(const GemmArgs& g, const T* a, const T* b, T* c) {
+  const auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
+  const auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, static_cast<float>(g.alpha), a, g.lda, b, g.ldb,
+                static_cast<float>(g.beta), c, g.ldc);
+  } else {
+    cblas_dgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, c, g.ldc);
+  }
+}
+}  // namespace
+
+void gemm(Tensor& out, const Tensor& a, const Tensor& b, const GemmArgs& args) {
+  dispatch_float(out.dtype(), "gemm", [&]<typename scalar_t>() { gemm_raw<scalar_t>(args, a.data<scalar_t>(), b.data<scalar_t>(), out.data<scalar_t>()); });
+}
+
+void gemm_batched(Tensor& out, const Tensor& a, const Tensor& b, const GemmArgs& args, int64_t batch,
+                  int64_t stride_a, int64_t stride_b, int64_t stride_c) {
+  dispatch_float(out.dtype(), "gemm_batched", [&]<typename scalar_t>() {
+    const scalar_t* pa = a.data<scalar_t>();
+    const scalar_t* pb = b.data<scalar_t>();
+    scalar_t* pc = out.data<scalar_t>();
+    for (int64_t i = 0; i < batch; ++i) gemm_raw<scalar_t>(args, pa + i * stride_a, pb + i * stride_b, pc + i * stride_c);
+  });
+}
+
+void add_row_bias(Tensor& out, const Tensor& bias) {
+  dispatch_float(out.dtype(), "add_row_bias", [&]<typename scalar_t>() {
+    scalar_t* po = out.data<scalar_t>();
+    const scalar_t* pb = bias.data<scalar_t>();
+    const int64_t cols = bias.numel(), rows = out.numel() / cols;
+#pragma omp parallel for if (out.numel() > kParallelThreshold) schedule(static)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) po[r * cols + c] += pb[c];
+  });
+}
+
+}  // namespace ag::cpu

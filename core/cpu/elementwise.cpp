@@ -1,0 +1,253 @@
+// CPU elementwise kernels: unary math and activations (forward and derivative), binary
+// ops with broadcasting, axpby/scale, where, fill and strided copy.
+#include <cmath>
+#include <cstring>
+
+#include "core/cpu/strided.h"
+#include "core/kernels.h"
+
+namespace ag::cpu {
+
+namespace {
+
+template <typename T>
+T unary_value(UnaryOp op, T x, T p, T q) {
+  switch (op) {
+    case UnaryOp::neg: return -x;
+    case UnaryOp::exp: return std::exp(x);
+    case UnaryOp::log: return std::log(x);
+    case UnaryOp::sqrt: return std::sqrt(x);
+    case UnaryOp::abs: return std::abs(x);
+    case UnaryOp::sin: return std::sin(x);
+    case UnaryOp::cos: return std::cos(x);
+    case UnaryOp::acos: return std::acos(x);
+    case UnaryOp::pow: return std::pow(x, p);
+    case UnaryOp::clamp: return x < p ? p : (x > q ? q : x);
+    case UnaryOp::relu: return x > T(0) ? x : T(0);
+    case UnaryOp::relu6: return x < T(0) ? T(0) : (x > T(6) ? T(6) : x);
+    case UnaryOp::silu: return x / (T(1) + std::exp(-x));
+    case UnaryOp::sigmoid: return T(1) / (T(1) + std::exp(-x));
+    case UnaryOp::tanh: return std::tanh(x);
+    case UnaryOp::hardswish: return x <= T(-3) ? T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6));
+  }
+  return x;
+}
+
+// d op(x) / dx, from x and (where cheaper) y = op(x).
+template <typename T>
+T unary_derivative(UnaryOp op, T x, T y, T p, T q) {
+  switch (op) {
+    case UnaryOp::neg: return T(-1);
+    case UnaryOp::exp: return y;
+    case UnaryOp::log: return T(1) / x;
+    case UnaryOp::sqrt: return T(0.5) / y;
+    case UnaryOp::abs: return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
+    case UnaryOp::sin: return std::cos(x);
+    case UnaryOp::cos: return -std::sin(x);
+    case UnaryOp::acos: return T(-1) / std::sqrt(T(1) - x * x);
+    case UnaryOp::pow: return p * std::pow(x, p - T(1));
+    case UnaryOp::clamp: return (x >= p && x <= q) ? T(1) : T(0);
+    case UnaryOp::relu: return x > T(0) ? T(1) : T(0);
+    case UnaryOp::relu6: return (x > T(0) && x < T(6)) ? T(1) : T(0);
+    case UnaryOp::silu: {
+      T s = T(1) / (T(1) + std::exp(-x));
+      return s * (T(1) + x * (T(1) - s));
+    }
+    case UnaryOp::sigmoid: return y * (T(1) - y);
+    case UnaryOp::tanh: return T(1) - y * y;
+    case UnaryOp::hardswish: return x < T(-3) ? T(0) : (x > T(3) ? T(1) : (T(2) * x + T(3)) / T(6));
+  }
+  return T(0);
+}
+
+template <typename T>
+T binary_value(BinaryOp op, T a, T b) {
+  switch (op) {
+    case BinaryOp::add: return a + b;
+    case BinaryOp::sub: return a - b;
+    case BinaryOp::mul: return a * b;
+    case BinaryOp::div: return a / b;
+  }
+  return a;
+}
+
+// The loop for one op, written out so the compiler can vectorise it (the switch is hoisted).
+template <typename T, BinaryOp OP>
+void binary_rows(T* out, const T* a, const T* b, const Shape& shape, const Shape& sa, const Shape& sb) {
+  const size_t nd = shape.size();
+  const int64_t inner = nd ? shape[nd - 1] : 1;
+  const int64_t ia = nd ? sa[nd - 1] : 0, ib = nd ? sb[nd - 1] : 0;
+  const int64_t rows = inner ? shape_numel(shape) / inner : 0;
+#pragma omp parallel for if (rows * inner > kParallelThreshold) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t oa = 0, ob = 0, rest = r;
+    for (size_t d = nd - 1; d-- > 0;) {
+      int64_t c = rest % shape[d];
+      rest /= shape[d];
+      oa += c * sa[d];
+      ob += c * sb[d];
+    }
+    T* o = out + r * inner;
+    const T* pa = a + oa;
+    const T* pb = b + ob;
+    if (ia == 1 && ib == 1) {
+      for (int64_t i = 0; i < inner; ++i) o[i] = binary_value(OP, pa[i], pb[i]);
+    } else if (ia == 1 && ib == 0) {
+      const T vb = *pb;
+      for (int64_t i = 0; i < inner; ++i) o[i] = binary_value(OP, pa[i], vb);
+    } else if (ia == 0 && ib == 1) {
+      const T va = *pa;
+      for (int64_t i = 0; i < inner; ++i) o[i] = binary_value(OP, va, pb[i]);
+    } else {
+      for (int64_t i = 0; i < inner; ++i) o[i] = binary_value(OP, pa[i * ia], pb[i * ib]);
+    }
+  }
+}
+
+template <typename T>
+void binary_dispatch(BinaryOp op, T* out, const T* a, const T* b, const Shape& shape, const Shape& sa,
+                     const Shape& sb) {
+  switch (op) {
+    case BinaryOp::add: return binary_rows<T, BinaryOp::add>(out, a, b, shape, sa, sb);
+    case BinaryOp::sub: return binary_rows<T, BinaryOp::sub>(out, a, b, shape, sa, sb);
+    case BinaryOp::mul: return binary_rows<T, BinaryOp::mul>(out, a, b, shape, sa, sb);
+    case BinaryOp::div: return binary_rows<T, BinaryOp::div>(out, a, b, shape, sa, sb);
+  }
+}
+
+// Runs body.template operator()<OP>() with OP a compile-time constant, so each op gets its
+// own vectorisable loop instead of a switch per element.
+template <typename Body>
+void with_unary_op(UnaryOp op, Body&& body) {
+  switch (op) {
+#define AG_UNARY_CASE(name) \
+  case UnaryOp::name: return body.template operator()<UnaryOp::name>();
+    AG_UNARY_CASE(neg) AG_UNARY_CASE(exp) AG_UNARY_CASE(log) AG_UNARY_CASE(sqrt) AG_UNARY_CASE(abs)
+    AG_UNARY_CASE(sin) AG_UNARY_CASE(cos) AG_UNARY_CASE(acos) AG_UNARY_CASE(pow) AG_UNARY_CASE(clamp)
+    AG_UNARY_CASE(relu) AG_UNARY_CASE(relu6) AG_UNARY_CASE(silu) AG_UNARY_CASE(sigmoid)
+    AG_UNARY_CASE(tanh) AG_UNARY_CASE(hardswish)
+#undef AG_UNARY_CASE
+  }
+}
+
+}  // namespace
+
+void unary_forward(Tensor& out, const Tensor& x, UnaryOp op, UnaryParams params) {
+  dispatch_float(x.dtype(), "unary_forward", [&]<typename scalar_t>() {
+    const scalar_t* px = x.data<scalar_t>();
+    scalar_t* po = out.data<scalar_t>();
+    const scalar_t p = static_cast<scalar_t>(params.p), q = static_cast<scalar_t>(params.q);
+    const int64_t n = x.numel();
+    with_unary_op(op, [&]<UnaryOp OP>() {
+#pragma omp parallel for if (n > kParallelThreshold) schedule(static)
+      for (int64_t i = 0; i < n; ++i) po[i] = unary_value(OP, px[i], p, q);
+    });
+  });
+}
+
+void unary_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const Tensor& y, UnaryOp op,
+                    UnaryParams params) {
+  dispatch_float(x.dtype(), "unary_backward", [&]<typename scalar_t>() {
+    const scalar_t* px = x.data<scalar_t>();
+    const scalar_t* py = y.defined() ? y.data<scalar_t>() : px;
+    const scalar_t* pg = grad_y.data<scalar_t>();
+    scalar_t* po = grad_x.data<scalar_t>();
+    const scalar_t p = static_cast<scalar_t>(params.p), q = static_cast<scalar_t>(params.q);
+    const int64_t n = x.numel();
+    with_unary_op(op, [&]<UnaryOp OP>() {
+#pragma omp parallel for if (n > kParallelThreshold) schedule(static)
+      for (int64_t i = 0; i < n; ++i) po[i] = pg[i] * unary_derivative(OP, px[i], py[i], p, q);
+    });
+  });
+}
+
+void binary_forward(Tensor& out, const Tensor& a, const Tensor& b, BinaryOp op) {
+  const Shape& shape = out.shape();
+  Shape sa = broadcast_strides(a.shape(), shape);
+  Shape sb = broadcast_strides(b.shape(), shape);
+  dispatch_float(out.dtype(), "binary_forward", [&]<typename scalar_t>() {
+    binary_dispatch<scalar_t>(op, out.data<scalar_t>(), a.data<scalar_t>(), b.data<scalar_t>(), shape, sa, sb);
+  });
+}
+
+void axpby(Tensor& out, double alpha, const Tensor& a, double beta, const Tensor& b) {
+  dispatch_float(out.dtype(), "axpby", [&]<typename scalar_t>() {
+    const scalar_t* pa = a.data<scalar_t>();
+    const scalar_t* pb = b.data<scalar_t>();
+    scalar_t* po = out.data<scalar_t>();
+    const scalar_t al = static_cast<scalar_t>(alpha), be = static_cast<scalar_t>(beta);
+    const int64_t n = out.numel();
+#pragma omp parallel for if (n > kParallelThreshold) schedule(static)
+    for (int64_t i = 0; i < n; ++i) po[i] = al * pa[i] + be * pb[i];
+  });
+}
+
+void scale(Tensor& out, const Tensor& x, double alpha) {
+  dispatch_float(out.dtype(), "scale", [&]<typename scalar_t>() {
+    const scalar_t* px = x.data<scalar_t>();
+    scalar_t* po = out.data<scalar_t>();
+    const scalar_t al = static_cast<scalar_t>(alpha);
+    const int64_t n = out.numel();
+#pragma omp parallel for if (n > kParallelThreshold) schedule(static)
+    for (int64_t i = 0; i < n; ++i) po[i] = al * px[i];
+  });
+}
+
+void where_forward(Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
+  dispatch_all(cond.dtype(), "where", [&]<typename cond_t>() {
+    const cond_t* pc = cond.data<cond_t>();
+    dispatch_float(out.dtype(), "where", [&]<typename scalar_t>() {
+      const scalar_t* pa = a.data<scalar_t>();
+      const scalar_t* pb = b.data<scalar_t>();
+      scalar_t* po = out.data<scalar_t>();
+      const int64_t n = out.numel();
+      for (int64_t i = 0; i < n; ++i) po[i] = pc[i] != cond_t(0) ? pa[i] : pb[i];
+    });
+  });
+}
+
+void fill(Tensor& out, double value) {
+  dispatch_all(out.dtype(), "fill", [&]<typename scalar_t>() {
+    scalar_t* po = out.data<scalar_t>();
+    const scalar_t v = static_cast<scalar_t>(value);
+    if (out.is_contiguous()) {
+      const int64_t n = out.numel();
+      for (int64_t i = 0; i < n; ++i) po[i] = v;
+    } else {
+      for_each_offset(out.shape(), out.strides(), [&](int64_t, int64_t off) { po[off] = v; });
+    }
+  });
+}
+
+void copy(Tensor& out, const Tensor& src) {
+  if (out.dtype() == src.dtype() && out.is_contiguous() && src.is_contiguous()) {
+    std::memcpy(out.raw_data(), src.raw_data(), out.nbytes());
+    return;
+  }
+  dispatch_all(out.dtype(), "copy", [&]<typename out_t>() {
+    out_t* po = out.data<out_t>();
+    dispatch_all(src.dtype(), "copy", [&]<typename scalar_t>() {
+      const scalar_t* ps = src.data<scalar_t>();
+      if (out.is_contiguous()) {
+        for_each_offset(src.shape(), src.strides(),
+                        [&](int64_t i, int64_t off) { po[i] = static_cast<out_t>(ps[off]); });
+      } else {
+        Shape src_strides = src.strides();
+        // Walk the destination; find the source offset from the linear index.
+        Shape shape = out.shape();
+        for_each_offset(shape, out.strides(), [&](int64_t i, int64_t off) {
+          int64_t rest = i, so = 0;
+          for (size_t d = shape.size(); d-- > 0;) {
+            so += (rest % shape[d]) * src_strides[d];
+            rest /= shape[d];
+          }
+          po[off] = static_cast<out_t>(ps[so]);
+        });
+      }
+    });
+  });
+}
+
+void copy_between_devices(Tensor& out, const Tensor& src) { std::memcpy(out.raw_data(), src.raw_data(), out.nbytes()); }
+
+}  // namespace ag::cpu

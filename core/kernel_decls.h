@@ -1,0 +1,83 @@
+// The kernel functions, declared once and included three times: in namespace ag (the
+// dispatching entry points, core/kernels.cpp), ag::cpu (core/cpu/) and ag::cuda
+// (core/cuda/), so every backend has exactly the same signatures. No include guard on
+// purpose. Unless a comment says otherwise, tensors are contiguous, on one device, and of
+// one floating dtype; kernels assign their outputs (only autograd accumulates).
+// ---------------------------------------------------------------- elementwise
+
+// out = op(x). out, x: [*] same shape.
+void unary_forward(Tensor& out, const Tensor& x, UnaryOp op, UnaryParams params = {});
+// grad_x = grad_y * op'(x). All [*] same shape; y = op(x) is passed because some
+// derivatives are cheapest from the output (exp, sigmoid, tanh).
+void unary_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const Tensor& y,
+                    UnaryOp op, UnaryParams params = {});
+
+// out = a op b with NumPy broadcasting. out: broadcast(a.shape, b.shape); a, b contiguous.
+void binary_forward(Tensor& out, const Tensor& a, const Tensor& b, BinaryOp op);
+
+// out = alpha * a + beta * b (no broadcasting): used by accumulation and optimizers.
+void axpby(Tensor& out, double alpha, const Tensor& a, double beta, const Tensor& b);
+// out = alpha * x.
+void scale(Tensor& out, const Tensor& x, double alpha);
+
+// out[i] = cond[i] != 0 ? a[i] : b[i]. All [*] same shape; cond of any dtype.
+void where_forward(Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
+
+// ---------------------------------------------------------------- copies
+// out = value everywhere. out: any strides.
+void fill(Tensor& out, double value);
+// out = src, converting dtype. out, src: same shape, any strides, same device.
+void copy(Tensor& out, const Tensor& src);
+// Host <-> device transfer of contiguous tensors of one dtype and shape.
+void copy_between_devices(Tensor& out, const Tensor& src);
+
+// ---------------------------------------------------------------- reductions
+// Reductions view x as [outer, n, inner] (n = the reduced dim) and write out [outer, inner].
+void reduce_dim(Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t inner, ReduceOp op);
+// out: int64 [outer, inner], index of the maximum (first one on ties).
+void argmax_dim(Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t inner);
+// out: [outer, n, inner] = g[outer, inner] broadcast along n, times alpha.
+void broadcast_dim(Tensor& out, const Tensor& g, int64_t outer, int64_t n, int64_t inner, double alpha);
+// out: [1] = sum of all elements.
+void sum_all(Tensor& out, const Tensor& x);
+// Sums grad (shape of a broadcast result) down to out.shape() (broadcast-compatible).
+void sum_to(Tensor& out, const Tensor& grad);
+
+// ---------------------------------------------------------------- linear algebra
+// out[M,N] = alpha * op(a) op(b) + beta * out (see GemmArgs); a, b, out raw row-major
+// buffers starting at their tensors' data.
+void gemm(Tensor& out, const Tensor& a, const Tensor& b, const GemmArgs& args);
+// Batched: out[B,M,N], a[B,...], b[B,...] contiguous per batch with the given strides.
+void gemm_batched(Tensor& out, const Tensor& a, const Tensor& b, const GemmArgs& args, int64_t batch,
+                  int64_t stride_a, int64_t stride_b, int64_t stride_c);
+// out[N,C] += bias[C] broadcast over rows (used after a GEMM).
+void add_row_bias(Tensor& out, const Tensor& bias);
+
+// ---------------------------------------------------------------- softmax family
+// Softmax over n of x viewed as [outer, n, inner]; log_softmax when log is set.
+void softmax_forward(Tensor& y, const Tensor& x, int64_t outer, int64_t n, int64_t inner, bool log);
+// grad_x from y (the forward output) and grad_y.
+void softmax_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& y, int64_t outer, int64_t n,
+                      int64_t inner, bool log);
+// y = x / max(||x||_2 over n, eps); norm: [outer, inner] holds max(||x||, eps).
+void l2_normalize_forward(Tensor& y, Tensor& norm, const Tensor& x, int64_t outer, int64_t n,
+                          int64_t inner, double eps);
+void l2_normalize_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const Tensor& norm,
+                           int64_t outer, int64_t n, int64_t inner, double eps);
+
+// ---------------------------------------------------------------- indexing
+// out[o, j, i] = x[o, index[o, j, i], i]; index int64 [outer, k, inner], x [outer, n, inner].
+// Every index is checked to lie in [0, n).
+void gather_dim(Tensor& out, const Tensor& x, const Tensor& index, int64_t outer, int64_t n,
+                int64_t k, int64_t inner);
+// grad_x (zeroed first) [outer, n, inner] += grad [outer, k, inner] at index.
+void scatter_add_dim(Tensor& grad_x, const Tensor& grad, const Tensor& index, int64_t outer, int64_t n,
+                     int64_t k, int64_t inner);
+// out[N, classes] = 1 where j == labels[i]. labels: int64 [N], checked in [0, classes).
+void one_hot(Tensor& out, const Tensor& labels, int64_t classes);
+
+// ================================================================ layers (conv, batch norm, pooling)
+// (added by the layers work: declarations below this line, dispatch in core/kernels_nn.cpp)
+
+// ================================================================ losses
+// (added by the losses work: declarations below this line, dispatch in core/kernels_loss.cpp)

@@ -1,0 +1,43 @@
+// Storage: a reference-counted block of memory on one device, obtained from that device's
+// allocator. Tensors are views over a Storage (offset, shape, strides).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "core/dtype.h"
+
+namespace ag {
+
+// A per-device source of memory. The CPU one uses aligned malloc; the CUDA one caches
+// freed blocks by size so steady-state training never calls cudaMalloc.
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* ptr, size_t bytes) = 0;
+};
+
+Allocator& cpu_allocator();
+// The allocator of a device; for CUDA this throws a clear error in a CPU-only build.
+Allocator& allocator_for(Device device);
+
+class Storage {
+ public:
+  Storage(size_t bytes, Device device);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  Device device() const { return device_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+  Device device_;
+  Allocator* allocator_ = nullptr;
+};
+
+}  // namespace ag
