@@ -78,6 +78,50 @@ void one_hot(Tensor& out, const Tensor& labels, int64_t classes);
 
 // ================================================================ layers (conv, batch norm, pooling)
 // (added by the layers work: declarations below this line, dispatch in core/kernels_nn.cpp)
+// Parameter structs: core/nn_params.h. Image tensors are NCHW.
+
+// out [N, C_out, H_out, W_out] = x [N, C_in, H, W] (*) w [C_out, C_in / groups, KH, KW]
+// + bias [C_out] (bias may be undefined). Sizes per conv_out_size().
+void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p);
+// grad_x [N, C_in, H, W] = d(out)/dx applied to grad_out [N, C_out, H_out, W_out]; w as above.
+void conv2d_backward_input(Tensor& grad_x, const Tensor& grad_out, const Tensor& w, const Conv2dParams& p);
+// grad_w [C_out, C_in / groups, KH, KW] from grad_out [N, C_out, H_out, W_out], x [N, C_in, H, W].
+void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor& x, const Conv2dParams& p);
+// grad_bias [C] = grad_out [N, C, H, W] summed over N, H and W.
+void conv2d_backward_bias(Tensor& grad_bias, const Tensor& grad_out);
+
+// Batch norm over x viewed as [N, C, S] (S = H*W for images, 1 for [N, C]). gamma, beta:
+// [C] or undefined (1 and 0). act is applied to the normalised output in the same pass.
+// Training: mean/invstd [C] get the batch mean and 1/sqrt(biased var + eps); when defined,
+// running_mean/running_var [C] are updated in place with momentum (unbiased variance).
+void batch_norm_forward_train(Tensor& y, Tensor& mean, Tensor& invstd, Tensor& running_mean,
+                              Tensor& running_var, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                              double momentum, double eps, FusedAct act);
+// Eval: y = act((x - mean) * invstd * gamma + beta) with given mean, invstd [C].
+void batch_norm_forward_eval(Tensor& y, const Tensor& x, const Tensor& mean, const Tensor& invstd,
+                             const Tensor& gamma, const Tensor& beta, FusedAct act);
+// Gradients of batch norm (+ act, whose derivative is read from y, the forward output;
+// y may be undefined when act is none). training: mean/invstd were batch statistics (the
+// gradient flows through them); otherwise they were constants. grad_x [N, C, S],
+// grad_gamma, grad_beta [C]: each may be undefined when not needed.
+void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, const Tensor& grad_y,
+                         const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& invstd,
+                         const Tensor& gamma, bool training, FusedAct act);
+
+// Max pooling: out [N, C, H_out, W_out], indices int64 [N, C, H_out, W_out] (the argmax's
+// offset h * W + w within its [H, W] plane, first maximum on ties), x [N, C, H, W].
+void max_pool2d_forward(Tensor& out, Tensor& indices, const Tensor& x, const Pool2dParams& p);
+// grad_x [N, C, H, W] (every element written) from grad_out and indices.
+void max_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Tensor& indices, const Pool2dParams& p);
+// Average pooling: out [N, C, H_out, W_out] from x [N, C, H, W].
+void avg_pool2d_forward(Tensor& out, const Tensor& x, const Pool2dParams& p);
+void avg_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Pool2dParams& p);
+
+// out = act(a + b); out, a, b: [*] same shape (residual connections).
+void add_act_forward(Tensor& out, const Tensor& a, const Tensor& b, FusedAct act);
+// grad_x = grad_y * act'(.) read from y = act(.) (the forward output). All [*] same shape.
+void act_backward_from_output(Tensor& grad_x, const Tensor& grad_y, const Tensor& y, FusedAct act);
+
 
 // ================================================================ losses
 // (added by the losses work: declarations below this line, dispatch in core/kernels_loss.cpp)

@@ -3,6 +3,7 @@
 // or core/cuda/ (namespace ag::cuda). The declarations live in core/kernel_decls.h.
 #pragma once
 
+#include "core/nn_params.h"
 #include "core/tensor.h"
 
 namespace ag {
