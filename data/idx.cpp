@@ -1,6 +1,7 @@
 #include "data/idx.h"
 
 #include <cstring>
+#include <filesystem>
 
 #include "core/error.h"
 #include "data/file_io.h"
@@ -51,8 +52,11 @@ std::string find_idx_file(const std::string& dir, const std::string& name) {
 
 Dataset read_idx_split(const std::string& dir, Split split, const std::vector<std::string>& names) {
   std::string prefix = split == Split::train ? "train" : "t10k";
-  Dataset d = read_idx(find_idx_file(dir, prefix + "-images-idx3-ubyte"),
-                       find_idx_file(dir, prefix + "-labels-idx1-ubyte"), names);
+  AG_CHECK(std::filesystem::is_directory(dir), "IDX dataset: no such directory " << dir);
+  // Two statements so the images file is looked for (and reported missing) first.
+  std::string images = find_idx_file(dir, prefix + "-images-idx3-ubyte");
+  std::string labels = find_idx_file(dir, prefix + "-labels-idx1-ubyte");
+  Dataset d = read_idx(images, labels, names);
   d.set_source(dir);
   return d;
 }
