@@ -50,11 +50,10 @@ Tensor attach_node(Tensor out, std::shared_ptr<Node> node, const std::vector<Ten
 }
 
 void accumulate_grad(TensorImpl& leaf, const Tensor& g) {
-  AG_CHECK(g.shape() == leaf.shape,
-           "gradient accumulation: a gradient of shape " << shape_str(g.shape())
-                                                         << " arrived for a tensor of shape "
-                                                         << shape_str(leaf.shape)
-                                                         << "; the op that produced it has a wrong backward.");
+  AG_CHECK(g.shape() == leaf.shape, "gradient accumulation: a gradient of shape "
+                                        << shape_str(g.shape()) << " arrived for a tensor of shape "
+                                        << shape_str(leaf.shape)
+                                        << "; the op that produced it has a wrong backward.");
   AG_CHECK(g.dtype() == leaf.dtype, "gradient accumulation: a " << g.dtype() << " gradient arrived for a "
                                                                 << leaf.dtype << " tensor.");
   if (!leaf.grad.defined()) {
@@ -97,8 +96,8 @@ std::vector<Node*> topological_order(Node* root) {
 }  // namespace
 
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
-  AG_CHECK(root.requires_grad(), "backward: the tensor " << root.describe()
-                                                         << " does not require grad and has no grad_fn");
+  AG_CHECK(root.requires_grad(),
+           "backward: the tensor " << root.describe() << " does not require grad and has no grad_fn");
   AG_CHECK(grad.shape() == root.shape(), "backward: the upstream gradient has shape "
                                              << shape_str(grad.shape()) << " but the tensor has shape "
                                              << shape_str(root.shape()));

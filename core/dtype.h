@@ -18,18 +18,31 @@ inline size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 8; }
 inline bool is_floating(DType t) { return t != DType::i64; }
 inline const char* dtype_name(DType t) {
   switch (t) {
-    case DType::f32: return "float32";
-    case DType::f64: return "float64";
-    case DType::i64: return "int64";
+    case DType::f32:
+      return "float32";
+    case DType::f64:
+      return "float64";
+    case DType::i64:
+      return "int64";
   }
   return "?";
 }
 inline std::ostream& operator<<(std::ostream& os, DType t) { return os << dtype_name(t); }
 
-template <typename T> constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::f32; }
-template <> constexpr DType dtype_of<double>() { return DType::f64; }
-template <> constexpr DType dtype_of<int64_t>() { return DType::i64; }
+template <typename T>
+constexpr DType dtype_of();
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::f32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::f64;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+  return DType::i64;
+}
 
 enum class DeviceType { cpu, cuda };
 
@@ -55,9 +68,12 @@ inline std::ostream& operator<<(std::ostream& os, const Device& d) { return os <
 template <typename F>
 decltype(auto) dispatch_float(DType dtype, const char* name, F&& f) {
   switch (dtype) {
-    case DType::f32: return f.template operator()<float>();
-    case DType::f64: return f.template operator()<double>();
-    default: break;
+    case DType::f32:
+      return f.template operator()<float>();
+    case DType::f64:
+      return f.template operator()<double>();
+    default:
+      break;
   }
   AG_FAIL(name << ": expected a float32 or float64 tensor, got " << dtype);
 }
@@ -65,9 +81,12 @@ decltype(auto) dispatch_float(DType dtype, const char* name, F&& f) {
 template <typename F>
 decltype(auto) dispatch_all(DType dtype, const char* name, F&& f) {
   switch (dtype) {
-    case DType::f32: return f.template operator()<float>();
-    case DType::f64: return f.template operator()<double>();
-    case DType::i64: return f.template operator()<int64_t>();
+    case DType::f32:
+      return f.template operator()<float>();
+    case DType::f64:
+      return f.template operator()<double>();
+    case DType::i64:
+      return f.template operator()<int64_t>();
   }
   AG_FAIL(name << ": unknown dtype");
 }

@@ -22,13 +22,13 @@ namespace detail {
 
 // AG_CHECK(cond, a << b << c): throws ag::Error("file:line: a b c") when cond is false.
 // The message is only built on failure.
-#define AG_CHECK(cond, msg)                                           \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      std::ostringstream ag_check_stream_;                            \
-      ag_check_stream_ << msg;                                        \
+#define AG_CHECK(cond, msg)                                                  \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      std::ostringstream ag_check_stream_;                                   \
+      ag_check_stream_ << msg;                                               \
       ::ag::detail::throw_error(__FILE__, __LINE__, ag_check_stream_.str()); \
-    }                                                                 \
+    }                                                                        \
   } while (0)
 
 #define AG_FAIL(msg) AG_CHECK(false, msg)

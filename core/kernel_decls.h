@@ -9,8 +9,8 @@
 void unary_forward(Tensor& out, const Tensor& x, UnaryOp op, UnaryParams params = {});
 // grad_x = grad_y * op'(x). All [*] same shape; y = op(x) is passed because some
 // derivatives are cheapest from the output (exp, sigmoid, tanh).
-void unary_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const Tensor& y,
-                    UnaryOp op, UnaryParams params = {});
+void unary_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const Tensor& y, UnaryOp op,
+                    UnaryParams params = {});
 
 // out = a op b with NumPy broadcasting. out: broadcast(a.shape, b.shape); a, b contiguous.
 void binary_forward(Tensor& out, const Tensor& a, const Tensor& b, BinaryOp op);
@@ -60,16 +60,16 @@ void softmax_forward(Tensor& y, const Tensor& x, int64_t outer, int64_t n, int64
 void softmax_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& y, int64_t outer, int64_t n,
                       int64_t inner, bool log);
 // y = x / max(||x||_2 over n, eps); norm: [outer, inner] holds max(||x||, eps).
-void l2_normalize_forward(Tensor& y, Tensor& norm, const Tensor& x, int64_t outer, int64_t n,
-                          int64_t inner, double eps);
+void l2_normalize_forward(Tensor& y, Tensor& norm, const Tensor& x, int64_t outer, int64_t n, int64_t inner,
+                          double eps);
 void l2_normalize_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const Tensor& norm,
                            int64_t outer, int64_t n, int64_t inner, double eps);
 
 // ---------------------------------------------------------------- indexing
 // out[o, j, i] = x[o, index[o, j, i], i]; index int64 [outer, k, inner], x [outer, n, inner].
 // Every index is checked to lie in [0, n).
-void gather_dim(Tensor& out, const Tensor& x, const Tensor& index, int64_t outer, int64_t n,
-                int64_t k, int64_t inner);
+void gather_dim(Tensor& out, const Tensor& x, const Tensor& index, int64_t outer, int64_t n, int64_t k,
+                int64_t inner);
 // grad_x (zeroed first) [outer, n, inner] += grad [outer, k, inner] at index.
 void scatter_add_dim(Tensor& grad_x, const Tensor& grad, const Tensor& index, int64_t outer, int64_t n,
                      int64_t k, int64_t inner);
@@ -112,7 +112,8 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, 
 // offset h * W + w within its [H, W] plane, first maximum on ties), x [N, C, H, W].
 void max_pool2d_forward(Tensor& out, Tensor& indices, const Tensor& x, const Pool2dParams& p);
 // grad_x [N, C, H, W] (every element written) from grad_out and indices.
-void max_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Tensor& indices, const Pool2dParams& p);
+void max_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Tensor& indices,
+                         const Pool2dParams& p);
 // Average pooling: out [N, C, H_out, W_out] from x [N, C, H, W].
 void avg_pool2d_forward(Tensor& out, const Tensor& x, const Pool2dParams& p);
 void avg_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Pool2dParams& p);
@@ -122,6 +123,42 @@ void add_act_forward(Tensor& out, const Tensor& a, const Tensor& b, FusedAct act
 // grad_x = grad_y * act'(.) read from y = act(.) (the forward output). All [*] same shape.
 void act_backward_from_output(Tensor& grad_x, const Tensor& grad_y, const Tensor& y, FusedAct act);
 
-
 // ================================================================ losses
 // (added by the losses work: declarations below this line, dispatch in core/kernels_loss.cpp)
+
+// Softmax cross-entropy with label smoothing, fused (log-sum-exp, so no exp overflows).
+// The target distribution is q = (1 - smoothing) one_hot(label) + smoothing / C.
+// loss: [N] per-row losses, loss_i = lse_i - sum_j q_ij logits_ij; lse: [N] per-row
+// log-sum-exp (saved for the backward); logits: [N, C]; labels: int64 [N], each checked
+// to lie in [0, C) (the CPU twin throws an ag::Error naming the label and C).
+void cross_entropy_forward(Tensor& loss, Tensor& lse, const Tensor& logits, const Tensor& labels,
+                           double label_smoothing);
+// grad_logits: [N, C] = grad_loss[i] * (exp(logits - lse_i) - q_ij); grad_loss, lse: [N];
+// logits: [N, C]; labels: int64 [N].
+void cross_entropy_backward(Tensor& grad_logits, const Tensor& grad_loss, const Tensor& logits,
+                            const Tensor& lse, const Tensor& labels, double label_smoothing);
+
+// ================================================================ optim
+// (added by the optimizer work: declarations below this line, dispatch in core/kernels_optim.cpp)
+// Fused, in-place optimizer updates of one parameter. param, grad and the state tensors
+// are contiguous, of one shape, dtype and device. Unlike the other kernels these update
+// param and the state buffers in place (read-modify-write); grad is read-only.
+
+// SGD with PyTorch semantics:
+//   g = grad + weight_decay * param
+//   if momentum != 0: buf = momentum * buf + (1 - dampening) * g
+//                     g = nesterov ? g + momentum * buf : buf
+//   param -= lr * g
+// param: [*], momentum_buf: [*] (may be undefined when momentum == 0), grad: [*].
+// The caller passes dampening = 0 with a zeroed buffer on a parameter's first step, which
+// makes buf = g exactly as PyTorch's lazily created buffer does.
+void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buf, double lr, double momentum,
+                double dampening, double weight_decay, bool nesterov);
+
+// AdamW (decoupled weight decay, Loshchilov & Hutter; PyTorch's torch.optim.AdamW):
+//   param *= 1 - lr * weight_decay
+//   m = beta1 * m + (1 - beta1) * grad;  v = beta2 * v + (1 - beta2) * grad^2
+//   param -= lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)
+// param, m, v, grad: [*]; step >= 1 counts this parameter's updates including this one.
+void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, double lr, double beta1,
+                  double beta2, double eps, double weight_decay, int64_t step);

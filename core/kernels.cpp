@@ -7,21 +7,21 @@ namespace ag {
 namespace {
 void check_devices(const char* name, const Tensor& out, std::initializer_list<const Tensor*> inputs) {
   for (const Tensor* t : inputs)
-    AG_CHECK(t->device() == out.device(), name << ": tensors on different devices: output on "
-                                                << out.device() << ", an input on " << t->device());
+    AG_CHECK(t->device() == out.device(), name << ": tensors on different devices: output on " << out.device()
+                                               << ", an input on " << t->device());
 }
 }  // namespace
 
 #ifdef AG_WITH_CUDA
-#define AG_ON_DEVICE(name, out, call, ...) \
-  check_devices(name, out, {__VA_ARGS__});   \
+#define AG_ON_DEVICE(name, out, call, ...)         \
+  check_devices(name, out, {__VA_ARGS__});         \
   if ((out).device().is_cuda()) return cuda::call; \
   return cpu::call
 #else
-#define AG_ON_DEVICE(name, out, call, ...)                                                      \
-  check_devices(name, out, {__VA_ARGS__});                                                      \
-  AG_CHECK((out).device().is_cpu(), name << ": a " << (out).device()                           \
-                                          << " tensor, but arcgrad was built without CUDA"); \
+#define AG_ON_DEVICE(name, out, call, ...)                                                     \
+  check_devices(name, out, {__VA_ARGS__});                                                     \
+  AG_CHECK((out).device().is_cpu(),                                                            \
+           name << ": a " << (out).device() << " tensor, but arcgrad was built without CUDA"); \
   return cpu::call
 #endif
 
@@ -48,10 +48,10 @@ void fill(Tensor& out, double value) { AG_ON_DEVICE("fill", out, fill(out, value
 void copy(Tensor& out, const Tensor& src) { AG_ON_DEVICE("copy", out, copy(out, src), &src); }
 
 void copy_between_devices(Tensor& out, const Tensor& src) {
-  AG_CHECK(out.dtype() == src.dtype() && out.numel() == src.numel() && out.is_contiguous() &&
-               src.is_contiguous(),
-           "copy_between_devices: needs contiguous tensors of one dtype and size, got "
-               << out.describe() << " and " << src.describe());
+  AG_CHECK(
+      out.dtype() == src.dtype() && out.numel() == src.numel() && out.is_contiguous() && src.is_contiguous(),
+      "copy_between_devices: needs contiguous tensors of one dtype and size, got "
+          << out.describe() << " and " << src.describe());
   if (out.device().is_cpu() && src.device().is_cpu()) return cpu::copy_between_devices(out, src);
 #ifdef AG_WITH_CUDA
   return cuda::copy_between_devices(out, src);
@@ -77,7 +77,8 @@ void gemm(Tensor& out, const Tensor& a, const Tensor& b, const GemmArgs& args) {
 }
 void gemm_batched(Tensor& out, const Tensor& a, const Tensor& b, const GemmArgs& args, int64_t batch,
                   int64_t stride_a, int64_t stride_b, int64_t stride_c) {
-  AG_ON_DEVICE("gemm_batched", out, gemm_batched(out, a, b, args, batch, stride_a, stride_b, stride_c), &a, &b);
+  AG_ON_DEVICE("gemm_batched", out, gemm_batched(out, a, b, args, batch, stride_a, stride_b, stride_c), &a,
+               &b);
 }
 void add_row_bias(Tensor& out, const Tensor& bias) {
   AG_ON_DEVICE("add_row_bias", out, add_row_bias(out, bias), &bias);
@@ -88,15 +89,17 @@ void softmax_forward(Tensor& y, const Tensor& x, int64_t outer, int64_t n, int64
 }
 void softmax_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& y, int64_t outer, int64_t n,
                       int64_t inner, bool log) {
-  AG_ON_DEVICE("softmax_backward", grad_x, softmax_backward(grad_x, grad_y, y, outer, n, inner, log), &grad_y, &y);
+  AG_ON_DEVICE("softmax_backward", grad_x, softmax_backward(grad_x, grad_y, y, outer, n, inner, log), &grad_y,
+               &y);
 }
-void l2_normalize_forward(Tensor& y, Tensor& norm, const Tensor& x, int64_t outer, int64_t n,
-                          int64_t inner, double eps) {
+void l2_normalize_forward(Tensor& y, Tensor& norm, const Tensor& x, int64_t outer, int64_t n, int64_t inner,
+                          double eps) {
   AG_ON_DEVICE("l2_normalize_forward", y, l2_normalize_forward(y, norm, x, outer, n, inner, eps), &norm, &x);
 }
 void l2_normalize_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const Tensor& norm,
                            int64_t outer, int64_t n, int64_t inner, double eps) {
-  AG_ON_DEVICE("l2_normalize_backward", grad_x, l2_normalize_backward(grad_x, grad_y, x, norm, outer, n, inner, eps), &grad_y, &x, &norm);
+  AG_ON_DEVICE("l2_normalize_backward", grad_x,
+               l2_normalize_backward(grad_x, grad_y, x, norm, outer, n, inner, eps), &grad_y, &x, &norm);
 }
 
 void gather_dim(Tensor& out, const Tensor& x, const Tensor& index, int64_t outer, int64_t n, int64_t k,
@@ -105,7 +108,8 @@ void gather_dim(Tensor& out, const Tensor& x, const Tensor& index, int64_t outer
 }
 void scatter_add_dim(Tensor& grad_x, const Tensor& grad, const Tensor& index, int64_t outer, int64_t n,
                      int64_t k, int64_t inner) {
-  AG_ON_DEVICE("scatter_add", grad_x, scatter_add_dim(grad_x, grad, index, outer, n, k, inner), &grad, &index);
+  AG_ON_DEVICE("scatter_add", grad_x, scatter_add_dim(grad_x, grad, index, outer, n, k, inner), &grad,
+               &index);
 }
 void one_hot(Tensor& out, const Tensor& labels, int64_t classes) {
   AG_ON_DEVICE("one_hot", out, one_hot(out, labels, classes), &labels);

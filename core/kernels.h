@@ -10,10 +10,21 @@ namespace ag {
 
 // ---- parameter types shared by every backend
 enum class UnaryOp {
-  neg, exp, log, sqrt, abs, sin, cos, acos,  // math
-  pow,                                       // x^p           (p = exponent)
-  clamp,                                     // min(max(x,p),q)
-  relu, relu6, silu, sigmoid, tanh,          // activations
+  neg,
+  exp,
+  log,
+  sqrt,
+  abs,
+  sin,
+  cos,
+  acos,   // math
+  pow,    // x^p           (p = exponent)
+  clamp,  // min(max(x,p),q)
+  relu,
+  relu6,
+  silu,
+  sigmoid,
+  tanh,  // activations
   hardswish,
 };
 enum class BinaryOp { add, sub, mul, div };

@@ -44,8 +44,8 @@ Tensor sum(const Tensor& x);  // all elements -> shape []
 Tensor mean(const Tensor& x);
 Tensor sum(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor mean(const Tensor& x, int64_t dim, bool keepdim = false);
-Tensor max(const Tensor& x, int64_t dim, bool keepdim = false);  // values; gradient to the argmax
-Tensor max(const Tensor& x);                                     // over all -> shape []
+Tensor max(const Tensor& x, int64_t dim, bool keepdim = false);     // values; gradient to the argmax
+Tensor max(const Tensor& x);                                        // over all -> shape []
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);  // int64, not differentiable
 // Sums a broadcast gradient back down to shape (the backward of broadcasting).
 Tensor sum_to_shape(const Tensor& x, const Shape& shape);

@@ -14,10 +14,10 @@ class Generator {
   explicit Generator(uint64_t seed = 0x5eed) { seed_with(seed); }
   void seed_with(uint64_t seed);
   uint64_t next_u64();
-  double uniform();                       // [0, 1)
+  double uniform();  // [0, 1)
   double uniform(double low, double high);
   double normal(double mean = 0.0, double stddev = 1.0);  // Box-Muller
-  uint64_t below(uint64_t n);              // uniform integer in [0, n)
+  uint64_t below(uint64_t n);                             // uniform integer in [0, n)
   // A generator for a stream derived from this one's state and a stream id (e.g. a worker
   // or sample index), without advancing this one.
   Generator fork(uint64_t stream) const;

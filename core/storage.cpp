@@ -44,6 +44,11 @@ Storage::Storage(size_t bytes, Device device)
   data_ = allocator_->allocate(bytes);
 }
 
+Storage::Storage(size_t bytes, Device device, Allocator& allocator)
+    : bytes_(bytes), device_(device), allocator_(&allocator) {
+  data_ = allocator_->allocate(bytes);
+}
+
 Storage::~Storage() { allocator_->deallocate(data_, bytes_); }
 
 Device Device::parse(const std::string& text) {

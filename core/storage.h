@@ -25,6 +25,8 @@ Allocator& allocator_for(Device device);
 class Storage {
  public:
   Storage(size_t bytes, Device device);
+  // Memory from a specific allocator (e.g. pinned host memory for a CPU tensor).
+  Storage(size_t bytes, Device device, Allocator& allocator);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -32,6 +34,7 @@ class Storage {
   void* data() const { return data_; }
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+  const Allocator* allocator() const { return allocator_; }
 
  private:
   void* data_ = nullptr;

@@ -47,7 +47,8 @@ Shape contiguous_strides(const Shape& shape) {
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t d : shape) AG_CHECK(d >= 0, "empty: negative dimension in shape " << shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), device);
+  impl->storage =
+      std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), device);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
@@ -56,8 +57,12 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   return t;
 }
 
-Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
-Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+  return full(shape, 0.0, dtype, device);
+}
+Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) {
+  return full(shape, 1.0, dtype, device);
+}
 
 Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
@@ -220,7 +225,8 @@ bool Tensor::requires_grad() const {
 }
 Tensor& Tensor::set_requires_grad(bool value) {
   AG_CHECK(is_leaf(), "set_requires_grad: only leaf tensors can change requires_grad; use detach() first");
-  AG_CHECK(!value || is_floating(dtype()), "set_requires_grad: " << dtype() << " tensors cannot require grad");
+  AG_CHECK(!value || is_floating(dtype()),
+           "set_requires_grad: " << dtype() << " tensors cannot require grad");
   impl_->requires_grad = value;
   return *this;
 }

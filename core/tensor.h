@@ -36,8 +36,7 @@ class Tensor {
                      Device device = Device::cpu());
   static Tensor scalar(double value, DType dtype = DType::f32, Device device = Device::cpu());
   // values.size() must equal the product of shape.
-  static Tensor from_vector(const std::vector<double>& values, const Shape& shape,
-                            DType dtype = DType::f32);
+  static Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype = DType::f32);
   static Tensor from_labels(const std::vector<int64_t>& labels);  // int64 [N]
   static Tensor arange(int64_t n, DType dtype = DType::f32);
   // Seeded random init from the program's generator (core/random.h).
@@ -62,7 +61,8 @@ class Tensor {
   bool same(const Tensor& o) const { return impl_ == o.impl_; }
 
   // Typed pointer to the first element (at the view's offset); checks the dtype.
-  template <typename T> T* data() const;
+  template <typename T>
+  T* data() const;
   void* raw_data() const;
 
   // ---- views and copies (differentiable)
@@ -86,8 +86,8 @@ class Tensor {
   Tensor& zero_() { return fill_(0.0); }
 
   // Reads; these synchronise with the device.
-  double item() const;                    // one element
-  std::vector<double> to_vector() const;  // all elements, row-major
+  double item() const;                     // one element
+  std::vector<double> to_vector() const;   // all elements, row-major
   std::vector<int64_t> to_labels() const;  // int64 tensor to host vector
 
   // ---- autograd
@@ -131,11 +131,11 @@ void set_poison_empty(bool on);
 bool poison_empty();
 
 // ----- inline definitions
-template <typename T> T* Tensor::data() const {
+template <typename T>
+T* Tensor::data() const {
   AG_CHECK(defined(), "data(): the tensor is undefined");
-  AG_CHECK(dtype() == dtype_of<T>(), "data(): the tensor is " << dtype() << ", but "
-                                                              << dtype_name(dtype_of<T>())
-                                                              << " was requested");
+  AG_CHECK(dtype() == dtype_of<T>(),
+           "data(): the tensor is " << dtype() << ", but " << dtype_name(dtype_of<T>()) << " was requested");
   return static_cast<T*>(raw_data());
 }
 

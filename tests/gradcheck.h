@@ -137,8 +137,8 @@ inline Tensor random_leaf(const Shape& shape, double low = -1.0, double high = 1
 
 }  // namespace ag::testing
 
-#define CHECK_GRADCHECK(...)                                       \
-  do {                                                             \
-    auto ag_gc_result_ = ::ag::testing::gradcheck(__VA_ARGS__);    \
-    CHECK_MESSAGE(ag_gc_result_.ok, ag_gc_result_.message);        \
+#define CHECK_GRADCHECK(...)                                    \
+  do {                                                          \
+    auto ag_gc_result_ = ::ag::testing::gradcheck(__VA_ARGS__); \
+    CHECK_MESSAGE(ag_gc_result_.ok, ag_gc_result_.message);     \
   } while (0)

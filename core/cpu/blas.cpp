@@ -21,7 +21,9 @@ void gemm_raw(const GemmArgs& g, const T* a, const T* b, T* c) {
 }  // namespace
 
 void gemm(Tensor& out, const Tensor& a, const Tensor& b, const GemmArgs& args) {
-  dispatch_float(out.dtype(), "gemm", [&]<typename scalar_t>() { gemm_raw<scalar_t>(args, a.data<scalar_t>(), b.data<scalar_t>(), out.data<scalar_t>()); });
+  dispatch_float(out.dtype(), "gemm", [&]<typename scalar_t>() {
+    gemm_raw<scalar_t>(args, a.data<scalar_t>(), b.data<scalar_t>(), out.data<scalar_t>());
+  });
 }
 
 void gemm_batched(Tensor& out, const Tensor& a, const Tensor& b, const GemmArgs& args, int64_t batch,
@@ -30,7 +32,8 @@ void gemm_batched(Tensor& out, const Tensor& a, const Tensor& b, const GemmArgs&
     const scalar_t* pa = a.data<scalar_t>();
     const scalar_t* pb = b.data<scalar_t>();
     scalar_t* pc = out.data<scalar_t>();
-    for (int64_t i = 0; i < batch; ++i) gemm_raw<scalar_t>(args, pa + i * stride_a, pb + i * stride_b, pc + i * stride_c);
+    for (int64_t i = 0; i < batch; ++i)
+      gemm_raw<scalar_t>(args, pa + i * stride_a, pb + i * stride_b, pc + i * stride_c);
   });
 }
 

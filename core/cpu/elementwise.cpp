@@ -13,22 +13,38 @@ namespace {
 template <typename T>
 T unary_value(UnaryOp op, T x, T p, T q) {
   switch (op) {
-    case UnaryOp::neg: return -x;
-    case UnaryOp::exp: return std::exp(x);
-    case UnaryOp::log: return std::log(x);
-    case UnaryOp::sqrt: return std::sqrt(x);
-    case UnaryOp::abs: return std::abs(x);
-    case UnaryOp::sin: return std::sin(x);
-    case UnaryOp::cos: return std::cos(x);
-    case UnaryOp::acos: return std::acos(x);
-    case UnaryOp::pow: return std::pow(x, p);
-    case UnaryOp::clamp: return x < p ? p : (x > q ? q : x);
-    case UnaryOp::relu: return x > T(0) ? x : T(0);
-    case UnaryOp::relu6: return x < T(0) ? T(0) : (x > T(6) ? T(6) : x);
-    case UnaryOp::silu: return x / (T(1) + std::exp(-x));
-    case UnaryOp::sigmoid: return T(1) / (T(1) + std::exp(-x));
-    case UnaryOp::tanh: return std::tanh(x);
-    case UnaryOp::hardswish: return x <= T(-3) ? T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6));
+    case UnaryOp::neg:
+      return -x;
+    case UnaryOp::exp:
+      return std::exp(x);
+    case UnaryOp::log:
+      return std::log(x);
+    case UnaryOp::sqrt:
+      return std::sqrt(x);
+    case UnaryOp::abs:
+      return std::abs(x);
+    case UnaryOp::sin:
+      return std::sin(x);
+    case UnaryOp::cos:
+      return std::cos(x);
+    case UnaryOp::acos:
+      return std::acos(x);
+    case UnaryOp::pow:
+      return std::pow(x, p);
+    case UnaryOp::clamp:
+      return x < p ? p : (x > q ? q : x);
+    case UnaryOp::relu:
+      return x > T(0) ? x : T(0);
+    case UnaryOp::relu6:
+      return x < T(0) ? T(0) : (x > T(6) ? T(6) : x);
+    case UnaryOp::silu:
+      return x / (T(1) + std::exp(-x));
+    case UnaryOp::sigmoid:
+      return T(1) / (T(1) + std::exp(-x));
+    case UnaryOp::tanh:
+      return std::tanh(x);
+    case UnaryOp::hardswish:
+      return x <= T(-3) ? T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6));
   }
   return x;
 }
@@ -37,25 +53,40 @@ T unary_value(UnaryOp op, T x, T p, T q) {
 template <typename T>
 T unary_derivative(UnaryOp op, T x, T y, T p, T q) {
   switch (op) {
-    case UnaryOp::neg: return T(-1);
-    case UnaryOp::exp: return y;
-    case UnaryOp::log: return T(1) / x;
-    case UnaryOp::sqrt: return T(0.5) / y;
-    case UnaryOp::abs: return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
-    case UnaryOp::sin: return std::cos(x);
-    case UnaryOp::cos: return -std::sin(x);
-    case UnaryOp::acos: return T(-1) / std::sqrt(T(1) - x * x);
-    case UnaryOp::pow: return p * std::pow(x, p - T(1));
-    case UnaryOp::clamp: return (x >= p && x <= q) ? T(1) : T(0);
-    case UnaryOp::relu: return x > T(0) ? T(1) : T(0);
-    case UnaryOp::relu6: return (x > T(0) && x < T(6)) ? T(1) : T(0);
+    case UnaryOp::neg:
+      return T(-1);
+    case UnaryOp::exp:
+      return y;
+    case UnaryOp::log:
+      return T(1) / x;
+    case UnaryOp::sqrt:
+      return T(0.5) / y;
+    case UnaryOp::abs:
+      return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
+    case UnaryOp::sin:
+      return std::cos(x);
+    case UnaryOp::cos:
+      return -std::sin(x);
+    case UnaryOp::acos:
+      return T(-1) / std::sqrt(T(1) - x * x);
+    case UnaryOp::pow:
+      return p * std::pow(x, p - T(1));
+    case UnaryOp::clamp:
+      return (x >= p && x <= q) ? T(1) : T(0);
+    case UnaryOp::relu:
+      return x > T(0) ? T(1) : T(0);
+    case UnaryOp::relu6:
+      return (x > T(0) && x < T(6)) ? T(1) : T(0);
     case UnaryOp::silu: {
       T s = T(1) / (T(1) + std::exp(-x));
       return s * (T(1) + x * (T(1) - s));
     }
-    case UnaryOp::sigmoid: return y * (T(1) - y);
-    case UnaryOp::tanh: return T(1) - y * y;
-    case UnaryOp::hardswish: return x < T(-3) ? T(0) : (x > T(3) ? T(1) : (T(2) * x + T(3)) / T(6));
+    case UnaryOp::sigmoid:
+      return y * (T(1) - y);
+    case UnaryOp::tanh:
+      return T(1) - y * y;
+    case UnaryOp::hardswish:
+      return x < T(-3) ? T(0) : (x > T(3) ? T(1) : (T(2) * x + T(3)) / T(6));
   }
   return T(0);
 }
@@ -63,10 +94,14 @@ T unary_derivative(UnaryOp op, T x, T y, T p, T q) {
 template <typename T>
 T binary_value(BinaryOp op, T a, T b) {
   switch (op) {
-    case BinaryOp::add: return a + b;
-    case BinaryOp::sub: return a - b;
-    case BinaryOp::mul: return a * b;
-    case BinaryOp::div: return a / b;
+    case BinaryOp::add:
+      return a + b;
+    case BinaryOp::sub:
+      return a - b;
+    case BinaryOp::mul:
+      return a * b;
+    case BinaryOp::div:
+      return a / b;
   }
   return a;
 }
@@ -108,10 +143,14 @@ template <typename T>
 void binary_dispatch(BinaryOp op, T* out, const T* a, const T* b, const Shape& shape, const Shape& sa,
                      const Shape& sb) {
   switch (op) {
-    case BinaryOp::add: return binary_rows<T, BinaryOp::add>(out, a, b, shape, sa, sb);
-    case BinaryOp::sub: return binary_rows<T, BinaryOp::sub>(out, a, b, shape, sa, sb);
-    case BinaryOp::mul: return binary_rows<T, BinaryOp::mul>(out, a, b, shape, sa, sb);
-    case BinaryOp::div: return binary_rows<T, BinaryOp::div>(out, a, b, shape, sa, sb);
+    case BinaryOp::add:
+      return binary_rows<T, BinaryOp::add>(out, a, b, shape, sa, sb);
+    case BinaryOp::sub:
+      return binary_rows<T, BinaryOp::sub>(out, a, b, shape, sa, sb);
+    case BinaryOp::mul:
+      return binary_rows<T, BinaryOp::mul>(out, a, b, shape, sa, sb);
+    case BinaryOp::div:
+      return binary_rows<T, BinaryOp::div>(out, a, b, shape, sa, sb);
   }
 }
 
@@ -121,11 +160,13 @@ template <typename Body>
 void with_unary_op(UnaryOp op, Body&& body) {
   switch (op) {
 #define AG_UNARY_CASE(name) \
-  case UnaryOp::name: return body.template operator()<UnaryOp::name>();
-    AG_UNARY_CASE(neg) AG_UNARY_CASE(exp) AG_UNARY_CASE(log) AG_UNARY_CASE(sqrt) AG_UNARY_CASE(abs)
-    AG_UNARY_CASE(sin) AG_UNARY_CASE(cos) AG_UNARY_CASE(acos) AG_UNARY_CASE(pow) AG_UNARY_CASE(clamp)
-    AG_UNARY_CASE(relu) AG_UNARY_CASE(relu6) AG_UNARY_CASE(silu) AG_UNARY_CASE(sigmoid)
-    AG_UNARY_CASE(tanh) AG_UNARY_CASE(hardswish)
+  case UnaryOp::name:       \
+    return body.template operator()<UnaryOp::name>();
+    AG_UNARY_CASE(neg)
+    AG_UNARY_CASE(exp) AG_UNARY_CASE(log) AG_UNARY_CASE(sqrt) AG_UNARY_CASE(abs) AG_UNARY_CASE(sin)
+        AG_UNARY_CASE(cos) AG_UNARY_CASE(acos) AG_UNARY_CASE(pow) AG_UNARY_CASE(clamp) AG_UNARY_CASE(relu)
+            AG_UNARY_CASE(relu6) AG_UNARY_CASE(silu) AG_UNARY_CASE(sigmoid) AG_UNARY_CASE(tanh)
+                AG_UNARY_CASE(hardswish)
 #undef AG_UNARY_CASE
   }
 }
@@ -166,7 +207,8 @@ void binary_forward(Tensor& out, const Tensor& a, const Tensor& b, BinaryOp op) 
   Shape sa = broadcast_strides(a.shape(), shape);
   Shape sb = broadcast_strides(b.shape(), shape);
   dispatch_float(out.dtype(), "binary_forward", [&]<typename scalar_t>() {
-    binary_dispatch<scalar_t>(op, out.data<scalar_t>(), a.data<scalar_t>(), b.data<scalar_t>(), shape, sa, sb);
+    binary_dispatch<scalar_t>(op, out.data<scalar_t>(), a.data<scalar_t>(), b.data<scalar_t>(), shape, sa,
+                              sb);
   });
 }
 
@@ -248,6 +290,8 @@ void copy(Tensor& out, const Tensor& src) {
   });
 }
 
-void copy_between_devices(Tensor& out, const Tensor& src) { std::memcpy(out.raw_data(), src.raw_data(), out.nbytes()); }
+void copy_between_devices(Tensor& out, const Tensor& src) {
+  std::memcpy(out.raw_data(), src.raw_data(), out.nbytes());
+}
 
 }  // namespace ag::cpu

@@ -8,8 +8,8 @@ namespace ag::cpu {
 namespace {
 void check_indices(const int64_t* idx, int64_t count, int64_t n, const char* op) {
   for (int64_t i = 0; i < count; ++i)
-    AG_CHECK(idx[i] >= 0 && idx[i] < n, op << ": index " << idx[i] << " at position " << i
-                                           << " is outside [0, " << n << ")");
+    AG_CHECK(idx[i] >= 0 && idx[i] < n,
+             op << ": index " << idx[i] << " at position " << i << " is outside [0, " << n << ")");
 }
 }  // namespace
 

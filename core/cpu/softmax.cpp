@@ -24,7 +24,8 @@ void softmax_forward(Tensor& y, const Tensor& x, int64_t outer, int64_t n, int64
           for (int64_t j = 0; j < n; ++j) dst[j * inner] = src[j * inner] - m - log_total;
         } else {
           const double inv = 1.0 / total;
-          for (int64_t j = 0; j < n; ++j) dst[j * inner] = static_cast<scalar_t>(std::exp(static_cast<double>(src[j * inner] - m)) * inv);
+          for (int64_t j = 0; j < n; ++j)
+            dst[j * inner] = static_cast<scalar_t>(std::exp(static_cast<double>(src[j * inner] - m)) * inv);
         }
       }
     }
@@ -49,7 +50,8 @@ void softmax_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& y, int
             pgx[k] = static_cast<scalar_t>(pg[k] - std::exp(static_cast<double>(py[k])) * dot);
           }
         } else {  // dx = y * (g - sum(g * y))
-          for (int64_t j = 0; j < n; ++j) dot += static_cast<double>(pg[base + j * inner]) * py[base + j * inner];
+          for (int64_t j = 0; j < n; ++j)
+            dot += static_cast<double>(pg[base + j * inner]) * py[base + j * inner];
           for (int64_t j = 0; j < n; ++j) {
             const int64_t k = base + j * inner;
             pgx[k] = static_cast<scalar_t>(py[k] * (pg[k] - dot));
@@ -71,10 +73,12 @@ void l2_normalize_forward(Tensor& y, Tensor& norm, const Tensor& x, int64_t oute
       for (int64_t i = 0; i < inner; ++i) {
         const int64_t base = o * n * inner + i;
         double ss = 0;
-        for (int64_t j = 0; j < n; ++j) ss += static_cast<double>(px[base + j * inner]) * px[base + j * inner];
+        for (int64_t j = 0; j < n; ++j)
+          ss += static_cast<double>(px[base + j * inner]) * px[base + j * inner];
         const double d = std::max(std::sqrt(ss), eps);
         pn[o * inner + i] = static_cast<scalar_t>(d);
-        for (int64_t j = 0; j < n; ++j) py[base + j * inner] = static_cast<scalar_t>(px[base + j * inner] / d);
+        for (int64_t j = 0; j < n; ++j)
+          py[base + j * inner] = static_cast<scalar_t>(px[base + j * inner] / d);
       }
     }
   });
@@ -93,12 +97,14 @@ void l2_normalize_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x
         const int64_t base = o * n * inner + i;
         const double d = pn[o * inner + i];
         if (d <= eps) {  // the norm was clamped: y = x / eps is linear in x
-          for (int64_t j = 0; j < n; ++j) pgx[base + j * inner] = static_cast<scalar_t>(pg[base + j * inner] / eps);
+          for (int64_t j = 0; j < n; ++j)
+            pgx[base + j * inner] = static_cast<scalar_t>(pg[base + j * inner] / eps);
           continue;
         }
         // y = x/|x|: dx = (g - y (y.g)) / |x|
         double dot = 0;
-        for (int64_t j = 0; j < n; ++j) dot += static_cast<double>(pg[base + j * inner]) * px[base + j * inner];
+        for (int64_t j = 0; j < n; ++j)
+          dot += static_cast<double>(pg[base + j * inner]) * px[base + j * inner];
         dot /= d;
         for (int64_t j = 0; j < n; ++j) {
           const int64_t k = base + j * inner;

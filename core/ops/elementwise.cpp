@@ -173,8 +173,8 @@ Tensor hardswish(const Tensor& x) { return unary(x, UnaryOp::hardswish); }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   AG_CHECK(cond.shape() == a.shape() && a.shape() == b.shape(),
-           "where: shapes differ: cond " << shape_str(cond.shape()) << ", a " << shape_str(a.shape()) << ", b "
-                                         << shape_str(b.shape()));
+           "where: shapes differ: cond " << shape_str(cond.shape()) << ", a " << shape_str(a.shape())
+                                         << ", b " << shape_str(b.shape()));
   AG_CHECK(a.dtype() == b.dtype(), "where: dtypes differ: " << a.describe() << " and " << b.describe());
   Tensor cc = cond.detach().contiguous();
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());

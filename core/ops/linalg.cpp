@@ -80,9 +80,9 @@ struct LinearBackward : Node {
   std::vector<Tensor> apply(const Tensor& g) override {
     Tensor gc = g.contiguous();
     Tensor gx, gw, gb;
-    if (needs_grad(0)) gx = matmul_raw(gc, weight);      // [N,out] x [out,in]
-    if (needs_grad(1)) gw = matmul_raw(gc.t(), x);       // [out,N] x [N,in]
-    if (needs_grad(2)) gb = sum(gc, 0);                  // [out]
+    if (needs_grad(0)) gx = matmul_raw(gc, weight);  // [N,out] x [out,in]
+    if (needs_grad(1)) gw = matmul_raw(gc.t(), x);   // [out,N] x [N,in]
+    if (needs_grad(2)) gb = sum(gc, 0);              // [out]
     return {gx, gw, gb};
   }
 };
@@ -94,9 +94,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
            "matmul: needs two float tensors of one dtype, got " << a.describe() << " and " << b.describe());
   AG_CHECK((a.dim() == 2 && b.dim() == 2) || (a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0)),
            "matmul: expects [M,K] x [K,N] or [B,M,K] x [B,K,N], got " << shape_str(a.shape()) << " x "
-                                                                       << shape_str(b.shape()));
-  AG_CHECK(a.size(-1) == b.size(-2), "matmul: inner dimensions differ: " << shape_str(a.shape()) << " x "
-                                                                         << shape_str(b.shape()));
+                                                                      << shape_str(b.shape()));
+  AG_CHECK(a.size(-1) == b.size(-2),
+           "matmul: inner dimensions differ: " << shape_str(a.shape()) << " x " << shape_str(b.shape()));
   Tensor out = matmul_raw(a.detach(), b.detach());
   if (any_requires_grad({&a, &b})) {
     auto node = std::make_shared<MatmulBackward>();
@@ -109,11 +109,13 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   AG_CHECK(x.dim() == 2 && weight.dim() == 2, "linear: expects x [N,in] and weight [out,in], got "
-                                                  << shape_str(x.shape()) << " and " << shape_str(weight.shape()));
+                                                  << shape_str(x.shape()) << " and "
+                                                  << shape_str(weight.shape()));
   AG_CHECK(x.size(1) == weight.size(1), "linear: input features differ: x " << shape_str(x.shape())
                                                                             << ", weight "
                                                                             << shape_str(weight.shape()));
-  AG_CHECK(x.dtype() == weight.dtype(), "linear: dtypes differ: " << x.describe() << ", " << weight.describe());
+  AG_CHECK(x.dtype() == weight.dtype(),
+           "linear: dtypes differ: " << x.describe() << ", " << weight.describe());
   AG_CHECK(!bias.defined() || bias.shape() == Shape{weight.size(0)},
            "linear: bias must be [" << weight.size(0) << "], got " << shape_str(bias.shape()));
   Tensor out = matmul_raw(x.detach(), weight.detach().t());

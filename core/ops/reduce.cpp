@@ -83,11 +83,15 @@ Tensor reduce(const Tensor& x, int64_t dim, bool keepdim, ReduceOp op, const cha
 
 }  // namespace
 
-Tensor sum(const Tensor& x, int64_t dim, bool keepdim) { return reduce(x, dim, keepdim, ReduceOp::sum, "sum"); }
+Tensor sum(const Tensor& x, int64_t dim, bool keepdim) {
+  return reduce(x, dim, keepdim, ReduceOp::sum, "sum");
+}
 Tensor mean(const Tensor& x, int64_t dim, bool keepdim) {
   return reduce(x, dim, keepdim, ReduceOp::mean, "mean");
 }
-Tensor max(const Tensor& x, int64_t dim, bool keepdim) { return reduce(x, dim, keepdim, ReduceOp::max, "max"); }
+Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
+  return reduce(x, dim, keepdim, ReduceOp::max, "max");
+}
 
 // Over all elements: flatten to [numel] and reduce that one dim, then drop it.
 Tensor sum(const Tensor& x) { return sum(x.reshape({x.numel()}), 0); }

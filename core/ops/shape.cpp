@@ -8,7 +8,8 @@ namespace ag {
 
 int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op) {
   int64_t d = dim < 0 ? dim + ndim : dim;
-  AG_CHECK(d >= 0 && d < ndim, op << ": dimension " << dim << " is out of range for a " << ndim << "-d tensor");
+  AG_CHECK(d >= 0 && d < ndim,
+           op << ": dimension " << dim << " is out of range for a " << ndim << "-d tensor");
   return d;
 }
 
@@ -41,9 +42,9 @@ Shape infer_shape(const Shape& requested, int64_t numel, const Shape& from) {
              "reshape: cannot reshape " << shape_str(from) << " into " << shape_str(requested));
     shape[infer_at] = numel / known;
   }
-  AG_CHECK(shape_numel(shape) == numel, "reshape: cannot reshape " << shape_str(from) << " ("
-                                                                    << numel << " elements) into "
-                                                                    << shape_str(requested));
+  AG_CHECK(shape_numel(shape) == numel, "reshape: cannot reshape " << shape_str(from) << " (" << numel
+                                                                   << " elements) into "
+                                                                   << shape_str(requested));
   return shape;
 }
 
@@ -113,7 +114,9 @@ Tensor Tensor::view(const Shape& requested) const {
   return out;
 }
 
-Tensor Tensor::reshape(const Shape& shape) const { return is_contiguous() ? view(shape) : contiguous().view(shape); }
+Tensor Tensor::reshape(const Shape& shape) const {
+  return is_contiguous() ? view(shape) : contiguous().view(shape);
+}
 
 Tensor Tensor::flatten(int64_t start_dim) const {
   start_dim = normalize_dim(start_dim, dim(), "flatten");

@@ -1,0 +1,154 @@
+// Elementwise ops: forward values worked out by hand, broadcasting, awkward shapes, and
+// float64 gradient checks of every op over every input.
+#include <cmath>
+
+#include "core/ops.h"
+#include "gradcheck.h"
+
+using namespace ag;
+using ag::testing::random_leaf;
+
+namespace {
+Tensor vec(std::vector<double> v, Shape shape) { return Tensor::from_vector(v, shape, DType::f64); }
+void check_close(const Tensor& t, const std::vector<double>& expected, double tol = 1e-12) {
+  std::vector<double> got = t.to_vector();
+  REQUIRE(got.size() == expected.size());
+  for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(expected[i]).epsilon(tol));
+}
+}  // namespace
+
+TEST_CASE("binary ops: values") {
+  Tensor a = vec({1, 2, 3, 4}, {2, 2}), b = vec({5, 6, 7, 8}, {2, 2});
+  check_close(add(a, b), {6, 8, 10, 12});
+  check_close(sub(a, b), {-4, -4, -4, -4});
+  check_close(mul(a, b), {5, 12, 21, 32});
+  check_close(div(a, b), {0.2, 2.0 / 6, 3.0 / 7, 0.5});
+  check_close(a + 1.0, {2, 3, 4, 5});
+  check_close(2.0 * a - 1.0, {1, 3, 5, 7});
+  check_close(a / 2.0, {0.5, 1, 1.5, 2});
+  check_close(-a, {-1, -2, -3, -4});
+}
+
+TEST_CASE("broadcasting follows NumPy") {
+  Tensor a = vec({1, 2, 3, 4, 5, 6}, {2, 3});
+  check_close(add(a, vec({10, 20, 30}, {3})), {11, 22, 33, 14, 25, 36});
+  check_close(add(a, vec({100, 200}, {2, 1})), {101, 102, 103, 204, 205, 206});
+  check_close(mul(vec({1, 2}, {2, 1, 1}), vec({1, 10, 100}, {1, 3})),  // -> [2,1,3]
+              {1, 10, 100, 2, 20, 200});
+  CHECK(add(vec({1, 2}, {2, 1}), vec({1, 2, 3}, {1, 3})).shape() == Shape{2, 3});
+  CHECK(add(vec({7}, {}), a).shape() == Shape{2, 3});
+  CHECK_THROWS_WITH_AS(add(a, vec({1, 2}, {2})), doctest::Contains("[2,3] and [2] cannot be broadcast"),
+                       Error);
+  CHECK_THROWS_AS(add(a, a.to(DType::f32)), Error);
+}
+
+TEST_CASE("binary ops on non-contiguous inputs") {
+  Tensor a = vec({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor at = a.t();  // [3,2]: 1 4 / 2 5 / 3 6
+  check_close(add(at, vec({10, 20}, {2})), {11, 24, 12, 25, 13, 26});
+}
+
+TEST_CASE("unary ops: values") {
+  Tensor x = vec({0.5, -0.25}, {2});
+  check_close(exp(x), {std::exp(0.5), std::exp(-0.25)});
+  check_close(log(vec({1, std::exp(2.0)}, {2})), {0, 2});
+  check_close(sqrt(vec({4, 9}, {2})), {2, 3});
+  check_close(pow(vec({2, 3}, {2}), 3.0), {8, 27});
+  check_close(abs(x), {0.5, 0.25});
+  check_close(clamp(vec({-2, 0.5, 3}, {3}), -1, 1), {-1, 0.5, 1});
+  check_close(sin(x), {std::sin(0.5), std::sin(-0.25)});
+  check_close(cos(x), {std::cos(0.5), std::cos(-0.25)});
+  check_close(acos(x), {std::acos(0.5), std::acos(-0.25)});
+  CHECK_THROWS_AS(clamp(x, 1, -1), Error);
+}
+
+TEST_CASE("activations: values") {
+  Tensor x = vec({-4, -1, 0.5, 3, 7}, {5});
+  check_close(relu(x), {0, 0, 0.5, 3, 7});
+  check_close(relu6(x), {0, 0, 0.5, 3, 6});
+  check_close(sigmoid(vec({0}, {1})), {0.5});
+  check_close(tanh(vec({0.5}, {1})), {std::tanh(0.5)});
+  check_close(silu(vec({1}, {1})), {1.0 / (1 + std::exp(-1.0))});
+  check_close(hardswish(x), {0, -1.0 * 2 / 6, 0.5 * 3.5 / 6, 3, 7});
+  // Large magnitudes stay finite.
+  for (double v : sigmoid(vec({-800, 800}, {2})).to_vector()) CHECK(std::isfinite(v));
+}
+
+TEST_CASE("where selects elementwise") {
+  Tensor cond = Tensor::from_vector({1, 0, 1}, {3}, DType::i64);
+  check_close(where(cond, vec({1, 2, 3}, {3}), vec({-1, -2, -3}, {3})), {1, -2, 3});
+  CHECK_THROWS_AS(where(cond, vec({1, 2}, {2}), vec({1, 2}, {2})), Error);
+}
+
+TEST_CASE("gradcheck: binary ops with broadcasting and awkward shapes") {
+  Tensor a = random_leaf({2, 3, 4});
+  Tensor b = random_leaf({3, 1});
+  Tensor c = random_leaf({1, 1, 4}, 0.5, 2.0);  // kept away from 0 for div
+  Tensor s = random_leaf({}, 0.5, 2.0);
+  CHECK_GRADCHECK([&] { return add(a, b); }, {a, b});
+  CHECK_GRADCHECK([&] { return sub(b, a); }, {a, b});
+  CHECK_GRADCHECK([&] { return mul(a, c); }, {a, c});
+  CHECK_GRADCHECK([&] { return div(a, c); }, {a, c});
+  CHECK_GRADCHECK([&] { return div(s, c); }, {s, c});
+  CHECK_GRADCHECK([&] { return mul(a.transpose(1, 2), b.t()); }, {a, b});  // non-contiguous
+  Tensor one = random_leaf({1});
+  CHECK_GRADCHECK([&] { return mul(one, one); }, {one});
+}
+
+TEST_CASE("gradcheck: unary math") {
+  Tensor x = random_leaf({3, 4}, -0.9, 0.9);
+  Tensor pos = random_leaf({2, 3}, 0.2, 2.0);
+  CHECK_GRADCHECK([&] { return neg(x); }, {x});
+  CHECK_GRADCHECK([&] { return exp(x); }, {x});
+  CHECK_GRADCHECK([&] { return log(pos); }, {pos});
+  CHECK_GRADCHECK([&] { return sqrt(pos); }, {pos});
+  CHECK_GRADCHECK([&] { return pow(pos, 2.5); }, {pos});
+  CHECK_GRADCHECK([&] { return pow(x, 2.0); }, {x});
+  CHECK_GRADCHECK([&] { return sin(x); }, {x});
+  CHECK_GRADCHECK([&] { return cos(x); }, {x});
+  CHECK_GRADCHECK([&] { return acos(x); }, {x});
+  CHECK_GRADCHECK([&] { return sin(x.t()); }, {x});  // non-contiguous input
+}
+
+TEST_CASE("gradcheck: kinked functions, inputs kept off the kinks") {
+  // Values at least 0.05 away from the kinks at 0, +-1, 6, +-3.
+  Tensor x =
+      Tensor::from_vector({-7, -3.5, -2, -0.6, -0.3, 0.2, 0.7, 1.5, 2.5, 4, 5.5, 6.5}, {3, 4}, DType::f64)
+          .set_requires_grad(true);
+  CHECK_GRADCHECK([&] { return abs(x); }, {x});
+  CHECK_GRADCHECK([&] { return clamp(x, -1, 1); }, {x});
+  CHECK_GRADCHECK([&] { return relu(x); }, {x});
+  CHECK_GRADCHECK([&] { return relu6(x); }, {x});
+  CHECK_GRADCHECK([&] { return hardswish(x); }, {x});
+}
+
+TEST_CASE("gradcheck: smooth activations") {
+  Tensor x = random_leaf({2, 5}, -3, 3);
+  CHECK_GRADCHECK([&] { return silu(x); }, {x});
+  CHECK_GRADCHECK([&] { return sigmoid(x); }, {x});
+  CHECK_GRADCHECK([&] { return tanh(x); }, {x});
+}
+
+TEST_CASE("gradcheck: where") {
+  Tensor a = random_leaf({2, 3}), b = random_leaf({2, 3});
+  Tensor cond = Tensor::from_vector({1, 0, 0, 1, 1, 0}, {2, 3}, DType::f64);
+  CHECK_GRADCHECK([&] { return where(cond, a, b); }, {a, b});
+}
+
+TEST_CASE("float32 ops compute in float32") {
+  Tensor a = Tensor::from_vector({1, 2}, {2}), b = Tensor::from_vector({3, 4}, {2});
+  Tensor c = mul(a, b);
+  CHECK(c.dtype() == DType::f32);
+  CHECK(c.to_vector() == std::vector<double>{3, 8});
+}
+
+TEST_CASE("large tensors take the parallel path and agree with the serial one") {
+  Tensor a = Tensor::uniform({300, 500}, -1, 1, DType::f64);
+  Tensor b = Tensor::uniform({500}, -1, 1, DType::f64);
+  Tensor c = add(a, b);
+  std::vector<double> va = a.to_vector(), vb = b.to_vector(), vc = c.to_vector();
+  for (size_t i = 0; i < vc.size(); i += 997) CHECK(vc[i] == va[i] + vb[i % 500]);
+  Tensor r = relu(a);
+  std::vector<double> vr = r.to_vector();
+  for (size_t i = 0; i < vr.size(); i += 991) CHECK(vr[i] == std::max(0.0, va[i]));
+}
