@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages arcgrad needs, only those that are missing.
+# Idempotent; uses sudo when not root. CUDA (nvcc, cuBLAS, cuDNN) is optional and never
+# installed here: the build finds it under /usr/local/cuda when present.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config     # compiler and build
+  libeigen3-dev libopenblas-dev        # CPU math
+  doctest-dev                          # tests
+  libstb-dev zlib1g-dev                # image decoding, gzip'd IDX files
+  nlohmann-json3-dev                   # JSON (configs, safetensors headers)
+  gnuplot-nox                          # PNG plots
+  dataset-fashion-mnist                # the main job's fallback data set
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+echo "install_deps: installing ${missing[*]}"
+"${sudo_cmd[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
