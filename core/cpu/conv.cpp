@@ -1,0 +1,264 @@
+// CPU 2-d convolution: im2col + OpenBLAS GEMM for general convolutions (groups included),
+// the direct kernels of depthwise.cpp for depthwise ones.
+//
+// Samples are processed in chunks of B so that every GEMM has about kTargetColumns
+// columns: deep layers with small planes (4x4) then still get a wide, efficient GEMM and
+// the weight matrix is packed once per chunk instead of once per sample. With B == 1 the
+// GEMM writes straight into the NCHW output; with B > 1 it writes [C_out, B * P] into a
+// workspace that is then scattered to NCHW. im2col runs on OpenMP threads, the GEMM on
+// OpenBLAS's. All scratch memory is per-thread workspace reused across calls.
+#include <algorithm>
+#include <cstring>
+
+#include "core/cpu/conv_geom.h"
+#include "core/cpu/gemm_util.h"
+#include "core/cpu/strided.h"
+
+namespace ag::cpu {
+
+namespace {
+
+constexpr int64_t kTargetColumns = 1024;
+constexpr int64_t kMaxColumnBytes = int64_t{32} << 20;
+
+// Samples per chunk: enough for kTargetColumns GEMM columns, within the memory cap.
+int64_t chunk_size(const ConvGeom& g, size_t elem) {
+  int64_t b = std::max<int64_t>(1, (kTargetColumns + g.p - 1) / g.p);
+  const int64_t per_sample = std::max<int64_t>(1, g.k * g.p * static_cast<int64_t>(elem));
+  b = std::min(b, std::max<int64_t>(1, kMaxColumnBytes / per_sample));
+  return std::min(b, g.n);
+}
+
+// The output columns ow in [lo, hi) whose input column ow * stride + off lies in [0, size).
+inline void valid_range(int64_t off, int64_t stride, int64_t size, int64_t out, int64_t& lo, int64_t& hi) {
+  lo = off < 0 ? (-off + stride - 1) / stride : 0;
+  hi = size - 1 - off < 0 ? 0 : std::min(out, (size - 1 - off) / stride + 1);
+  lo = std::min(lo, hi);
+}
+
+// col [K, bc * P] (row r = (ci, i, j), column b * P + oh * WO + ow) from the channels
+// c0 .. c0 + cg of samples n0 .. n0 + bc of x [N, C, H, W]; zero where the window
+// reaches into the padding.
+template <typename T>
+void im2col(T* col, const T* x, const ConvGeom& g, int64_t n0, int64_t bc, int64_t c0) {
+  const int64_t ld = bc * g.p, taps = g.kh * g.kw;
+#pragma omp parallel for collapse(2) schedule(static) if (g.k * ld > kParallelThreshold)
+  for (int64_t r = 0; r < g.k; ++r) {
+    for (int64_t b = 0; b < bc; ++b) {
+      const int64_t ci = r / taps, i = (r / g.kw) % g.kh, j = r % g.kw;
+      const T* plane = x + ((n0 + b) * g.c + c0 + ci) * g.h * g.w;
+      T* dst = col + r * ld + b * g.p;
+      const int64_t off = j * g.dw - g.pw;
+      int64_t lo, hi;
+      valid_range(off, g.sw, g.w, g.wo, lo, hi);
+      for (int64_t oh = 0; oh < g.ho; ++oh) {
+        T* drow = dst + oh * g.wo;
+        const int64_t ih = oh * g.sh - g.ph + i * g.dh;
+        if (ih < 0 || ih >= g.h) {
+          std::fill(drow, drow + g.wo, T(0));
+          continue;
+        }
+        const T* srow = plane + ih * g.w + off;
+        std::fill(drow, drow + lo, T(0));
+        if (g.sw == 1) {
+          std::memcpy(drow + lo, srow + lo, static_cast<size_t>(hi - lo) * sizeof(T));
+        } else {
+          for (int64_t ow = lo; ow < hi; ++ow) drow[ow] = srow[ow * g.sw];
+        }
+        std::fill(drow + hi, drow + g.wo, T(0));
+      }
+    }
+  }
+}
+
+// The adjoint of im2col: grad_x [N, C, H, W] (channels c0 .. c0 + cg of samples n0 ..
+// n0 + bc, zeroed by the caller) += col scattered back to the positions it was read from.
+template <typename T>
+void col2im(T* grad_x, const T* col, const ConvGeom& g, int64_t n0, int64_t bc, int64_t c0) {
+  const int64_t ld = bc * g.p;
+#pragma omp parallel for collapse(2) schedule(static) if (g.k * ld > kParallelThreshold)
+  for (int64_t ci = 0; ci < g.cg; ++ci) {
+    for (int64_t b = 0; b < bc; ++b) {  // one thread owns each input plane: no races
+      T* plane = grad_x + ((n0 + b) * g.c + c0 + ci) * g.h * g.w;
+      for (int64_t i = 0; i < g.kh; ++i) {
+        for (int64_t j = 0; j < g.kw; ++j) {
+          const T* src = col + ((ci * g.kh + i) * g.kw + j) * ld + b * g.p;
+          const int64_t off = j * g.dw - g.pw;
+          int64_t lo, hi;
+          valid_range(off, g.sw, g.w, g.wo, lo, hi);
+          for (int64_t oh = 0; oh < g.ho; ++oh) {
+            const int64_t ih = oh * g.sh - g.ph + i * g.dh;
+            if (ih < 0 || ih >= g.h) continue;
+            T* drow = plane + ih * g.w + off;
+            const T* srow = src + oh * g.wo;
+            for (int64_t ow = lo; ow < hi; ++ow) drow[ow * g.sw] += srow[ow];
+          }
+        }
+      }
+    }
+  }
+}
+
+// dst [CO, bc * P] = src (samples n0 .. n0 + bc of [N, CO, P]) or the reverse (to_nchw),
+// adding bias [CO] (may be null) on the way to NCHW.
+template <typename T>
+void chunk_copy(T* nchw, T* chunk, const ConvGeom& g, int64_t n0, int64_t bc, bool to_nchw,
+                const T* bias = nullptr) {
+  const int64_t ld = bc * g.p;
+#pragma omp parallel for collapse(2) schedule(static) if (g.co * ld > kParallelThreshold)
+  for (int64_t co = 0; co < g.co; ++co) {
+    for (int64_t b = 0; b < bc; ++b) {
+      T* plane = nchw + ((n0 + b) * g.co + co) * g.p;
+      T* row = chunk + co * ld + b * g.p;
+      if (!to_nchw) {
+        std::memcpy(row, plane, static_cast<size_t>(g.p) * sizeof(T));
+      } else {
+        const T add = bias ? bias[co] : T(0);
+        for (int64_t q = 0; q < g.p; ++q) plane[q] = row[q] + add;
+      }
+    }
+  }
+}
+
+template <typename T>
+void add_channel_bias(T* out, const T* bias, const ConvGeom& g, int64_t n0, int64_t bc) {
+#pragma omp parallel for collapse(2) schedule(static) if (bc * g.co * g.p > kParallelThreshold)
+  for (int64_t b = 0; b < bc; ++b)
+    for (int64_t co = 0; co < g.co; ++co) {
+      T* plane = out + ((n0 + b) * g.co + co) * g.p;
+      for (int64_t q = 0; q < g.p; ++q) plane[q] += bias[co];
+    }
+}
+
+template <typename T>
+void forward_gemm(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g) {
+  const int64_t chunk = chunk_size(g, sizeof(T));
+  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+    const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
+    T* tmp = bc > 1 ? workspace<T>(1, static_cast<size_t>(g.co * ld)) : nullptr;
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      const T* colp = x + (n0 * g.c + grp * g.cg) * g.h * g.w;
+      if (!(g.pointwise() && bc == 1)) {
+        T* col = workspace<T>(0, static_cast<size_t>(g.k * ld));
+        im2col(col, x, g, n0, bc, grp * g.cg);
+        colp = col;
+      }
+      T* dst = bc > 1 ? tmp + grp * g.cog * ld : out + (n0 * g.co + grp * g.cog) * g.p;
+      gemm_rm<T>(false, false, g.cog, ld, g.k, T(1), w + grp * g.cog * g.k, g.k, colp, ld, T(0), dst, ld);
+    }
+    if (bc > 1)
+      chunk_copy(out, tmp, g, n0, bc, true, bias);
+    else if (bias)
+      add_channel_bias(out, bias, g, n0, bc);
+  }
+}
+
+template <typename T>
+void backward_input_gemm(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g) {
+  const int64_t chunk = chunk_size(g, sizeof(T));
+  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+    const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
+    const T* go = grad_out + n0 * g.co * g.p;
+    if (bc > 1) {
+      T* tmp = workspace<T>(1, static_cast<size_t>(g.co * ld));
+      chunk_copy(const_cast<T*>(grad_out), tmp, g, n0, bc, false);
+      go = tmp;
+    }
+    T* gx = grad_x + n0 * g.c * g.h * g.w;
+    if (g.pointwise() && bc == 1) {  // the GEMM writes the input gradient directly
+      for (int64_t grp = 0; grp < g.groups; ++grp)
+        gemm_rm<T>(true, false, g.cg, ld, g.cog, T(1), w + grp * g.cog * g.k, g.k, go + grp * g.cog * ld, ld,
+                   T(0), gx + grp * g.cg * g.p, ld);
+      continue;
+    }
+    std::memset(gx, 0, static_cast<size_t>(bc * g.c * g.h * g.w) * sizeof(T));
+    T* col = workspace<T>(0, static_cast<size_t>(g.k * ld));
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      // col [K, ld] = W_g^T [K, cog] x grad_out_g [cog, ld]
+      gemm_rm<T>(true, false, g.k, ld, g.cog, T(1), w + grp * g.cog * g.k, g.k, go + grp * g.cog * ld, ld,
+                 T(0), col, ld);
+      col2im(grad_x, col, g, n0, bc, grp * g.cg);
+    }
+  }
+}
+
+template <typename T>
+void backward_weight_gemm(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g) {
+  const int64_t chunk = chunk_size(g, sizeof(T));
+  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+    const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
+    const T* go = grad_out + n0 * g.co * g.p;
+    if (bc > 1) {
+      T* tmp = workspace<T>(1, static_cast<size_t>(g.co * ld));
+      chunk_copy(const_cast<T*>(grad_out), tmp, g, n0, bc, false);
+      go = tmp;
+    }
+    const T beta = n0 == 0 ? T(0) : T(1);  // the first chunk assigns, later ones accumulate
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      const T* colp = x + (n0 * g.c + grp * g.cg) * g.h * g.w;
+      if (!(g.pointwise() && bc == 1)) {
+        T* col = workspace<T>(0, static_cast<size_t>(g.k * ld));
+        im2col(col, x, g, n0, bc, grp * g.cg);
+        colp = col;
+      }
+      // grad_w_g [cog, K] (+)= grad_out_g [cog, ld] x col^T [ld, K]
+      gemm_rm<T>(false, true, g.cog, g.k, ld, T(1), go + grp * g.cog * ld, ld, colp, ld, beta,
+                 grad_w + grp * g.cog * g.k, g.k);
+    }
+  }
+}
+
+}  // namespace
+
+void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
+                    const Conv2dParams& p) {
+  const ConvGeom g(x.shape(), w.shape(), p);
+  dispatch_float(x.dtype(), "conv2d_forward", [&]<typename scalar_t>() {
+    const scalar_t* pb = bias.defined() ? bias.data<scalar_t>() : nullptr;
+    if (g.depthwise())
+      depthwise_forward(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), pb, g);
+    else
+      forward_gemm(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), pb, g);
+  });
+}
+
+void conv2d_backward_input(Tensor& grad_x, const Tensor& grad_out, const Tensor& w, const Conv2dParams& p) {
+  const ConvGeom g(grad_x.shape(), w.shape(), p);
+  dispatch_float(grad_x.dtype(), "conv2d_backward_input", [&]<typename scalar_t>() {
+    if (g.depthwise())
+      depthwise_backward_input(grad_x.data<scalar_t>(), grad_out.data<scalar_t>(), w.data<scalar_t>(), g);
+    else
+      backward_input_gemm(grad_x.data<scalar_t>(), grad_out.data<scalar_t>(), w.data<scalar_t>(), g);
+  });
+}
+
+void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor& x, const Conv2dParams& p) {
+  const ConvGeom g(x.shape(), grad_w.shape(), p);
+  dispatch_float(grad_w.dtype(), "conv2d_backward_weight", [&]<typename scalar_t>() {
+    if (g.depthwise())
+      depthwise_backward_weight(grad_w.data<scalar_t>(), grad_out.data<scalar_t>(), x.data<scalar_t>(), g);
+    else
+      backward_weight_gemm(grad_w.data<scalar_t>(), grad_out.data<scalar_t>(), x.data<scalar_t>(), g);
+  });
+}
+
+void conv2d_backward_bias(Tensor& grad_bias, const Tensor& grad_out) {
+  const int64_t n = grad_out.size(0), c = grad_out.size(1), plane = grad_out.numel() / (n * c);
+  dispatch_float(grad_bias.dtype(), "conv2d_backward_bias", [&]<typename scalar_t>() {
+    const scalar_t* g = grad_out.data<scalar_t>();
+    scalar_t* gb = grad_bias.data<scalar_t>();
+#pragma omp parallel for schedule(static) if (grad_out.numel() > kParallelThreshold)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      double acc = 0;  // double: long float32 sums stay accurate
+      for (int64_t b = 0; b < n; ++b) {
+        const scalar_t* row = g + (b * c + ch) * plane;
+        scalar_t part = 0;
+        for (int64_t q = 0; q < plane; ++q) part += row[q];
+        acc += part;
+      }
+      gb[ch] = static_cast<scalar_t>(acc);
+    }
+  });
+}
+
+}  // namespace ag::cpu

@@ -1,0 +1,47 @@
+#include "layers/batch_norm.h"
+
+#include <sstream>
+
+#include "layers/functional.h"
+
+namespace ag {
+
+BatchNorm::BatchNorm(int64_t channels, double eps, double momentum, bool affine, FusedAct act)
+    : channels_(channels), eps_(eps), momentum_(momentum), act_(act) {
+  AG_CHECK(channels > 0, "BatchNorm: channels must be positive, got " << channels);
+  AG_CHECK(eps > 0 && momentum >= 0 && momentum <= 1,
+           "BatchNorm: needs eps > 0 and momentum in [0, 1], got eps " << eps << ", momentum " << momentum);
+  if (affine) {
+    weight_ = register_parameter("weight", Tensor::ones({channels}));
+    bias_ = register_parameter("bias", Tensor::zeros({channels}));
+  }
+  running_mean_ = register_buffer("running_mean", Tensor::zeros({channels}));
+  running_var_ = register_buffer("running_var", Tensor::ones({channels}));
+}
+
+Tensor BatchNorm::forward(const Tensor& x) {
+  check_input(x);
+  AG_CHECK(x.size(1) == channels_, type_name() << "(" << channels_ << "): input has " << x.size(1)
+                                               << " channels: " << shape_str(x.shape()));
+  return batch_norm(x, weight_, bias_, running_mean_, running_var_, is_training(), momentum_, eps_, act_);
+}
+
+std::string BatchNorm::describe() const {
+  std::ostringstream os;
+  os << channels_ << ", eps=" << eps_ << ", momentum=" << momentum_;
+  if (!weight_.defined()) os << ", no affine";
+  if (act_ == FusedAct::relu) os << ", +relu";
+  if (act_ == FusedAct::relu6) os << ", +relu6";
+  return os.str();
+}
+
+void BatchNorm2d::check_input(const Tensor& x) const {
+  AG_CHECK(x.dim() == 4, "BatchNorm2d: input must be [N, C, H, W], got " << shape_str(x.shape()));
+}
+
+void BatchNorm1d::check_input(const Tensor& x) const {
+  AG_CHECK(x.dim() == 2 || x.dim() == 3,
+           "BatchNorm1d: input must be [N, C] or [N, C, L], got " << shape_str(x.shape()));
+}
+
+}  // namespace ag

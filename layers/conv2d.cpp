@@ -1,0 +1,57 @@
+#include "layers/conv2d.h"
+
+#include "layers/functional.h"
+#include "layers/init.h"
+
+namespace ag {
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride, int64_t padding,
+               int64_t dilation, int64_t groups, bool bias)
+    : Conv2d([&] {
+        Conv2dOptions o;
+        o.in_channels = in_channels;
+        o.out_channels = out_channels;
+        o.kernel_h = o.kernel_w = kernel;
+        o.geometry.stride_h = o.geometry.stride_w = stride;
+        o.geometry.pad_h = o.geometry.pad_w = padding;
+        o.geometry.dilation_h = o.geometry.dilation_w = dilation;
+        o.geometry.groups = groups;
+        o.bias = bias;
+        return o;
+      }()) {}
+
+Conv2d::Conv2d(const Conv2dOptions& options) : options_(options) {
+  const Conv2dParams& g = options.geometry;
+  AG_CHECK(
+      options.in_channels > 0 && options.out_channels > 0 && options.kernel_h > 0 && options.kernel_w > 0,
+      "Conv2d: channels and kernel size must be positive, got "
+          << options.in_channels << " -> " << options.out_channels << ", kernel " << options.kernel_h << "x"
+          << options.kernel_w);
+  AG_CHECK(g.groups > 0 && options.in_channels % g.groups == 0 && options.out_channels % g.groups == 0,
+           "Conv2d: groups (" << g.groups << ") must divide in_channels (" << options.in_channels
+                              << ") and out_channels (" << options.out_channels << ")");
+  AG_CHECK(g.stride_h > 0 && g.stride_w > 0 && g.dilation_h > 0 && g.dilation_w > 0 && g.pad_h >= 0 &&
+               g.pad_w >= 0,
+           "Conv2d: stride and dilation must be positive and padding non-negative");
+  weight_ = register_parameter("weight", Tensor::empty({options.out_channels, options.in_channels / g.groups,
+                                                        options.kernel_h, options.kernel_w}));
+  init::kaiming_normal_(weight_, init::FanMode::fan_out);
+  if (options.bias) bias_ = register_parameter("bias", Tensor::zeros({options.out_channels}));
+}
+
+Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight_, bias_, options_.geometry); }
+
+std::string Conv2d::describe() const {
+  const Conv2dParams& g = options_.geometry;
+  std::string s = std::to_string(options_.in_channels) + "->" + std::to_string(options_.out_channels) +
+                  ", k=" + std::to_string(options_.kernel_h);
+  if (options_.kernel_w != options_.kernel_h) s += "x" + std::to_string(options_.kernel_w);
+  if (g.stride_h != 1 || g.stride_w != 1) s += ", s=" + std::to_string(g.stride_h);
+  if (g.pad_h != 0 || g.pad_w != 0) s += ", p=" + std::to_string(g.pad_h);
+  if (g.dilation_h != 1) s += ", d=" + std::to_string(g.dilation_h);
+  if (g.groups != 1) s += ", groups=" + std::to_string(g.groups);
+  if (!options_.bias) s += ", no bias";
+  return s;
+}
+
+}  // namespace ag

@@ -1,0 +1,182 @@
+// conv2d and its Node; activations by name; the fused residual add. Forward and backward
+// side by side, as in core/ops/.
+#include <string>
+
+#include "layers/functional.h"
+
+namespace ag {
+
+namespace {
+
+struct Conv2dBackward : Node {
+  Tensor x, weight;  // x [N, C_in, H, W], weight [C_out, C_in / groups, KH, KW]
+  Conv2dParams params;
+  const char* name() const override { return "Conv2dBackward"; }
+  void release_saved() override {
+    x = Tensor();
+    weight = Tensor();
+  }
+  std::vector<Tensor> apply(const Tensor& g) override {  // g: [N, C_out, H_out, W_out]
+    Tensor gc = g.contiguous();
+    Tensor gx, gw, gb;
+    if (needs_grad(0)) {
+      gx = Tensor::empty(x.shape(), x.dtype(), x.device());
+      conv2d_backward_input(gx, gc, weight, params);
+    }
+    if (needs_grad(1)) {
+      gw = Tensor::empty(weight.shape(), weight.dtype(), weight.device());
+      conv2d_backward_weight(gw, gc, x, params);
+    }
+    if (needs_grad(2)) {
+      gb = Tensor::empty({weight.size(0)}, weight.dtype(), weight.device());
+      conv2d_backward_bias(gb, gc);
+    }
+    return {gx, gw, gb};
+  }
+};
+
+void check_conv_args(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
+  AG_CHECK(x.dim() == 4, "conv2d: input must be [N, C, H, W], got " << shape_str(x.shape()));
+  AG_CHECK(weight.dim() == 4,
+           "conv2d: weight must be [C_out, C_in / groups, KH, KW], got " << shape_str(weight.shape()));
+  AG_CHECK(is_floating(x.dtype()) && x.dtype() == weight.dtype(),
+           "conv2d: input and weight must be float tensors of one dtype, got " << x.describe() << " and "
+                                                                               << weight.describe());
+  AG_CHECK(x.device() == weight.device(),
+           "conv2d: input on " << x.device() << ", weight on " << weight.device());
+  AG_CHECK(p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0 && p.pad_h >= 0 &&
+               p.pad_w >= 0 && p.groups > 0,
+           "conv2d: stride and dilation must be positive and padding non-negative, got stride "
+               << p.stride_h << "x" << p.stride_w << ", padding " << p.pad_h << "x" << p.pad_w
+               << ", dilation " << p.dilation_h << "x" << p.dilation_w << ", groups " << p.groups);
+  const int64_t c = x.size(1), co = weight.size(0);
+  AG_CHECK(c % p.groups == 0 && co % p.groups == 0, "conv2d: groups ("
+                                                        << p.groups << ") must divide input channels (" << c
+                                                        << ") and output channels (" << co << ")");
+  AG_CHECK(weight.size(1) * p.groups == c, "conv2d: weight "
+                                               << shape_str(weight.shape()) << " with groups " << p.groups
+                                               << " expects " << weight.size(1) * p.groups
+                                               << " input channels, input is " << shape_str(x.shape()));
+  AG_CHECK(!bias.defined() || (bias.shape() == Shape{co} && bias.dtype() == x.dtype()),
+           "conv2d: bias must be [" << co << "] of " << x.dtype() << ", got " << bias.describe());
+  const int64_t ho = conv_out_size(x.size(2), weight.size(2), p.stride_h, p.pad_h, p.dilation_h);
+  const int64_t wo = conv_out_size(x.size(3), weight.size(3), p.stride_w, p.pad_w, p.dilation_w);
+  AG_CHECK(ho > 0 && wo > 0,
+           "conv2d: input " << shape_str(x.shape()) << " is smaller than the (dilated) kernel "
+                            << shape_str(weight.shape()) << " with padding " << p.pad_h << "x" << p.pad_w);
+}
+
+struct ResidualAddBackward : Node {
+  Tensor y;  // the output, for the activation's derivative (undefined without one)
+  FusedAct act = FusedAct::none;
+  const char* name() const override { return "ResidualAddBackward"; }
+  void release_saved() override { y = Tensor(); }
+  std::vector<Tensor> apply(const Tensor& g) override {
+    Tensor gx = g;
+    if (act != FusedAct::none) {
+      gx = Tensor::empty(y.shape(), y.dtype(), y.device());
+      act_backward_from_output(gx, g.contiguous(), y, act);
+    }
+    return {needs_grad(0) ? gx : Tensor(), needs_grad(1) ? gx : Tensor()};
+  }
+};
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
+  check_conv_args(x, weight, bias, params);
+  const int64_t ho =
+      conv_out_size(x.size(2), weight.size(2), params.stride_h, params.pad_h, params.dilation_h);
+  const int64_t wo =
+      conv_out_size(x.size(3), weight.size(3), params.stride_w, params.pad_w, params.dilation_w);
+  Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
+  Tensor out = Tensor::empty({x.size(0), weight.size(0), ho, wo}, x.dtype(), x.device());
+  conv2d_forward(out, xc, wc, bias.defined() ? bias.detach().contiguous() : Tensor(), params);
+  if (any_requires_grad({&x, &weight, &bias})) {
+    auto node = std::make_shared<Conv2dBackward>();
+    node->x = xc;
+    node->weight = wc;
+    node->params = params;
+    return attach_node(out, node, {&x, &weight, &bias});
+  }
+  return out;
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
+              int64_t dilation, int64_t groups) {
+  Conv2dParams p;
+  p.stride_h = p.stride_w = stride;
+  p.pad_h = p.pad_w = padding;
+  p.dilation_h = p.dilation_w = dilation;
+  p.groups = groups;
+  return conv2d(x, weight, bias, p);
+}
+
+const char* activation_name(Activation act) {
+  switch (act) {
+    case Activation::none:
+      return "none";
+    case Activation::relu:
+      return "relu";
+    case Activation::relu6:
+      return "relu6";
+    case Activation::silu:
+      return "silu";
+    case Activation::sigmoid:
+      return "sigmoid";
+    case Activation::hardswish:
+      return "hardswish";
+    case Activation::tanh:
+      return "tanh";
+  }
+  return "?";
+}
+
+Activation parse_activation(const std::string& name) {
+  for (Activation a : {Activation::none, Activation::relu, Activation::relu6, Activation::silu,
+                       Activation::sigmoid, Activation::hardswish, Activation::tanh})
+    if (name == activation_name(a)) return a;
+  AG_FAIL("unknown activation '" << name
+                                 << "': expected none, relu, relu6, silu, sigmoid, hardswish or tanh");
+}
+
+Tensor activate(const Tensor& x, Activation act) {
+  switch (act) {
+    case Activation::none:
+      return x;
+    case Activation::relu:
+      return relu(x);
+    case Activation::relu6:
+      return relu6(x);
+    case Activation::silu:
+      return silu(x);
+    case Activation::sigmoid:
+      return sigmoid(x);
+    case Activation::hardswish:
+      return hardswish(x);
+    case Activation::tanh:
+      return tanh(x);
+  }
+  return x;
+}
+
+Tensor residual_add(const Tensor& body, const Tensor& shortcut, FusedAct act) {
+  AG_CHECK(body.shape() == shortcut.shape(), "residual_add: the block output "
+                                                 << shape_str(body.shape()) << " and the shortcut "
+                                                 << shape_str(shortcut.shape()) << " differ in shape");
+  AG_CHECK(
+      body.dtype() == shortcut.dtype() && body.device() == shortcut.device() && is_floating(body.dtype()),
+      "residual_add: needs float tensors of one dtype and device, got " << body.describe() << " and "
+                                                                        << shortcut.describe());
+  Tensor out = Tensor::empty(body.shape(), body.dtype(), body.device());
+  add_act_forward(out, body.detach().contiguous(), shortcut.detach().contiguous(), act);
+  if (any_requires_grad({&body, &shortcut})) {
+    auto node = std::make_shared<ResidualAddBackward>();
+    node->act = act;
+    if (act != FusedAct::none) node->y = out.detach();
+    return attach_node(out, node, {&body, &shortcut});
+  }
+  return out;
+}
+
+}  // namespace ag

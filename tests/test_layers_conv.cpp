@@ -1,0 +1,200 @@
+// Convolution: hand-worked values, the fast kernels (im2col + GEMM in chunks, pointwise,
+// grouped, depthwise) against a naive float64 reference in many geometries, and float64
+// gradient checks over input, weight and bias.
+#include <cmath>
+
+#include "core/random.h"
+#include "gradcheck.h"
+#include "layers/functional.h"
+
+using namespace ag;
+using ag::testing::random_leaf;
+
+namespace {
+
+Conv2dParams geometry(int64_t stride, int64_t pad, int64_t dilation, int64_t groups) {
+  Conv2dParams p;
+  p.stride_h = p.stride_w = stride;
+  p.pad_h = p.pad_w = pad;
+  p.dilation_h = p.dilation_w = dilation;
+  p.groups = groups;
+  return p;
+}
+
+// The textbook loops: out[n, o, y, x] = b[o] + sum w[o, c', i, j] x[n, g*cg + c', y*s - p + i*d, ...].
+struct NaiveConv {
+  Shape xs, ws;
+  Conv2dParams p;
+  int64_t ho, wo, cg, cog;
+  NaiveConv(const Shape& x_shape, const Shape& w_shape, const Conv2dParams& prm) : xs(x_shape), ws(w_shape), p(prm) {
+    ho = conv_out_size(xs[2], ws[2], p.stride_h, p.pad_h, p.dilation_h);
+    wo = conv_out_size(xs[3], ws[3], p.stride_w, p.pad_w, p.dilation_w);
+    cg = xs[1] / p.groups;
+    cog = ws[0] / p.groups;
+  }
+  // Calls f(x_index, w_index, out_index) for every multiply-add of the convolution.
+  template <typename F>
+  void each(F&& f) const {
+    for (int64_t n = 0; n < xs[0]; ++n)
+      for (int64_t o = 0; o < ws[0]; ++o)
+        for (int64_t y = 0; y < ho; ++y)
+          for (int64_t xx = 0; xx < wo; ++xx)
+            for (int64_t c = 0; c < cg; ++c)
+              for (int64_t i = 0; i < ws[2]; ++i)
+                for (int64_t j = 0; j < ws[3]; ++j) {
+                  const int64_t ih = y * p.stride_h - p.pad_h + i * p.dilation_h;
+                  const int64_t iw = xx * p.stride_w - p.pad_w + j * p.dilation_w;
+                  if (ih < 0 || ih >= xs[2] || iw < 0 || iw >= xs[3]) continue;
+                  const int64_t ci = (o / cog) * cg + c;
+                  f(((n * xs[1] + ci) * xs[2] + ih) * xs[3] + iw, ((o * cg + c) * ws[2] + i) * ws[3] + j,
+                    ((n * ws[0] + o) * ho + y) * wo + xx);
+                }
+  }
+};
+
+void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol, const char* what) {
+  REQUIRE(got.size() == want.size());
+  double worst = 0;
+  size_t at = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double err = std::abs(got[i] - want[i]) / (1 + std::abs(want[i]));
+    if (err > worst) worst = err, at = i;
+  }
+  INFO(what << ": worst relative error " << worst << " at " << at << " (got " << got[at] << ", want " << want[at]
+            << ")");
+  CHECK(worst <= tol);
+}
+
+// Runs the three kernels in float32 and compares with the naive loops in float64.
+void check_against_naive(const Shape& xs, const Shape& ws, const Conv2dParams& p, bool with_bias) {
+  CAPTURE(shape_str(xs));
+  CAPTURE(shape_str(ws));
+  CAPTURE(p.stride_h);
+  CAPTURE(p.pad_h);
+  CAPTURE(p.dilation_h);
+  CAPTURE(p.groups);
+  NaiveConv ref(xs, ws, p);
+  Tensor x = Tensor::uniform(xs, -1, 1), w = Tensor::uniform(ws, -1, 1);
+  Tensor b = with_bias ? Tensor::uniform({ws[0]}, -1, 1) : Tensor();
+  Shape os{xs[0], ws[0], ref.ho, ref.wo};
+  Tensor g = Tensor::uniform(os, -1, 1);
+  std::vector<double> xv = x.to_vector(), wv = w.to_vector(), gv = g.to_vector();
+  std::vector<double> out(shape_numel(os), 0.0), gx(xv.size(), 0.0), gw(wv.size(), 0.0), gb(ws[0], 0.0);
+  if (with_bias) {
+    std::vector<double> bv = b.to_vector();
+    for (size_t i = 0; i < out.size(); ++i) out[i] = bv[(i / (ref.ho * ref.wo)) % ws[0]];
+  }
+  ref.each([&](int64_t xi, int64_t wi, int64_t oi) {
+    out[oi] += xv[xi] * wv[wi];
+    gx[xi] += wv[wi] * gv[oi];
+    gw[wi] += xv[xi] * gv[oi];
+  });
+  for (size_t i = 0; i < gv.size(); ++i) gb[(i / (ref.ho * ref.wo)) % ws[0]] += gv[i];
+
+  Tensor y = Tensor::empty(os), kx = Tensor::empty(xs), kw = Tensor::empty(ws), kb = Tensor::empty({ws[0]});
+  conv2d_forward(y, x, w, b, p);
+  conv2d_backward_input(kx, g, w, p);
+  conv2d_backward_weight(kw, g, x, p);
+  conv2d_backward_bias(kb, g);
+  check_close(y.to_vector(), out, 1e-5, "forward");
+  check_close(kx.to_vector(), gx, 1e-5, "input gradient");
+  check_close(kw.to_vector(), gw, 1e-4, "weight gradient");
+  check_close(kb.to_vector(), gb, 1e-4, "bias gradient");
+}
+
+}  // namespace
+
+TEST_CASE("conv2d: a 3x3 Sobel filter worked by hand") {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 1, 3, 3});
+  Tensor w = Tensor::from_vector({1, 0, -1, 2, 0, -2, 1, 0, -1}, {1, 1, 3, 3});
+  // padding 1: out(i, j) = sum_a c_a (x[i+a-1][j-1] - x[i+a-1][j+1]), c = (1, 2, 1)
+  CHECK(conv2d(x, w, Tensor(), 1, 1).to_vector() == std::vector<double>{-9, -6, 9, -20, -8, 20, -21, -6, 21});
+  // stride 2 keeps the corners; the bias is added everywhere
+  Tensor b = Tensor::from_vector({0.5}, {1});
+  CHECK(conv2d(x, w, b, 2, 1).to_vector() == std::vector<double>{-8.5, 9.5, -20.5, 21.5});
+  // no padding: only the centre, -8
+  CHECK(conv2d(x, w, Tensor(), 1, 0).to_vector() == std::vector<double>{-8});
+}
+
+TEST_CASE("conv2d: two input channels, two filters, by hand") {
+  // channel 0 = 1..4, channel 1 = all 10; filter 0 sums channel 0, filter 1 takes
+  // channel 1's top-left minus channel 0's bottom-right (2x2 kernel, output 1x1).
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 10, 10, 10, 10}, {1, 2, 2, 2});
+  Tensor w = Tensor::from_vector({1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, -1, 1, 0, 0, 0}, {2, 2, 2, 2});
+  CHECK(conv2d(x, w).to_vector() == std::vector<double>{10, 6});
+  // dilation 2 on a 3x3 input with a 2x2 kernel reads the four corners
+  Tensor x3 = Tensor::from_vector({1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 1, 3, 3});
+  Tensor w3 = Tensor::from_vector({1, 10, 100, 1000}, {1, 1, 2, 2});
+  CHECK(conv2d(x3, w3, Tensor(), 1, 0, 2).to_vector() == std::vector<double>{1 + 30 + 700 + 9000});
+}
+
+TEST_CASE("conv2d: depthwise by hand") {
+  // groups == channels: each channel is filtered by its own kernel, no mixing.
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6, 7, 8, 9, 2, 4, 6, 8, 10, 12, 14, 16, 18}, {1, 2, 3, 3});
+  Tensor w = Tensor::from_vector({1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, -1, 0, 0, 0, 0}, {2, 1, 3, 3});
+  CHECK(conv2d(x, w, Tensor(), 1, 0, 1, 2).to_vector() == std::vector<double>{45, -10});
+  // with padding 1 the first channel's corner sees a 2x2 block: 1 + 2 + 4 + 5
+  CHECK(conv2d(x, w, Tensor(), 1, 1, 1, 2).to_vector()[0] == 12);
+}
+
+TEST_CASE("conv2d kernels match the naive loops in float32") {
+  manual_seed(7);
+  // im2col + GEMM: one sample per chunk (32x32 planes) and several (small planes)
+  check_against_naive({2, 3, 32, 32}, {4, 3, 3, 3}, geometry(1, 1, 1, 1), true);
+  check_against_naive({5, 6, 6, 6}, {8, 6, 3, 3}, geometry(1, 1, 1, 1), false);
+  check_against_naive({3, 4, 9, 7}, {6, 4, 3, 3}, geometry(2, 1, 1, 1), true);
+  check_against_naive({2, 4, 9, 9}, {4, 4, 3, 3}, geometry(1, 2, 2, 1), false);
+  check_against_naive({3, 4, 7, 8}, {6, 2, 3, 3}, geometry(1, 1, 1, 2), true);
+  check_against_naive({2, 5, 11, 11}, {3, 5, 5, 5}, geometry(3, 2, 1, 1), false);
+  check_against_naive({4, 3, 5, 5}, {2, 3, 4, 2}, geometry(1, 0, 1, 1), true);  // non-square kernel
+  // pointwise (the GEMM reads the input directly when a chunk holds one sample)
+  check_against_naive({2, 8, 32, 32}, {5, 8, 1, 1}, geometry(1, 0, 1, 1), true);
+  check_against_naive({6, 8, 4, 4}, {10, 8, 1, 1}, geometry(1, 0, 1, 1), false);
+  check_against_naive({3, 8, 4, 4}, {8, 2, 1, 1}, geometry(1, 0, 1, 4), false);
+  check_against_naive({2, 6, 9, 9}, {4, 6, 1, 1}, geometry(2, 0, 1, 1), false);
+  // depthwise: stride 1 and 2, 3x3 and 5x5, a channel multiplier, wide rows (> 16)
+  check_against_naive({2, 4, 20, 19}, {4, 1, 3, 3}, geometry(1, 1, 1, 4), true);
+  check_against_naive({2, 4, 9, 9}, {4, 1, 5, 5}, geometry(2, 2, 1, 4), false);
+  check_against_naive({2, 3, 8, 8}, {6, 1, 3, 3}, geometry(1, 1, 1, 3), true);
+  check_against_naive({1, 2, 10, 34}, {2, 1, 3, 3}, geometry(2, 1, 1, 2), false);
+  check_against_naive({1, 2, 10, 10}, {2, 1, 3, 3}, geometry(3, 2, 2, 2), false);
+}
+
+TEST_CASE("conv2d gradient checks over input, weight and bias") {
+  manual_seed(11);
+  struct Case {
+    const char* name;
+    Shape xs, ws;
+    Conv2dParams p;
+    bool bias;
+  };
+  const Case cases[] = {
+      {"3x3 pad 1", {2, 3, 5, 5}, {4, 3, 3, 3}, geometry(1, 1, 1, 1), true},
+      {"stride 2", {2, 2, 7, 7}, {3, 2, 3, 3}, geometry(2, 1, 1, 1), true},
+      {"dilation 2", {1, 2, 7, 6}, {2, 2, 3, 3}, geometry(1, 2, 2, 1), false},
+      {"groups 2", {2, 4, 5, 5}, {6, 2, 3, 3}, geometry(1, 1, 1, 2), true},
+      {"depthwise", {2, 3, 6, 5}, {3, 1, 3, 3}, geometry(1, 1, 1, 3), true},
+      {"depthwise x2, stride 2, 5x5", {1, 2, 7, 7}, {4, 1, 5, 5}, geometry(2, 2, 1, 2), false},
+      {"1x1", {2, 4, 3, 3}, {5, 4, 1, 1}, geometry(1, 0, 1, 1), true},
+      {"odd sizes, non-square kernel", {2, 2, 5, 7}, {3, 2, 3, 2}, geometry(1, 0, 1, 1), true},
+      {"batch 1", {1, 3, 4, 4}, {2, 3, 3, 3}, geometry(1, 1, 1, 1), false},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    Tensor x = random_leaf(c.xs), w = random_leaf(c.ws);
+    Tensor b = c.bias ? random_leaf({c.ws[0]}) : Tensor();
+    std::vector<Tensor> wrt{x, w};
+    if (c.bias) wrt.push_back(b);
+    CHECK_GRADCHECK([&] { return conv2d(x, w, b, c.p); }, wrt);
+  }
+}
+
+TEST_CASE("conv2d rejects bad arguments with a clear error") {
+  Tensor x = Tensor::zeros({1, 4, 5, 5}), w = Tensor::zeros({2, 4, 3, 3});
+  CHECK_THROWS_WITH_AS(conv2d(Tensor::zeros({4, 5, 5}), w), doctest::Contains("[N, C, H, W]"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({2, 3, 3, 3})), doctest::Contains("input channels"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, w, Tensor(), 1, 0, 1, 3), doctest::Contains("groups"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, w, Tensor::zeros({3})), doctest::Contains("bias"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({2, 4, 7, 7})), doctest::Contains("smaller than"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, w.to(DType::f64)), doctest::Contains("dtype"), Error);
+}
