@@ -16,9 +16,10 @@ struct Conv2dParams {
   int64_t groups = 1;  // C_in and C_out divisible by groups; groups == C_in is depthwise
 };
 
-// Output size of one spatial dim of a convolution or pooling window.
+// Output size of one spatial dim of a convolution or pooling window (floor mode).
 inline int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation) {
-  return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
+  const int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1;
+  return span < 0 ? 0 : span / stride + 1;  // 0 when the window does not fit
 }
 
 // 2-d max / average pooling geometry (floor mode, as PyTorch's default).

@@ -26,7 +26,8 @@ struct NaiveConv {
   Shape xs, ws;
   Conv2dParams p;
   int64_t ho, wo, cg, cog;
-  NaiveConv(const Shape& x_shape, const Shape& w_shape, const Conv2dParams& prm) : xs(x_shape), ws(w_shape), p(prm) {
+  NaiveConv(const Shape& x_shape, const Shape& w_shape, const Conv2dParams& prm)
+      : xs(x_shape), ws(w_shape), p(prm) {
     ho = conv_out_size(xs[2], ws[2], p.stride_h, p.pad_h, p.dilation_h);
     wo = conv_out_size(xs[3], ws[3], p.stride_w, p.pad_w, p.dilation_w);
     cg = xs[1] / p.groups;
@@ -52,7 +53,8 @@ struct NaiveConv {
   }
 };
 
-void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol, const char* what) {
+void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol,
+                 const char* what) {
   REQUIRE(got.size() == want.size());
   double worst = 0;
   size_t at = 0;
@@ -60,8 +62,8 @@ void check_close(const std::vector<double>& got, const std::vector<double>& want
     const double err = std::abs(got[i] - want[i]) / (1 + std::abs(want[i]));
     if (err > worst) worst = err, at = i;
   }
-  INFO(what << ": worst relative error " << worst << " at " << at << " (got " << got[at] << ", want " << want[at]
-            << ")");
+  INFO(what << ": worst relative error " << worst << " at " << at << " (got " << got[at] << ", want "
+            << want[at] << ")");
   CHECK(worst <= tol);
 }
 
@@ -196,5 +198,7 @@ TEST_CASE("conv2d rejects bad arguments with a clear error") {
   CHECK_THROWS_WITH_AS(conv2d(x, w, Tensor(), 1, 0, 1, 3), doctest::Contains("groups"), Error);
   CHECK_THROWS_WITH_AS(conv2d(x, w, Tensor::zeros({3})), doctest::Contains("bias"), Error);
   CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({2, 4, 7, 7})), doctest::Contains("smaller than"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({2, 4, 6, 6}), Tensor(), 5), doctest::Contains("smaller than"),
+                       Error);
   CHECK_THROWS_WITH_AS(conv2d(x, w.to(DType::f64)), doctest::Contains("dtype"), Error);
 }

@@ -1,0 +1,143 @@
+// Batch normalisation (train and eval, 1d and 2d, affine or not, fused activations),
+// dropout and the fused residual add: hand-worked values and float64 gradient checks.
+#include <cmath>
+
+#include "core/random.h"
+#include "gradcheck.h"
+#include "layers/functional.h"
+
+using namespace ag;
+using ag::testing::random_leaf;
+
+TEST_CASE("batch_norm training: batch statistics and running averages by hand") {
+  // one channel holding 1, 2, 3, 4: mean 2.5, biased variance 1.25, unbiased 5/3
+  Tensor x = Tensor::from_vector({1, 2, 3, 4}, {2, 1, 1, 2}, DType::f64);
+  Tensor rm = Tensor::zeros({1}, DType::f64), rv = Tensor::ones({1}, DType::f64);
+  Tensor y = batch_norm(x, Tensor(), Tensor(), rm, rv, true, 0.1, 1e-5);
+  const double s = 1 / std::sqrt(1.25 + 1e-5);
+  std::vector<double> got = y.to_vector();
+  std::vector<double> want{-1.5 * s, -0.5 * s, 0.5 * s, 1.5 * s};
+  for (int i = 0; i < 4; ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-12));
+  CHECK(rm.item() == doctest::Approx(0.25));                   // 0.9 * 0 + 0.1 * 2.5
+  CHECK(rv.item() == doctest::Approx(0.9 + 0.1 * 5.0 / 3.0));  // unbiased variance
+  // gamma and beta scale and shift per channel; the fused ReLU clips the negatives
+  Tensor g = Tensor::from_vector({2}, {1}, DType::f64), b = Tensor::from_vector({1}, {1}, DType::f64);
+  got = batch_norm(x, g, b, Tensor(), Tensor(), true, 0.1, 1e-5, FusedAct::relu).to_vector();
+  CHECK(got[0] == 0);  // 2 * -1.5 s + 1 < 0
+  CHECK(got[1] == doctest::Approx(std::max(0.0, -1.0 * s + 1)));
+  CHECK(got[3] == doctest::Approx(3 * s + 1));
+}
+
+TEST_CASE("batch_norm eval uses the running statistics, per channel") {
+  // two channels; channel 0 with mean 1, var 4; channel 1 with mean -2, var 0.25
+  Tensor x = Tensor::from_vector({3, 5, 0, -1}, {1, 2, 2, 1}, DType::f64);
+  Tensor rm = Tensor::from_vector({1, -2}, {2}, DType::f64),
+         rv = Tensor::from_vector({4, 0.25}, {2}, DType::f64);
+  Tensor g = Tensor::from_vector({1, 10}, {2}, DType::f64), b = Tensor::from_vector({0, 7}, {2}, DType::f64);
+  std::vector<double> got = batch_norm(x, g, b, rm, rv, false, 0.1, 1e-12).to_vector();
+  CHECK(got[0] == doctest::Approx(1.0));                // (3 - 1) / 2
+  CHECK(got[1] == doctest::Approx(2.0));                // (5 - 1) / 2
+  CHECK(got[2] == doctest::Approx(10 * 4.0 + 7));       // (0 + 2) / 0.5 * 10 + 7
+  CHECK(got[3] == doctest::Approx(10 * 2.0 + 7));       // (-1 + 2) / 0.5 * 10 + 7
+  CHECK(rm.to_vector() == std::vector<double>{1, -2});  // eval leaves the buffers alone
+  // relu6 clips at 6 from above
+  got = batch_norm(x, g, b, rm, rv, false, 0.1, 1e-12, FusedAct::relu6).to_vector();
+  CHECK(got[0] == doctest::Approx(1.0));
+  CHECK(got[1] == doctest::Approx(2.0));
+  CHECK(got[2] == 6);
+  CHECK(got[3] == 6);
+}
+
+TEST_CASE("batch_norm gradient checks: train and eval, 1d and 2d, fused activations") {
+  manual_seed(3);
+  struct Case {
+    const char* name;
+    Shape xs;
+    bool training, affine;
+    FusedAct act;
+  };
+  const Case cases[] = {
+      {"2d train", {3, 2, 3, 3}, true, true, FusedAct::none},
+      {"2d eval", {2, 3, 2, 3}, false, true, FusedAct::none},
+      {"2d train + relu", {2, 2, 3, 3}, true, true, FusedAct::relu},
+      {"2d eval + relu6", {2, 2, 2, 2}, false, true, FusedAct::relu6},
+      {"1d [N, C] train", {5, 3}, true, true, FusedAct::none},
+      {"1d [N, C, L] train", {2, 3, 4}, true, true, FusedAct::none},
+      {"no affine train", {2, 2, 2, 3}, true, false, FusedAct::none},
+      {"batch 1 train", {1, 2, 3, 3}, true, true, FusedAct::none},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const int64_t ch = c.xs[1];
+    Tensor x = random_leaf(c.xs, -2, 2);
+    Tensor gamma = c.affine ? random_leaf({ch}, 0.5, 1.5) : Tensor();
+    Tensor beta = c.affine ? random_leaf({ch}, -0.5, 0.5) : Tensor();
+    Tensor rm = Tensor::uniform({ch}, -0.5, 0.5, DType::f64), rv = Tensor::uniform({ch}, 0.5, 2, DType::f64);
+    std::vector<Tensor> wrt{x};
+    if (c.affine) wrt.insert(wrt.end(), {gamma, beta});
+    CHECK_GRADCHECK([&] { return batch_norm(x, gamma, beta, rm, rv, c.training, 0.1, 1e-5, c.act); }, wrt);
+  }
+}
+
+TEST_CASE("batch_norm in float32 over a large batch matches float64") {
+  manual_seed(5);
+  Tensor x64 = Tensor::normal({64, 3, 16, 16}, 3.0, 2.0, DType::f64);
+  Tensor y64 = batch_norm(x64, Tensor(), Tensor(), Tensor(), Tensor(), true);
+  Tensor y32 = batch_norm(x64.to(DType::f32), Tensor(), Tensor(), Tensor(), Tensor(), true);
+  std::vector<double> a = y64.to_vector(), b = y32.to_vector();
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));
+  CHECK(worst < 1e-4);
+}
+
+TEST_CASE("batch_norm rejects bad arguments") {
+  Tensor x = Tensor::zeros({2, 3, 4, 4});
+  CHECK_THROWS_WITH_AS(batch_norm(x, Tensor::ones({4}), Tensor(), Tensor(), Tensor(), true),
+                       doctest::Contains("weight (gamma) must be a contiguous [3]"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), false),
+                       doctest::Contains("eval mode needs running_mean"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm(Tensor::zeros({1, 3}), Tensor(), Tensor(), Tensor(), Tensor(), true),
+                       doctest::Contains("more than one value per channel"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm(Tensor::zeros({3}), Tensor(), Tensor(), Tensor(), Tensor(), true),
+                       doctest::Contains("[N, C]"), Error);
+}
+
+TEST_CASE("residual_add with a fused ReLU: values and gradients") {
+  Tensor a = Tensor::from_vector({1, -2, 3}, {3}), b = Tensor::from_vector({0.5, 1, -4}, {3});
+  CHECK(residual_add(a, b).to_vector() == std::vector<double>{1.5, -1, -1});
+  CHECK(residual_add(a, b, FusedAct::relu).to_vector() == std::vector<double>{1.5, 0, 0});
+  CHECK_THROWS_WITH_AS(residual_add(a, Tensor::zeros({4})), doctest::Contains("differ in shape"), Error);
+  manual_seed(9);
+  Tensor x = random_leaf({2, 3, 2, 2}), y = random_leaf({2, 3, 2, 2});
+  CHECK_GRADCHECK([&] { return residual_add(x, y, FusedAct::relu); }, {x, y});
+  CHECK_GRADCHECK([&] { return residual_add(x, y); }, {x, y});
+  // the same tensor on both sides gets both contributions
+  CHECK_GRADCHECK([&] { return residual_add(x, x, FusedAct::relu6); }, {x});
+}
+
+TEST_CASE("dropout: identity in eval, inverted scaling in training, seeded") {
+  Tensor x = Tensor::ones({1000}, DType::f64);
+  CHECK(dropout(x, 0.3, false).same(x));
+  CHECK(dropout(x, 0.0, true).same(x));
+  manual_seed(123);
+  std::vector<double> a = dropout(x, 0.25, true).to_vector();
+  manual_seed(123);
+  std::vector<double> b = dropout(x, 0.25, true).to_vector();
+  CHECK(a == b);
+  int zeros = 0;
+  for (double v : a) {
+    CHECK((v == 0 || v == doctest::Approx(1 / 0.75)));
+    zeros += v == 0;
+  }
+  CHECK(zeros > 200);  // about 250 of 1000
+  CHECK(zeros < 300);
+  CHECK_THROWS_WITH_AS(dropout(x, 1.0, true), doctest::Contains("[0, 1)"), Error);
+  // the gradient is the mask: check it with the mask fixed by reseeding before each call
+  Tensor leaf = random_leaf({4, 5});
+  CHECK_GRADCHECK(
+      [&] {
+        manual_seed(77);
+        return dropout(leaf, 0.5, true);
+      },
+      {leaf});
+}
