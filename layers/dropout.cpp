@@ -1,5 +1,7 @@
 #include "layers/dropout.h"
 
+#include <sstream>
+
 #include "layers/functional.h"
 
 namespace ag {
@@ -8,6 +10,10 @@ Dropout::Dropout(double p) : p_(p) { AG_CHECK(p >= 0 && p < 1, "Dropout: p must 
 
 Tensor Dropout::forward(const Tensor& x) { return dropout(x, p_, is_training()); }
 
-std::string Dropout::describe() const { return "p=" + std::to_string(p_); }
+std::string Dropout::describe() const {
+  std::ostringstream os;  // (not "p=" + to_string: GCC 12 warns falsely on that)
+  os << "p=" << p_;
+  return os.str();
+}
 
 }  // namespace ag
