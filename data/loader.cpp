@@ -1,5 +1,6 @@
 #include "data/loader.h"
 
+#include <atomic>
 #include <numeric>
 
 #include "core/error.h"
@@ -52,7 +53,23 @@ std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const {
   return order;
 }
 
-Batch DataLoader::build_batch(int64_t epoch, int64_t index, const std::vector<int64_t>& order) const {
+Tensor DataLoader::take_buffer(std::vector<Tensor>& pool, const Shape& shape, DType dtype) {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  for (const Tensor& t : pool) {
+    // Held only by the pool (no batch, view or graph node uses it): free to overwrite. The
+    // fence pairs with the release of the last user's reference, so its reads come first.
+    if (t.impl_ptr().use_count() == 1 && t.storage().use_count() == 1 && t.shape() == shape) {
+      std::atomic_thread_fence(std::memory_order_acquire);
+      return t;
+    }
+  }
+  Tensor fresh = Tensor::empty(shape, dtype);
+  const size_t capacity = static_cast<size_t>(options_.prefetch + options_.num_workers + 2);
+  if (pool.size() < capacity) pool.push_back(fresh);
+  return fresh;
+}
+
+Batch DataLoader::build_batch(int64_t epoch, int64_t index, const std::vector<int64_t>& order) {
   const Dataset& d = *data_;
   const int64_t begin = index * options_.batch_size;
   const int64_t n = std::min(options_.batch_size, d.size() - begin);
@@ -61,8 +78,8 @@ Batch DataLoader::build_batch(int64_t epoch, int64_t index, const std::vector<in
   Batch b;
   b.epoch = epoch;
   b.index = index;
-  b.images = Tensor::empty({n, d.channels(), d.height(), d.width()}, DType::f32);
-  b.labels = Tensor::empty({n}, DType::i64);
+  b.images = take_buffer(image_pool_, {n, d.channels(), d.height(), d.width()}, DType::f32);
+  b.labels = take_buffer(label_pool_, {n}, DType::i64);
   float* images = b.images.data<float>();
   int64_t* labels = b.labels.data<int64_t>();
   Generator epoch_gen = Generator(options_.seed).fork(kAugmentStream).fork(static_cast<uint64_t>(epoch));

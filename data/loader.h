@@ -70,7 +70,7 @@ class DataLoader {
   // The dataset order of epoch `epoch` (identity when shuffle is off).
   std::vector<int64_t> epoch_order(int64_t epoch) const;
   // Builds batch `index` of an epoch whose order is given; what the workers run.
-  Batch build_batch(int64_t epoch, int64_t index, const std::vector<int64_t>& order) const;
+  Batch build_batch(int64_t epoch, int64_t index, const std::vector<int64_t>& order);
 
  private:
   struct Slot {
@@ -79,6 +79,10 @@ class DataLoader {
   };
   void worker_loop();
   bool work_available() const;  // call with mutex_ held
+  // A tensor for a new batch: a pooled one that no batch refers to any more, else a new one.
+  // Reusing buffers avoids a fresh allocation per batch, whose page faults (and, with several
+  // threads, unmapping) cost more than building the batch.
+  Tensor take_buffer(std::vector<Tensor>& pool, const Shape& shape, DType dtype);
 
   std::shared_ptr<const Dataset> data_;
   Transform transform_;
@@ -95,6 +99,9 @@ class DataLoader {
   int64_t next_to_claim_ = 0;
   int64_t next_to_return_ = 0;
   std::map<int64_t, Slot> ready_;
+  std::mutex pool_mutex_;
+  std::vector<Tensor> image_pool_;  // [B,C,H,W] float32 batch buffers
+  std::vector<Tensor> label_pool_;  // [B] int64
   std::vector<std::thread> workers_;
 };
 

@@ -137,3 +137,27 @@ TEST_CASE("loader: a worker's error reaches next(); destruction while prefetchin
   CHECK(contains(error_of([&] { fresh.next(); }), "start_epoch"));
   CHECK(contains(error_of([&] { DataLoader(data, eval_transform({}), options(0, 1)); }), "batch_size"));
 }
+
+TEST_CASE("loader: batches still held are never overwritten by buffer reuse") {
+  auto data = numbered_dataset(64);
+  for (int workers : {0, 2}) {
+    DataLoader loader(data, eval_transform({}), options(4, workers));
+    auto copies = epoch_batches(loader, 0);  // flattened copies
+    loader.start_epoch(0);
+    std::vector<Batch> held;
+    while (auto b = loader.next()) held.push_back(*b);  // keeps every batch's tensors alive
+    REQUIRE(held.size() == copies.size());
+    for (size_t k = 0; k < held.size(); ++k) {
+      std::vector<double> v = held[k].images.to_vector();
+      for (int64_t l : held[k].labels.to_labels()) v.push_back(static_cast<double>(l));
+      CHECK(v == copies[k]);
+    }
+    // A view keeps the buffer too.
+    loader.start_epoch(1);
+    Tensor first_row = loader.next()->images.slice(0, 1);
+    std::vector<double> before = first_row.to_vector();
+    while (loader.next()) {
+    }
+    CHECK(first_row.to_vector() == before);
+  }
+}
