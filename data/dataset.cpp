@@ -40,6 +40,11 @@ Example Dataset::get(int64_t i) const {
   return {t, label(i)};
 }
 
+void Dataset::reserve(int64_t n) {
+  pixels_.reserve(static_cast<size_t>(n * image_bytes()));
+  labels_.reserve(static_cast<size_t>(n));
+}
+
 void Dataset::resize(int64_t n) {
   AG_CHECK(n >= 0, "Dataset::resize: negative size " << n);
   pixels_.resize(static_cast<size_t>(n * image_bytes()));

@@ -43,6 +43,8 @@ class Dataset {
   int64_t label(int64_t i) const;
   Example get(int64_t i) const;
 
+  // Capacity for n images in all, so that appending file after file does not reallocate.
+  void reserve(int64_t n);
   // Makes room for n more images; their pixels are written through mutable_image().
   void resize(int64_t n);
   uint8_t* mutable_image(int64_t i);
