@@ -149,6 +149,13 @@ TEST_CASE("conv2d kernels match the naive loops in float32") {
   check_against_naive({3, 4, 7, 8}, {6, 2, 3, 3}, geometry(1, 1, 1, 2), true);
   check_against_naive({2, 5, 11, 11}, {3, 5, 5, 5}, geometry(3, 2, 1, 1), false);
   check_against_naive({4, 3, 5, 5}, {2, 3, 4, 2}, geometry(1, 0, 1, 1), true);  // non-square kernel
+  // strided input gradients go through per-phase sub-convolutions: padding 0, even
+  // kernels, stride 3, dilation with stride (the fallback)
+  check_against_naive({2, 3, 9, 10}, {5, 3, 3, 3}, geometry(2, 0, 1, 1), false);
+  check_against_naive({2, 3, 8, 8}, {4, 3, 2, 2}, geometry(2, 0, 1, 1), true);
+  check_against_naive({1, 2, 13, 12}, {3, 2, 3, 3}, geometry(3, 1, 1, 1), false);
+  check_against_naive({2, 2, 11, 11}, {3, 2, 3, 3}, geometry(2, 1, 2, 1), false);
+  check_against_naive({3, 20, 17, 17}, {24, 20, 3, 3}, geometry(2, 1, 1, 1), true);  // several panels
   // pointwise (the GEMM reads the input directly when a chunk holds one sample)
   check_against_naive({2, 8, 32, 32}, {5, 8, 1, 1}, geometry(1, 0, 1, 1), true);
   check_against_naive({6, 8, 4, 4}, {10, 8, 1, 1}, geometry(1, 0, 1, 1), false);

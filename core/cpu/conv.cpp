@@ -1,5 +1,6 @@
-// CPU 2-d convolution: im2col + OpenBLAS GEMM for general convolutions (groups included),
-// the direct kernels of depthwise.cpp for depthwise ones.
+// CPU 2-d convolution: the direct kernels of depthwise.cpp for depthwise convolutions,
+// the AVX-512 implicit GEMM of conv_fast.cpp for float32 where it applies, and otherwise
+// (float64, grouped, other strides, no AVX-512) im2col + OpenBLAS GEMM, described here.
 //
 // Samples are processed in chunks of B so that every GEMM has about kTargetColumns
 // columns: deep layers with small planes (4x4) then still get a wide, efficient GEMM and
@@ -10,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/cpu/conv_fast.h"
 #include "core/cpu/conv_geom.h"
 #include "core/cpu/gemm_util.h"
 #include "core/cpu/strided.h"
@@ -216,9 +218,10 @@ void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& w, const Tensor&
   dispatch_float(x.dtype(), "conv2d_forward", [&]<typename scalar_t>() {
     const scalar_t* pb = bias.defined() ? bias.data<scalar_t>() : nullptr;
     if (g.depthwise())
-      depthwise_forward(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), pb, g);
-    else
-      forward_gemm(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), pb, g);
+      return depthwise_forward(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), pb, g);
+    if constexpr (std::is_same_v<scalar_t, float>)
+      if (fast_conv_forward(out.data<float>(), x.data<float>(), w.data<float>(), pb, g)) return;
+    forward_gemm(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), pb, g);
   });
 }
 
@@ -226,9 +229,11 @@ void conv2d_backward_input(Tensor& grad_x, const Tensor& grad_out, const Tensor&
   const ConvGeom g(grad_x.shape(), w.shape(), p);
   dispatch_float(grad_x.dtype(), "conv2d_backward_input", [&]<typename scalar_t>() {
     if (g.depthwise())
-      depthwise_backward_input(grad_x.data<scalar_t>(), grad_out.data<scalar_t>(), w.data<scalar_t>(), g);
-    else
-      backward_input_gemm(grad_x.data<scalar_t>(), grad_out.data<scalar_t>(), w.data<scalar_t>(), g);
+      return depthwise_backward_input(grad_x.data<scalar_t>(), grad_out.data<scalar_t>(), w.data<scalar_t>(),
+                                      g);
+    if constexpr (std::is_same_v<scalar_t, float>)
+      if (fast_conv_backward_input(grad_x.data<float>(), grad_out.data<float>(), w.data<float>(), g)) return;
+    backward_input_gemm(grad_x.data<scalar_t>(), grad_out.data<scalar_t>(), w.data<scalar_t>(), g);
   });
 }
 
@@ -236,9 +241,11 @@ void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor
   const ConvGeom g(x.shape(), grad_w.shape(), p);
   dispatch_float(grad_w.dtype(), "conv2d_backward_weight", [&]<typename scalar_t>() {
     if (g.depthwise())
-      depthwise_backward_weight(grad_w.data<scalar_t>(), grad_out.data<scalar_t>(), x.data<scalar_t>(), g);
-    else
-      backward_weight_gemm(grad_w.data<scalar_t>(), grad_out.data<scalar_t>(), x.data<scalar_t>(), g);
+      return depthwise_backward_weight(grad_w.data<scalar_t>(), grad_out.data<scalar_t>(), x.data<scalar_t>(),
+                                       g);
+    if constexpr (std::is_same_v<scalar_t, float>)
+      if (fast_conv_backward_weight(grad_w.data<float>(), grad_out.data<float>(), x.data<float>(), g)) return;
+    backward_weight_gemm(grad_w.data<scalar_t>(), grad_out.data<scalar_t>(), x.data<scalar_t>(), g);
   });
 }
 

@@ -24,11 +24,11 @@ inline void gemm_rm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
 }
 
 // A growable scratch buffer owned by the calling thread; slot tells apart buffers that
-// are alive at the same time. Grows to the largest request and is then reused, so a
-// training loop stops allocating after its first step.
+// are alive at the same time (0-1: im2col path, 2-3: depthwise, 4-7: the AVX-512 path). Grows to the largest
+// request and is then reused, so a training loop stops allocating after its first step.
 template <typename T>
 T* workspace(int slot, size_t elements) {
-  thread_local std::vector<T> buffers[4];
+  thread_local std::vector<T> buffers[8];
   std::vector<T>& buf = buffers[slot];
   if (buf.size() < elements) buf.resize(elements);
   return buf.data();

@@ -1,0 +1,402 @@
+// bench: CPU speed of the layer kernels against the same run's machine ceilings.
+//
+// Purpose: forward and backward throughput of every distinct convolution, depthwise
+// convolution and batch-norm layer of the CIFAR variants of ResNet18, MobileNetV2 and
+// EfficientNet-B0 (32x32 input, batch 128 by default), printed beside two ceilings measured
+// in the same run: OpenBLAS sgemm GFLOP/s on a large square product (for GEMM-bound
+// convolutions) and memory bandwidth from a large copy (for the memory-bound depthwise and
+// batch-norm layers, counting bytes read + written). Then a whole training step (forward,
+// cross-entropy, backward, SGD with momentum) of a ResNet-20 (16/32/64 channels, basic
+// blocks, projection shortcuts, as the dlib peer benchmark) in images/s.
+//
+// Run:
+//   bench                                  # everything, 2 threads, batch 128
+//   bench --threads 1 --filter conv3x3     # a subset: layers whose name contains the text
+//   bench --batch 32 --reps 3 --no-step    # smaller, faster
+//   bench --json results.json              # also write the figures as JSON
+// Expected (2-core development machine): ResNet18 3x3 convolutions forward >= 70% of the
+// sgemm figure and backward >= 55%; depthwise layers >= 50% of the copy bandwidth; the
+// ResNet-20 step >= 200 images/s on 2 threads. docs/benchmarks.md records measured figures.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "apps/lib/flags.h"
+#include "core/cpu/gemm_util.h"
+#include "core/optim/optimizer.h"
+#include "core/parallel.h"
+#include "core/random.h"
+#include "layers/layers.h"
+#include "losses/cross_entropy.h"
+
+using namespace ag;
+using nlohmann::json;
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+// Median seconds of reps calls of f after one warm-up call.
+template <typename F>
+double time_median(int reps, F&& f) {
+  f();
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = now_s();
+    f();
+    t.push_back(now_s() - t0);
+  }
+  return median(t);
+}
+
+// ---------------------------------------------------------------- ceilings
+
+double sgemm_gflops(int reps) {
+  const int64_t n = 2048;
+  std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
+  const double t = time_median(reps, [&] {
+    cpu::gemm_rm<float>(false, false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
+  });
+  return 2.0 * n * n * n / t / 1e9;
+}
+
+// A 256 MiB copy split across the threads; bytes read + written per second.
+double copy_gbps(int reps) {
+  const size_t n = size_t{64} << 20;  // floats
+  std::vector<float> src(n, 1.f), dst(n, 0.f);
+  const double t = time_median(reps, [&] {
+#pragma omp parallel
+    {
+      const size_t parts = omp_get_num_threads(), me = omp_get_thread_num();
+      const size_t lo = n * me / parts, hi = n * (me + 1) / parts;
+      std::memcpy(dst.data() + lo, src.data() + lo, (hi - lo) * sizeof(float));
+    }
+  });
+  return 2.0 * n * sizeof(float) / t / 1e9;
+}
+
+// ---------------------------------------------------------------- the layer shapes
+
+enum class Kind { conv, depthwise, bn };
+
+struct LayerSpec {
+  Kind kind;
+  int64_t cin, cout, k, stride, hw;  // hw: input height = width
+  std::string name() const {
+    char buf[96];
+    if (kind == Kind::bn)
+      std::snprintf(buf, sizeof buf, "bn %ld@%ldx%ld", long(cin), long(hw), long(hw));
+    else
+      std::snprintf(buf, sizeof buf, "%s%ldx%ld %ld->%ld s%ld @%ldx%ld", kind == Kind::conv ? "conv" : "dw",
+                    long(k), long(k), long(cin), long(cout), long(stride), long(hw), long(hw));
+    return buf;
+  }
+  int64_t out_hw() const { return conv_out_size(hw, k, stride, k / 2, 1); }
+  // Multiply-adds per sample (convolutions only).
+  int64_t macs() const {
+    const int64_t groups = kind == Kind::depthwise ? cin : 1;
+    return kind == Kind::bn ? 0 : cout * (cin / groups) * k * k * out_hw() * out_hw();
+  }
+};
+
+// Distinct layers in first-seen order, with the nets that use them and how often.
+struct LayerSet {
+  std::vector<LayerSpec> specs;
+  std::vector<std::map<std::string, int>> uses;
+  std::map<std::string, int64_t> net_macs;
+  std::string net;
+
+  void add(Kind kind, int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t hw) {
+    LayerSpec s{kind, cin, cout, k, stride, hw};
+    net_macs[net] += s.macs();
+    for (size_t i = 0; i < specs.size(); ++i)
+      if (specs[i].name() == s.name()) return void(uses[i][net]++);
+    specs.push_back(s);
+    uses.push_back({{net, 1}});
+  }
+  // conv + BN; returns the output size.
+  int64_t conv_bn(int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t hw, bool depthwise = false) {
+    add(depthwise ? Kind::depthwise : Kind::conv, cin, cout, k, stride, hw);
+    const int64_t out = conv_out_size(hw, k, stride, k / 2, 1);
+    add(Kind::bn, cout, cout, 0, 1, out);
+    return out;
+  }
+};
+
+void add_resnet18(LayerSet& s) {
+  s.net = "resnet18";
+  int64_t hw = s.conv_bn(3, 64, 3, 1, 32), cin = 64;
+  for (int64_t stage = 0; stage < 4; ++stage) {
+    const int64_t c = 64 << stage;
+    for (int b = 0; b < 2; ++b) {
+      const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
+      const int64_t out = s.conv_bn(cin, c, 3, stride, hw);
+      s.conv_bn(c, c, 3, 1, out);
+      if (stride != 1 || cin != c) s.conv_bn(cin, c, 1, stride, hw);
+      cin = c;
+      hw = out;
+    }
+  }
+  s.net_macs[s.net] += 512 * 10;
+}
+
+// Inverted residual / MBConv body: expand 1x1 (when t > 1), depthwise kxk, project 1x1.
+int64_t inverted_residual(LayerSet& s, int64_t cin, int64_t cout, int64_t t, int64_t k, int64_t stride,
+                          int64_t hw, bool se) {
+  const int64_t mid = cin * t;
+  if (t != 1) s.conv_bn(cin, mid, 1, 1, hw);
+  const int64_t out = s.conv_bn(mid, mid, k, stride, hw, true);
+  if (se) s.net_macs[s.net] += 2 * mid * std::max<int64_t>(1, cin / 4);  // the two 1x1 SE convs
+  s.conv_bn(mid, cout, 1, 1, out);
+  return out;
+}
+
+void add_mobilenet_v2(LayerSet& s) {
+  s.net = "mobilenetv2";
+  const int64_t cfg[][4] = {{1, 16, 1, 1},  {6, 24, 2, 1},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                            {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};  // t, c, n, s (CIFAR)
+  int64_t hw = s.conv_bn(3, 32, 3, 1, 32), cin = 32;
+  for (auto& [t, c, n, stride] : cfg)
+    for (int64_t i = 0; i < n; ++i) {
+      hw = inverted_residual(s, cin, c, t, 3, i == 0 ? stride : 1, hw, false);
+      cin = c;
+    }
+  s.conv_bn(320, 1280, 1, 1, hw);
+  s.net_macs[s.net] += 1280 * 10;
+}
+
+void add_efficientnet_b0(LayerSet& s) {
+  s.net = "efficientnet-b0";
+  const int64_t cfg[][5] = {{1, 3, 1, 16, 1},  {6, 3, 2, 24, 2},  {6, 5, 2, 40, 2},  {6, 3, 2, 80, 3},
+                            {6, 5, 1, 112, 3}, {6, 5, 2, 192, 4}, {6, 3, 1, 320, 1}};  // t, k, s, c, n
+  int64_t hw = s.conv_bn(3, 32, 3, 1, 32), cin = 32;
+  for (auto& [t, k, stride, c, n] : cfg)
+    for (int64_t i = 0; i < n; ++i) {
+      hw = inverted_residual(s, cin, c, t, k, i == 0 ? stride : 1, hw, true);
+      cin = c;
+    }
+  s.conv_bn(320, 1280, 1, 1, hw);
+  s.net_macs[s.net] += 1280 * 10;
+}
+
+// ---------------------------------------------------------------- measuring one layer
+
+struct LayerResult {
+  double fwd_s = 0, bwd_s = 0;
+  double fwd_flops = 0, bwd_flops = 0;  // per call
+  double fwd_bytes = 0, bwd_bytes = 0;  // per call, read + written
+};
+
+LayerResult measure_conv(const LayerSpec& s, int64_t batch, int reps) {
+  Conv2dParams p;
+  p.stride_h = p.stride_w = s.stride;
+  p.pad_h = p.pad_w = s.k / 2;
+  p.groups = s.kind == Kind::depthwise ? s.cin : 1;
+  const int64_t ho = s.out_hw();
+  Tensor x = Tensor::uniform({batch, s.cin, s.hw, s.hw}, -1, 1);
+  Tensor w = Tensor::uniform({s.cout, s.cin / p.groups, s.k, s.k}, -0.1, 0.1);
+  Tensor y = Tensor::empty({batch, s.cout, ho, ho}), gy = Tensor::uniform(y.shape(), -1, 1);
+  Tensor gx = Tensor::empty(x.shape()), gw = Tensor::empty(w.shape());
+  LayerResult r;
+  r.fwd_s = time_median(reps, [&] { conv2d_forward(y, x, w, Tensor(), p); });
+  r.bwd_s = time_median(reps, [&] {
+    conv2d_backward_input(gx, gy, w, p);
+    conv2d_backward_weight(gw, gy, x, p);
+  });
+  r.fwd_flops = 2.0 * batch * s.macs();
+  r.bwd_flops = 2 * r.fwd_flops;
+  const double xb = x.nbytes(), yb = y.nbytes();
+  r.fwd_bytes = xb + yb;
+  r.bwd_bytes = (yb + xb) + (yb + xb);  // input grad: read gy, write gx; weight grad: read gy, x
+  return r;
+}
+
+LayerResult measure_bn(const LayerSpec& s, int64_t batch, int reps) {
+  const int64_t c = s.cin;
+  Tensor x = Tensor::normal({batch, c, s.hw, s.hw}, 0, 1), y = Tensor::empty(x.shape());
+  Tensor gamma = Tensor::ones({c}), beta = Tensor::zeros({c}), rm = Tensor::zeros({c}), rv = Tensor::ones({c});
+  Tensor mean = Tensor::empty({c}), invstd = Tensor::empty({c});
+  Tensor gy = Tensor::uniform(x.shape(), -1, 1), gx = Tensor::empty(x.shape());
+  Tensor gg = Tensor::empty({c}), gb = Tensor::empty({c}), none;
+  LayerResult r;
+  r.fwd_s = time_median(reps, [&] {
+    batch_norm_forward_train(y, mean, invstd, rm, rv, x, gamma, beta, 0.1, 1e-5, FusedAct::none);
+  });
+  r.bwd_s = time_median(
+      reps, [&] { batch_norm_backward(gx, gg, gb, gy, x, none, mean, invstd, gamma, true, FusedAct::none); });
+  const double xb = x.nbytes();
+  r.fwd_bytes = 2 * xb;  // read x, write y
+  r.bwd_bytes = 3 * xb;  // read gy and x, write gx
+  r.fwd_flops = 7.0 * x.numel();
+  r.bwd_flops = 9.0 * x.numel();
+  return r;
+}
+
+// ---------------------------------------------------------------- ResNet-20 training step
+
+ModulePtr conv_bn(int64_t cin, int64_t cout, int64_t k, int64_t stride, bool relu) {
+  return std::make_shared<Sequential>(std::vector<ModulePtr>{
+      std::make_shared<Conv2d>(cin, cout, k, stride, k / 2, 1, 1, false),
+      std::make_shared<BatchNorm2d>(cout, 1e-5, 0.1, true, relu ? FusedAct::relu : FusedAct::none)});
+}
+
+ModulePtr basic_block(int64_t cin, int64_t cout, int64_t stride) {
+  auto body = std::make_shared<Sequential>(
+      std::vector<ModulePtr>{conv_bn(cin, cout, 3, stride, true), conv_bn(cout, cout, 3, 1, false)});
+  ModulePtr shortcut = (stride != 1 || cin != cout) ? conv_bn(cin, cout, 1, stride, false) : nullptr;
+  return std::make_shared<Residual>(body, shortcut, FusedAct::relu);
+}
+
+std::shared_ptr<Sequential> resnet20() {
+  auto net = std::make_shared<Sequential>();
+  net->append(conv_bn(3, 16, 3, 1, true));
+  int64_t cin = 16;
+  for (int64_t c : {16, 32, 64})
+    for (int b = 0; b < 3; ++b) {
+      net->append(basic_block(cin, c, (c != 16 && b == 0) ? 2 : 1));
+      cin = c;
+    }
+  net->append(std::make_shared<GlobalAvgPool2d>());
+  net->append(std::make_shared<Linear>(64, 10));
+  return net;
+}
+
+// Median seconds of one training step of ResNet-20 at the given batch.
+double resnet20_step_s(int64_t batch, int warmup, int steps, int64_t& params) {
+  manual_seed(1);
+  auto net = resnet20();
+  params = net->parameter_count();
+  optim::SgdOptions o;
+  o.lr = 0.01;
+  o.momentum = 0.9;
+  o.weight_decay = 5e-4;
+  optim::SGD sgd(net->named_parameters(), o);
+  Tensor x = Tensor::uniform({batch, 3, 32, 32}, -1, 1);
+  std::vector<int64_t> labels(batch);
+  for (int64_t i = 0; i < batch; ++i) labels[i] = i * 7 % 10;
+  Tensor y = Tensor::from_labels(labels);
+  std::vector<double> t;
+  for (int s = 0; s < warmup + steps; ++s) {
+    const double t0 = now_s();
+    sgd.zero_grad();
+    Tensor loss = cross_entropy((*net)(x), y);
+    loss.backward();
+    sgd.step();
+    if (s >= warmup) t.push_back(now_s() - t0);
+  }
+  return median(t);
+}
+
+std::string machine_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
+}
+
+void run_layers(const LayerSet& set, const train::Flags& flags, double gemm, double copy, json& out) {
+  const int64_t batch = flags.get_int("batch");
+  const int reps = static_cast<int>(flags.get_int("reps"));
+  const std::string filter = flags.get_string("filter");
+  std::printf("\n%-30s %8s %8s %6s %8s %8s %6s  %s\n", "layer", "fwd ms", "fwd", "%ceil", "bwd ms", "bwd", "%ceil",
+              "used by");
+  for (size_t i = 0; i < set.specs.size(); ++i) {
+    const LayerSpec& s = set.specs[i];
+    if (!filter.empty() && s.name().find(filter) == std::string::npos) continue;
+    const LayerResult r = s.kind == Kind::bn ? measure_bn(s, batch, reps) : measure_conv(s, batch, reps);
+    const bool flops_bound = s.kind == Kind::conv;
+    const double ceil = flops_bound ? gemm : copy;
+    const double f = flops_bound ? r.fwd_flops / r.fwd_s / 1e9 : r.fwd_bytes / r.fwd_s / 1e9;
+    const double b = flops_bound ? r.bwd_flops / r.bwd_s / 1e9 : r.bwd_bytes / r.bwd_s / 1e9;
+    std::string used;
+    for (auto& [net, n] : set.uses[i]) used += (used.empty() ? "" : ", ") + net + " x" + std::to_string(n);
+    std::printf("%-30s %8.2f %8.1f %5.0f%% %8.2f %8.1f %5.0f%%  %s\n", s.name().c_str(), r.fwd_s * 1e3, f,
+                100 * f / ceil, r.bwd_s * 1e3, b, 100 * b / ceil, used.c_str());
+    std::fflush(stdout);
+    out["layers"].push_back({{"name", s.name()},
+                             {"unit", flops_bound ? "GFLOP/s" : "GB/s"},
+                             {"forward_ms", r.fwd_s * 1e3},
+                             {"forward", f},
+                             {"forward_pct_ceiling", 100 * f / ceil},
+                             {"backward_ms", r.bwd_s * 1e3},
+                             {"backward", b},
+                             {"backward_pct_ceiling", 100 * b / ceil},
+                             {"forward_gflops", r.fwd_flops / r.fwd_s / 1e9},
+                             {"backward_gflops", r.bwd_flops / r.bwd_s / 1e9},
+                             {"used_by", set.uses[i]}});
+  }
+}
+
+int run(int argc, char** argv) {
+  train::Flags flags("bench", "CPU layer throughput against same-run sgemm and copy ceilings.");
+  flags.add_int("batch", 128, "batch size");
+  flags.add_int("threads", 2, "threads (OpenMP and OpenBLAS)");
+  flags.add_int("reps", 5, "timed repetitions per measurement (median reported)");
+  flags.add_string("filter", "", "only layers whose name contains this text (e.g. conv3x3, dw, bn)");
+  flags.add_bool("step", true, "time the ResNet-20 training step");
+  flags.add_bool("layers", true, "time the individual layers");
+  flags.add_int("steps", 5, "timed ResNet-20 training steps (after 2 warm-up steps)");
+  flags.add_string("json", "", "also write the results to this JSON file");
+  flags.parse(argc, argv);
+  if (flags.help_requested()) {
+    std::cout << flags.usage();
+    return 0;
+  }
+  set_num_threads(static_cast<int>(flags.get_int("threads")));
+  const int reps = static_cast<int>(flags.get_int("reps"));
+  json out = {{"machine", machine_name()},
+              {"threads", flags.get_int("threads")},
+              {"batch", flags.get_int("batch")},
+              {"layers", json::array()}};
+  const double gemm = sgemm_gflops(reps), copy = copy_gbps(reps);
+  std::printf("# %s, %ld threads, batch %ld\n", machine_name().c_str(), long(flags.get_int("threads")),
+              long(flags.get_int("batch")));
+  std::printf("ceilings (this run): sgemm 2048^3 %.1f GFLOP/s, copy %.1f GB/s (read + write)\n", gemm, copy);
+  out["sgemm_gflops"] = gemm;
+  out["copy_gbps"] = copy;
+  LayerSet set;
+  add_resnet18(set);
+  add_mobilenet_v2(set);
+  add_efficientnet_b0(set);
+  for (auto& [net, macs] : set.net_macs) std::printf("%s: %ld forward MACs per image\n", net.c_str(), long(macs));
+  std::printf("conv: GFLOP/s vs sgemm; dw and bn: GB/s vs copy. backward = input + weight gradients.\n");
+  if (flags.get_bool("layers")) run_layers(set, flags, gemm, copy, out);
+  if (flags.get_bool("step")) {
+    int64_t params = 0;
+    const int64_t batch = flags.get_int("batch");
+    const double t = resnet20_step_s(batch, 2, static_cast<int>(flags.get_int("steps")), params);
+    std::printf("\nresnet20 (%ld parameters) training step, batch %ld: %.3f s, %.1f images/s\n", long(params),
+                long(batch), t, batch / t);
+    out["resnet20_step_s"] = t;
+    out["resnet20_images_per_s"] = batch / t;
+  }
+  if (!flags.get_string("json").empty()) std::ofstream(flags.get_string("json")) << out.dump(2) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench: %s\n", e.what());
+    return 1;
+  }
+}

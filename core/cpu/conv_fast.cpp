@@ -1,0 +1,351 @@
+// Fast float32 convolution on AVX-512: an implicit GEMM with our own micro-kernel, used
+// for ungrouped convolutions with horizontal stride 1 or 2 (conv.cpp falls back to
+// im2col + OpenBLAS otherwise, and for float64).
+//
+// Why not im2col + OpenBLAS: OpenBLAS 0.3.21 runs its AVX2 (Haswell) kernels on this
+// AVX-512 CPU, and im2col writes and re-reads a K x P matrix per sample. Here B panels are
+// packed straight from the NCHW tensor (conv_simd.h) into L1-sized blocks and a 12x32
+// AVX-512 micro-kernel does the arithmetic.
+//
+//   forward:          out[co][q] = sum_k W[co][k] B_x[k][q]            (GEMM over k)
+//   backward input:   the same forward run on grad_out with the kernel flipped and
+//                     transposed (stride 1 only: grad_x = grad_out (*) rot180(W)^T)
+//   backward weight:  gW[co][k] = sum_q G[co][q] B_x[k][q]              (GEMM over q)
+// Threads split the output columns (forward) or the reduction (weight gradient, with
+// per-thread accumulators summed at the end).
+#include "core/cpu/conv_fast.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/cpu/gemm_util.h"
+
+#ifdef __AVX512F__
+#include "core/cpu/conv_simd.h"
+// GCC 12 warns falsely inside its own permute/unpack intrinsics (an "uninitialised"
+// pass-through operand that the unmasked forms never read).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace ag::cpu {
+
+#ifdef __AVX512F__
+
+namespace {
+
+using namespace simd;
+
+constexpr int64_t kBlockK = 256;  // reduction block: a [256 x 32] B panel is 32 KiB (L1)
+constexpr int64_t kBlockQ = 256;  // weight gradient: output positions per block
+
+// A (weights) packed as row panels, each [K][mr], rows past `rows` zero.
+template <typename At>
+void pack_a(float* ap, const std::vector<RowPanel>& panels, int64_t rows, int64_t k_total, At&& a_at) {
+#pragma omp parallel for schedule(dynamic, 1) if (rows * k_total > 65536)
+  for (size_t pi = 0; pi < panels.size(); ++pi) {
+    const RowPanel pn = panels[pi];
+    float* dst = ap + pn.row0 * k_total;
+    for (int64_t k = 0; k < k_total; ++k)
+      for (int r = 0; r < pn.mr; ++r) dst[k * pn.mr + r] = pn.row0 + r < rows ? a_at(pn.row0 + r, k) : 0.f;
+  }
+}
+
+// bp [kc][32] = B[k0 .. k0 + kc][the segments' columns].
+void pack_b(float* bp, const ConvSource& s, const Segment* segs, int count, int64_t k0, int64_t kc) {
+  Tap tap = Tap::of(s, k0);
+  __m512 v[2];
+  for (int64_t k = 0; k < kc; ++k, tap.next(s)) {
+    load_row(s, segs, count, tap.ci, tap.i, tap.j, v);
+    _mm512_storeu_ps(bp + k * kNR, v[0]);
+    _mm512_storeu_ps(bp + k * kNR + 16, v[1]);
+  }
+}
+
+// Where output element (n, m, oh, ow) of the GEMM lives:
+//   (n * rows + m) * plane + offset + oh * row_stride + ow * col_stride.
+// Dense NCHW output has offset 0, row_stride wo, col_stride 1; the phases of a strided
+// input gradient write every s-th element.
+struct OutMap {
+  int64_t plane, offset, row_stride, col_stride;
+  bool dense(int64_t wo) const { return offset == 0 && col_stride == 1 && row_stride == wo; }
+};
+
+// A run of lanes whose outputs are col_stride apart, starting at pos within sample n.
+struct OutRun {
+  int lane, len;
+  int64_t n, pos;
+};
+
+int make_out_runs(const ConvSource& s, const OutMap& om, int64_t q0, int64_t q_end, OutRun* runs) {
+  int count = 0;
+  if (om.dense(s.wo)) {  // whole samples are contiguous: runs break only between samples
+    const int64_t p = s.p();
+    int lane = 0;
+    for (int64_t q = q0; lane < kNR && q < q_end;) {
+      const int64_t n = q / p, r = q % p;
+      const int len = static_cast<int>(std::min<int64_t>({p - r, 16 - lane % 16, q_end - q}));
+      runs[count++] = {lane, len, n, r};
+      lane += len;
+      q += len;
+    }
+    return count;
+  }
+  Segment segs[kNR];
+  const int nseg = make_segments(s, q0, q_end, kNR, segs);
+  for (int i = 0; i < nseg; ++i)
+    runs[count++] = {segs[i].lane, segs[i].len, segs[i].n,
+                     om.offset + segs[i].oh * om.row_stride + segs[i].ow * om.col_stride};
+  return count;
+}
+
+// Stores lanes [l0, l0 + len) of v to dst[(l - l0) * stride].
+void store_lanes(float* dst, __m512 v, int l0, int len, int64_t stride) {
+  if (stride == 1) {
+    _mm512_mask_storeu_ps(dst - l0, static_cast<__mmask16>(((1u << len) - 1) << l0), v);
+  } else if (stride == 2) {  // spread lanes 0-7 / 8-15 to the even slots of two vectors
+    const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    uint32_t even = 0;
+    for (int l = l0; l < l0 + len; ++l) even |= 1u << (2 * l);
+    float* base = dst - 2 * l0;
+    _mm512_mask_storeu_ps(base, static_cast<__mmask16>(even & 0xffff), _mm512_permutexvar_ps(lo, v));
+    _mm512_mask_storeu_ps(base + 16, static_cast<__mmask16>(even >> 16), _mm512_permutexvar_ps(hi, v));
+  } else {
+    alignas(64) float tmp[16];
+    _mm512_store_ps(tmp, v);
+    for (int l = l0; l < l0 + len; ++l) dst[(l - l0) * stride] = tmp[l];
+  }
+}
+
+// out[(n, m, run)] = cp[m][lane] + bias[m] for every row m < rows.
+void write_out(float* out, const float* cp, int64_t rows, const OutMap& om, const OutRun* runs, int count,
+               const float* bias) {
+  for (int64_t m = 0; m < rows; ++m) {
+    const __m512 b = _mm512_set1_ps(bias ? bias[m] : 0.f);
+    for (int ri = 0; ri < count; ++ri) {
+      const OutRun& run = runs[ri];
+      const __m512 v = _mm512_add_ps(_mm512_loadu_ps(cp + m * kNR + (run.lane & 16)), b);
+      store_lanes(out + (run.n * rows + m) * om.plane + run.pos, v, run.lane & 15, run.len, om.col_stride);
+    }
+  }
+}
+
+// out (n, rows, ho, wo placed by om) = A [rows, K] x B_s [K, n * ho * wo] + bias, with A
+// given by a_at(m, k).
+template <typename At>
+void implicit_gemm(float* out, const ConvSource& s, int64_t n, int64_t rows, At&& a_at, const float* bias,
+                   const OutMap& om) {
+  const int64_t k_total = s.k(), p = s.p(), q_total = n * p;
+  const std::vector<RowPanel> panels = make_row_panels(rows);
+  const int64_t rows_pad = padded_rows(panels);
+  float* ap = workspace<float>(4, static_cast<size_t>(rows_pad * k_total));
+  pack_a(ap, panels, rows, k_total, a_at);
+  const int64_t k_blocks = (k_total + kBlockK - 1) / kBlockK, kc = (k_total + k_blocks - 1) / k_blocks;
+  const int64_t col_panels = (q_total + kNR - 1) / kNR;
+#pragma omp parallel if (col_panels > 1)
+  {
+    float* bp = workspace<float>(5, static_cast<size_t>(kc * kNR));
+    float* cp = workspace<float>(6, static_cast<size_t>(rows_pad * kNR));
+    Segment segs[kNR];
+    OutRun runs[kNR];
+#pragma omp for schedule(dynamic, 2)
+    for (int64_t jp = 0; jp < col_panels; ++jp) {
+      const int64_t q0 = jp * kNR;
+      const int count = make_segments(s, q0, q_total, kNR, segs);
+      for (int64_t kb = 0; kb < k_blocks; ++kb) {
+        const int64_t k0 = kb * kc, kn = std::min(kc, k_total - k0);
+        pack_b(bp, s, segs, count, k0, kn);
+        for (const RowPanel& pn : panels)
+          run_micro_kernel(pn.mr, kn, ap + pn.row0 * k_total + k0 * pn.mr, bp, cp + pn.row0 * kNR, kNR,
+                           kb > 0);
+      }
+      write_out(out, cp, rows, om, runs, make_out_runs(s, om, q0, q_total, runs), bias);
+    }
+  }
+}
+
+ConvSource source_of(const float* x, const ConvGeom& g) {
+  return {x, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.ho, g.wo};
+}
+
+// ap [rows_pad][qn] as row panels [qn][mr]: A[m][q] = grad_out[n][m][p] for q0 <= q < q0 + qn.
+void pack_grad_block(float* ap, const std::vector<RowPanel>& panels, const float* g_out, int64_t rows,
+                     int64_t p, int64_t q0, int64_t qn) {
+  for (const RowPanel& pn : panels) {
+    float* dst = ap + pn.row0 * qn;
+    for (int r = 0; r < pn.mr; ++r) {
+      const int64_t m = pn.row0 + r;
+      for (int64_t q = q0; q < q0 + qn;) {
+        const int64_t n = q / p, pp = q % p, len = std::min(p - pp, q0 + qn - q);
+        const float* src = g_out + (n * rows + m) * p + pp;
+        float* d = dst + (q - q0) * pn.mr + r;
+        for (int64_t t = 0; t < len; ++t) d[t * pn.mr] = m < rows ? src[t] : 0.f;
+        q += len;
+      }
+    }
+  }
+}
+
+// bp [qn][32] = B[k0 .. k0 + 32][q0 .. q0 + qn] transposed, through 16x16 register blocks.
+void pack_b_transposed(float* bp, const ConvSource& s, int64_t k0, int64_t q0, int64_t qn) {
+  const int64_t k_total = s.k();
+  Segment segs[16];
+  __m512 blk[16], v[2];
+  for (int64_t qq = 0; qq < qn; qq += 16) {
+    const int count = make_segments(s, q0 + qq, q0 + qn, 16, segs);
+    for (int64_t kg = 0; kg < 2; ++kg) {
+      const int64_t kb = k0 + kg * 16;
+      Tap tap = Tap::of(s, std::min(kb, k_total - 1));
+      for (int t = 0; t < 16; ++t, tap.next(s)) {
+        if (kb + t < k_total) {
+          load_row(s, segs, count, tap.ci, tap.i, tap.j, v);
+          blk[t] = v[0];
+        } else {
+          blk[t] = _mm512_setzero_ps();
+        }
+      }
+      transpose16(blk);
+      const int64_t rows_here = std::min<int64_t>(16, qn - qq);
+      for (int64_t t = 0; t < rows_here; ++t) _mm512_storeu_ps(bp + (qq + t) * kNR + kg * 16, blk[t]);
+    }
+  }
+}
+
+}  // namespace
+
+bool fast_conv_supported(const ConvGeom& g) { return g.groups == 1 && (g.sw == 1 || g.sw == 2); }
+
+bool fast_conv_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
+  if (!fast_conv_supported(g)) return false;
+  const int64_t k_total = g.k;
+  implicit_gemm(
+      out, source_of(x, g), g.n, g.co, [&](int64_t m, int64_t k) { return w[m * k_total + k]; }, bias,
+      OutMap{g.p, 0, g.wo, 1});
+  return true;
+}
+
+namespace {
+
+// Stride 1: grad_x = grad_out correlated with the kernel rotated by 180 degrees, in and
+// out channels swapped: a stride-1 convolution (padding d (k - 1) - p) whose output is H x W.
+void backward_input_stride1(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
+  const ConvSource s{
+      grad_out, g.co, g.ho, g.wo, g.kh, g.kw, 1, 1, g.dh * (g.kh - 1) - g.ph, g.dw * (g.kw - 1) - g.pw,
+      g.dh,     g.dw, g.h,  g.w};
+  const int64_t c = g.c, kh = g.kh, kw = g.kw, taps = kh * kw;
+  implicit_gemm(
+      grad_x, s, g.n, g.c,
+      [&](int64_t ci, int64_t k) {
+        const int64_t co = k / taps, i = (k / kw) % kh, j = k % kw;
+        return w[((co * c + ci) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)];
+      },
+      nullptr, OutMap{g.h * g.w, 0, g.w, 1});
+}
+
+// Kernel rows i (descending) that reach input rows y = r (mod stride): (r + pad - i) % stride == 0.
+std::vector<int64_t> phase_taps(int64_t r, int64_t pad, int64_t stride, int64_t kernel) {
+  std::vector<int64_t> taps;
+  for (int64_t i = kernel - 1; i >= 0; --i)
+    if (((r + pad - i) % stride + stride) % stride == 0) taps.push_back(i);
+  return taps;
+}
+
+// Stride s > 1 (dilation 1), one phase (ry, rx) of the input positions y = s yy + ry,
+// x = s xx + rx: grad_x there = sum over the phase's taps t (kernel row ti[t] = ti[0] - s t)
+// of w * grad_out(yy + t - pad_y, ...), a stride-1 convolution of grad_out written to
+// every s-th element of grad_x.
+void backward_input_phase(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g, int64_t ry,
+                          int64_t rx) {
+  const int64_t hy = (g.h - ry + g.sh - 1) / g.sh, wx = (g.w - rx + g.sw - 1) / g.sw;
+  if (hy <= 0 || wx <= 0) return;
+  const std::vector<int64_t> ti = phase_taps(ry, g.ph, g.sh, g.kh), tj = phase_taps(rx, g.pw, g.sw, g.kw);
+  const OutMap om{g.h * g.w, ry * g.w + rx, g.sh * g.w, g.sw};
+  if (ti.empty() || tj.empty()) {  // no tap reaches these positions: their gradient is zero
+    for (int64_t plane = 0; plane < g.n * g.c; ++plane)
+      for (int64_t yy = 0; yy < hy; ++yy)
+        for (int64_t xx = 0; xx < wx; ++xx)
+          grad_x[plane * om.plane + om.offset + yy * om.row_stride + xx * g.sw] = 0;
+    return;
+  }
+  const int64_t ni = static_cast<int64_t>(ti.size()), nj = static_cast<int64_t>(tj.size());
+  const ConvSource s{
+      grad_out, g.co, g.ho, g.wo, ni, nj, 1, 1, (ti[0] - ry - g.ph) / g.sh, (tj[0] - rx - g.pw) / g.sw,
+      1,        1,    hy,   wx};
+  const int64_t c = g.c, kh = g.kh, kw = g.kw, taps = ni * nj;
+  implicit_gemm(
+      grad_x, s, g.n, g.c,
+      [&](int64_t ci, int64_t k) {
+        const int64_t co = k / taps, t = (k / nj) % ni, u = k % nj;
+        return w[((co * c + ci) * kh + ti[static_cast<size_t>(t)]) * kw + tj[static_cast<size_t>(u)]];
+      },
+      nullptr, om);
+}
+
+}  // namespace
+
+bool fast_conv_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
+  if (g.groups != 1) return false;
+  if (g.sh == 1 && g.sw == 1) {
+    backward_input_stride1(grad_x, grad_out, w, g);
+    return true;
+  }
+  if (g.dh != 1 || g.dw != 1) return false;
+  for (int64_t ry = 0; ry < g.sh; ++ry)
+    for (int64_t rx = 0; rx < g.sw; ++rx) backward_input_phase(grad_x, grad_out, w, g, ry, rx);
+  return true;
+}
+
+bool fast_conv_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
+  if (!fast_conv_supported(g)) return false;
+  const ConvSource s = source_of(x, g);
+  const int64_t rows = g.co, k_total = g.k, k_pad = (k_total + kNR - 1) / kNR * kNR;
+  const int64_t p = g.p, q_total = g.n * p, q_blocks = (q_total + kBlockQ - 1) / kBlockQ;
+  const std::vector<RowPanel> panels = make_row_panels(rows);
+  const int64_t rows_pad = padded_rows(panels);
+  std::vector<float*> partial(static_cast<size_t>(omp_get_max_threads()), nullptr);
+  int used_threads = 1;
+#pragma omp parallel if (q_blocks > 1)
+  {
+    const int tid = omp_get_thread_num();
+#pragma omp single
+    used_threads = omp_get_num_threads();
+    float* acc = workspace<float>(6, static_cast<size_t>(rows_pad * k_pad));
+    std::memset(acc, 0, sizeof(float) * static_cast<size_t>(rows_pad * k_pad));
+    partial[static_cast<size_t>(tid)] = acc;
+    float* ap = workspace<float>(7, static_cast<size_t>(rows_pad * kBlockQ));
+    float* bp = workspace<float>(5, static_cast<size_t>(kBlockQ * kNR));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t qb = 0; qb < q_blocks; ++qb) {
+      const int64_t q0 = qb * kBlockQ, qn = std::min(kBlockQ, q_total - q0);
+      pack_grad_block(ap, panels, grad_out, rows, p, q0, qn);
+      for (int64_t k0 = 0; k0 < k_pad; k0 += kNR) {
+        pack_b_transposed(bp, s, k0, q0, qn);
+        for (const RowPanel& pn : panels)
+          run_micro_kernel(pn.mr, qn, ap + pn.row0 * qn, bp, acc + pn.row0 * k_pad + k0, k_pad, true);
+      }
+    }
+  }
+  // grad_w = the sum of the per-thread accumulators (rows < co, columns < K).
+#pragma omp parallel for schedule(static) if (rows * k_total > 65536)
+  for (int64_t m = 0; m < rows; ++m)
+    for (int64_t k = 0; k < k_total; ++k) {
+      float sum = 0;
+      for (int t = 0; t < used_threads; ++t) sum += partial[static_cast<size_t>(t)][m * k_pad + k];
+      grad_w[m * k_total + k] = sum;
+    }
+  return true;
+}
+
+#else  // no AVX-512: conv.cpp keeps to im2col + OpenBLAS
+
+bool fast_conv_supported(const ConvGeom&) { return false; }
+bool fast_conv_forward(float*, const float*, const float*, const float*, const ConvGeom&) { return false; }
+bool fast_conv_backward_input(float*, const float*, const float*, const ConvGeom&) { return false; }
+bool fast_conv_backward_weight(float*, const float*, const float*, const ConvGeom&) { return false; }
+
+#endif
+
+}  // namespace ag::cpu
