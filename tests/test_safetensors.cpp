@@ -70,19 +70,26 @@ TEST_CASE("safetensors: the bytes follow the format") {
   CHECK(header["__metadata__"]["format"] == "pt");
   CHECK(header["a"]["dtype"] == "F32");
   CHECK(header["a"]["shape"] == nlohmann::json::array({2}));
-  CHECK(header["a"]["data_offsets"] == nlohmann::json::array({0, 8}));
+  // 8-byte types come first in the data, so every tensor is aligned to its element size.
+  CHECK(header["a"]["data_offsets"] == nlohmann::json::array({24, 32}));
   CHECK(header["b"]["dtype"] == "I64");
-  CHECK(header["b"]["data_offsets"] == nlohmann::json::array({8, 32}));
+  CHECK(header["b"]["data_offsets"] == nlohmann::json::array({0, 24}));
   REQUIRE(bytes.size() == 8 + n + 32);
   float f[2];
   int64_t l[3];
-  std::memcpy(f, bytes.data() + 8 + n, 8);
-  std::memcpy(l, bytes.data() + 8 + n + 8, 24);
+  std::memcpy(l, bytes.data() + 8 + n, 24);
+  std::memcpy(f, bytes.data() + 8 + n + 24, 8);
   CHECK(f[0] == 1.5f);
   CHECK(f[1] == -2.0f);
   CHECK(l[0] == 7);
   CHECK(l[1] == -1);
   CHECK(l[2] == 3);
+  // The header keeps the order the tensors were given in, and so does loading.
+  CHECK(std::string(bytes.begin() + 8, bytes.begin() + 8 + n).find("\"a\"") <
+        std::string(bytes.begin() + 8, bytes.begin() + 8 + n).find("\"b\""));
+  auto loaded = load_safetensors(path).tensors;
+  CHECK(loaded[0].first == "a");
+  CHECK(loaded[1].first == "b");
 }
 
 TEST_CASE("safetensors: round trip of dtypes, shapes, views and metadata") {

@@ -18,7 +18,6 @@ static_assert(std::endian::native == std::endian::little, "safetensors data is l
 
 namespace {
 
-using nlohmann::json;
 using nlohmann::ordered_json;
 
 constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // the reference implementation's limit
@@ -52,7 +51,8 @@ struct Entry {
 };
 
 // One tensor's header entry, every field checked against the data size.
-Entry parse_entry(const std::string& path, const std::string& name, const json& j, uint64_t data_size) {
+Entry parse_entry(const std::string& path, const std::string& name, const ordered_json& j,
+                  uint64_t data_size) {
   const std::string where = "safetensors '" + path + "': tensor '" + name + "'";
   AG_CHECK(j.is_object(), where << ": the entry is not a JSON object");
   AG_CHECK(j.contains("dtype") && j["dtype"].is_string(), where << ": no \"dtype\" string");
@@ -64,7 +64,7 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
   AG_CHECK(parse_dtype(tag, e.dtype),
            where << ": dtype '" << tag << "' is not supported (arcgrad reads F32, F64, I64)");
   uint64_t numel = 1;
-  for (const json& d : j["shape"]) {
+  for (const ordered_json& d : j["shape"]) {
     AG_CHECK(d.is_number_unsigned(),
              where << ": the shape " << j["shape"].dump() << " is not a list of sizes >= 0");
     const uint64_t v = d.get<uint64_t>();
@@ -72,7 +72,7 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
              where << ": the shape " << j["shape"].dump() << " is absurdly large");
     e.shape.push_back(static_cast<int64_t>(v));
   }
-  for (const json& o : j["data_offsets"])
+  for (const ordered_json& o : j["data_offsets"])
     AG_CHECK(o.is_number_unsigned(),
              where << ": data_offsets " << j["data_offsets"].dump() << " are not offsets >= 0");
   e.begin = j["data_offsets"][0].get<uint64_t>();
@@ -87,8 +87,9 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
   return e;
 }
 
-// The tensors must tile the data exactly, which also rules out overlaps.
-void check_tiling(const std::string& path, std::vector<Entry>& entries, uint64_t data_size) {
+// The tensors must tile the data exactly, which also rules out overlaps (checked on a
+// copy sorted by offset; the caller keeps the header order).
+void check_tiling(const std::string& path, std::vector<Entry> entries, uint64_t data_size) {
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
   });
@@ -121,11 +122,8 @@ std::vector<char> read_whole_file(const std::string& path) {
 }  // namespace
 
 void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
-  ordered_json header = ordered_json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
-  std::vector<Tensor> host;
   std::set<std::string> names;
-  uint64_t offset = 0;
+  std::vector<Tensor> host;
   for (const auto& [name, t] : tensors) {
     AG_CHECK(!name.empty() && name != "__metadata__",
              "save_safetensors '" << path << "': invalid tensor name '" << name << "'");
@@ -133,9 +131,26 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
              "save_safetensors '" << path << "': two tensors are named '" << name << "'");
     AG_CHECK(t.defined(), "save_safetensors '" << path << "': tensor '" << name << "' is undefined");
     host.push_back(t.to(Device::cpu()).contiguous());
-    const uint64_t end = offset + host.back().nbytes();
-    header[name] = {{"dtype", dtype_tag(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {offset, end}}};
-    offset = end;
+  }
+  // The header lists the tensors in the given order; the data holds the 8-byte types
+  // first, so every tensor starts at a multiple of its element size (PyTorch's
+  // storage.view(dtype) requires that, as does any zero-copy reader).
+  std::vector<size_t> layout;
+  for (size_t pass = 0; pass < 2; ++pass)
+    for (size_t i = 0; i < host.size(); ++i)
+      if ((dtype_size(host[i].dtype()) == 8) == (pass == 0)) layout.push_back(i);
+  std::vector<uint64_t> begin(host.size());
+  uint64_t offset = 0;
+  for (size_t i : layout) {
+    begin[i] = offset;
+    offset += host[i].nbytes();
+  }
+  ordered_json header = ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  for (size_t i = 0; i < host.size(); ++i) {
+    const uint64_t end = begin[i] + host[i].nbytes();
+    header[tensors[i].first] = {
+        {"dtype", dtype_tag(host[i].dtype())}, {"shape", host[i].shape()}, {"data_offsets", {begin[i], end}}};
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keeps the data 8-byte aligned
@@ -143,7 +158,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
   AtomicFileWriter out(path);
   out.write(&n, sizeof n);
   out.write(text);
-  for (const Tensor& t : host) out.write(t.raw_data(), t.nbytes());
+  for (size_t i : layout) out.write(host[i].raw_data(), host[i].nbytes());
   out.commit();
 }
 
@@ -161,10 +176,10 @@ SafetensorsFile load_safetensors(const std::string& path) {
                  << rest << " bytes follow it");
   AG_CHECK(n >= 2 && bytes[8] == '{',
            where << ": not a safetensors file: no JSON header after the length field");
-  json header;
+  ordered_json header;  // keeps the header's order, which load returns the tensors in
   try {
-    header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
-  } catch (const json::exception& e) {
+    header = ordered_json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
+  } catch (const ordered_json::exception& e) {
     AG_FAIL(where << ": the header is not valid JSON (" << e.what() << ")");
   }
   AG_CHECK(header.is_object(), where << ": the header is not a JSON object");

@@ -1,0 +1,80 @@
+// A small command-line parser for the apps: `--name value` and `--name=value`, typed
+// flags with defaults and help texts, `--help`/`-h`. Booleans are switches: `--augment`
+// sets true, `--no-augment` false, `--augment=false` either way (a bare `--augment false`
+// would be ambiguous, so a bool never takes the next argument).
+//
+//   Flags flags("train", "Trains a CIFAR classifier.");
+//   flags.add_int("epochs", 10, "passes over the training set");
+//   flags.add_choice("loss", "arcface", {"ce", "arcface"}, "training loss");
+//   flags.parse(argc, argv);                  // throws UsageError naming a bad flag
+//   if (flags.help_requested()) { std::cout << flags.usage(); return 0; }
+//   int64_t epochs = flags.get_int("epochs");
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace ag::train {
+
+// A bad command line; the message names the flag and says what is wrong (no file:line,
+// apps print it as is, followed by a hint to use --help).
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+class Flags {
+ public:
+  Flags(std::string program, std::string summary);
+
+  // Registration (a name twice, or an empty name, is a programming error: ag::Error).
+  Flags& add_string(const std::string& name, const std::string& def, const std::string& help);
+  Flags& add_int(const std::string& name, int64_t def, const std::string& help);
+  Flags& add_double(const std::string& name, double def, const std::string& help);
+  Flags& add_bool(const std::string& name, bool def, const std::string& help);
+  Flags& add_choice(const std::string& name, const std::string& def, const std::vector<std::string>& choices,
+                    const std::string& help);
+
+  // Parses argv[1..argc); later occurrences of a flag win. Throws UsageError for an
+  // unknown flag, a missing or malformed value, a value outside a choice list, or a
+  // positional argument.
+  void parse(int argc, const char* const* argv);
+  void parse(const std::vector<std::string>& args);
+  bool help_requested() const { return help_; }
+  std::string usage() const;
+
+  std::string get_string(const std::string& name) const;  // string and choice flags
+  int64_t get_int(const std::string& name) const;
+  double get_double(const std::string& name) const;
+  bool get_bool(const std::string& name) const;
+  bool was_set(const std::string& name) const;  // given on the command line
+  // Every flag with its typed value, for config.json.
+  nlohmann::json to_json() const;
+  // A UsageError for a value that parsed but is not acceptable ("--lr: must be > 0").
+  [[noreturn]] void fail(const std::string& name, const std::string& message) const;
+
+ private:
+  enum class Kind { string, integer, real, boolean, choice };
+  struct Flag {
+    Kind kind;
+    std::string help, text;  // text: the current value as given / defaulted
+    std::vector<std::string> choices;
+    bool set = false;
+  };
+  Flags& add(const std::string& name, Kind kind, std::string def, const std::string& help,
+             std::vector<std::string> choices = {});
+  void assign(const std::string& name, Flag& flag, const std::string& value);
+  const Flag& lookup(const std::string& name, Kind kind) const;
+
+  std::string program_, summary_;
+  std::map<std::string, Flag> flags_;
+  std::vector<std::string> order_;  // registration order, for usage()
+  bool help_ = false;
+};
+
+}  // namespace ag::train
