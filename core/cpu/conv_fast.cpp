@@ -40,6 +40,7 @@ using namespace simd;
 
 constexpr int64_t kBlockK = 256;  // reduction block: a [256 x 32] B panel is 32 KiB (L1)
 constexpr int64_t kBlockQ = 256;  // weight gradient: output positions per block
+constexpr int64_t kGroup = 8;     // forward: column panels sharing each cached A block
 
 // A (weights) packed as row panels, each [K][mr], rows past `rows` zero.
 template <typename At>
@@ -54,14 +55,22 @@ void pack_a(float* ap, const std::vector<RowPanel>& panels, int64_t rows, int64_
 }
 
 // bp [kc][32] = B[k0 .. k0 + kc][the segments' columns].
-void pack_b(float* bp, const ConvSource& s, const Segment* segs, int count, int64_t k0, int64_t kc) {
+template <int SW>
+void pack_b_stride(float* bp, const ConvSource& s, const Segment* segs, int count, int64_t k0, int64_t kc) {
   Tap tap = Tap::of(s, k0);
   __m512 v[2];
   for (int64_t k = 0; k < kc; ++k, tap.next(s)) {
-    load_row(s, segs, count, tap.ci, tap.i, tap.j, v);
+    load_row<SW>(s, segs, count, tap.ci, tap.i, tap.j, v);
     _mm512_storeu_ps(bp + k * kNR, v[0]);
     _mm512_storeu_ps(bp + k * kNR + 16, v[1]);
   }
+}
+
+void pack_b(float* bp, const ConvSource& s, const Segment* segs, int count, int64_t k0, int64_t kc) {
+  if (s.sw == 1)
+    pack_b_stride<1>(bp, s, segs, count, k0, kc);
+  else
+    pack_b_stride<2>(bp, s, segs, count, k0, kc);
 }
 
 // Where output element (n, m, oh, ow) of the GEMM lives:
@@ -133,36 +142,70 @@ void write_out(float* out, const float* cp, int64_t rows, const OutMap& om, cons
   }
 }
 
+// B's 32 columns from q0 in place, when the convolution is 1x1, stride 1, unpadded and the
+// panel lies inside one sample: then B[k][q] = x[n][k][p] with row stride ldb = P.
+const float* direct_b(const ConvSource& s, int64_t q0, int64_t q_total, int64_t& ldb) {
+  if (s.kh != 1 || s.kw != 1 || s.sh != 1 || s.sw != 1 || s.ph != 0 || s.pw != 0 || s.ho != s.h ||
+      s.wo != s.w)
+    return nullptr;
+  const int64_t p = s.p(), r = q0 % p;
+  if (r + kNR > p || q0 + kNR > q_total) return nullptr;
+  ldb = p;
+  return s.data + (q0 / p) * s.c * p + r;
+}
+
 // out (n, rows, ho, wo placed by om) = A [rows, K] x B_s [K, n * ho * wo] + bias, with A
-// given by a_at(m, k).
+// given by a_at(m, k). Column panels are taken kGroup at a time, so each packed A block
+// (rows x kc) is streamed from cache once per group rather than once per panel.
 template <typename At>
 void implicit_gemm(float* out, const ConvSource& s, int64_t n, int64_t rows, At&& a_at, const float* bias,
                    const OutMap& om) {
-  const int64_t k_total = s.k(), p = s.p(), q_total = n * p;
+  const int64_t k_total = s.k(), q_total = n * s.p();
   const std::vector<RowPanel> panels = make_row_panels(rows);
   const int64_t rows_pad = padded_rows(panels);
   float* ap = workspace<float>(4, static_cast<size_t>(rows_pad * k_total));
   pack_a(ap, panels, rows, k_total, a_at);
   const int64_t k_blocks = (k_total + kBlockK - 1) / kBlockK, kc = (k_total + k_blocks - 1) / k_blocks;
   const int64_t col_panels = (q_total + kNR - 1) / kNR;
+  const int64_t group = std::clamp<int64_t>(col_panels / (4 * omp_get_max_threads()), 1, kGroup);
+  const int64_t groups = (col_panels + group - 1) / group;
 #pragma omp parallel if (col_panels > 1)
   {
-    float* bp = workspace<float>(5, static_cast<size_t>(kc * kNR));
-    float* cp = workspace<float>(6, static_cast<size_t>(rows_pad * kNR));
-    Segment segs[kNR];
+    float* bp = workspace<float>(5, static_cast<size_t>(group * kc * kNR));
+    float* cp = workspace<float>(6, static_cast<size_t>(group * rows_pad * kNR));
+    Segment segs[kGroup][kNR];
+    int counts[kGroup];
+    const float* b_of[kGroup];
+    int64_t ldb_of[kGroup];
     OutRun runs[kNR];
-#pragma omp for schedule(dynamic, 2)
-    for (int64_t jp = 0; jp < col_panels; ++jp) {
-      const int64_t q0 = jp * kNR;
-      const int count = make_segments(s, q0, q_total, kNR, segs);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      const int64_t j0 = gi * group, jn = std::min(group, col_panels - j0);
+      for (int64_t jj = 0; jj < jn; ++jj)
+        counts[jj] = make_segments(s, (j0 + jj) * kNR, q_total, kNR, segs[jj]);
       for (int64_t kb = 0; kb < k_blocks; ++kb) {
         const int64_t k0 = kb * kc, kn = std::min(kc, k_total - k0);
-        pack_b(bp, s, segs, count, k0, kn);
+        for (int64_t jj = 0; jj < jn; ++jj) {
+          b_of[jj] = direct_b(s, (j0 + jj) * kNR, q_total, ldb_of[jj]);
+          if (b_of[jj]) {
+            b_of[jj] += k0 * ldb_of[jj];
+          } else {
+            float* dst = bp + jj * kc * kNR;
+            pack_b(dst, s, segs[jj], counts[jj], k0, kn);
+            b_of[jj] = dst;
+            ldb_of[jj] = kNR;
+          }
+        }
         for (const RowPanel& pn : panels)
-          run_micro_kernel(pn.mr, kn, ap + pn.row0 * k_total + k0 * pn.mr, bp, cp + pn.row0 * kNR, kNR,
-                           kb > 0);
+          for (int64_t jj = 0; jj < jn; ++jj)
+            run_micro_kernel(pn.mr, kn, ap + pn.row0 * k_total + k0 * pn.mr, b_of[jj], ldb_of[jj],
+                             cp + (jj * rows_pad + pn.row0) * kNR, kNR, kb > 0);
       }
-      write_out(out, cp, rows, om, runs, make_out_runs(s, om, q0, q_total, runs), bias);
+      for (int64_t jj = 0; jj < jn; ++jj) {
+        const int64_t q0 = (j0 + jj) * kNR;
+        write_out(out, cp + jj * rows_pad * kNR, rows, om, runs, make_out_runs(s, om, q0, q_total, runs),
+                  bias);
+      }
     }
   }
 }
@@ -171,20 +214,29 @@ ConvSource source_of(const float* x, const ConvGeom& g) {
   return {x, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.ho, g.wo};
 }
 
-// ap [rows_pad][qn] as row panels [qn][mr]: A[m][q] = grad_out[n][m][p] for q0 <= q < q0 + qn.
+// ap [rows_pad][qn] as row panels [qn][mr]: A[m][q] = grad_out[n][m][p] for q0 <= q < q0 + qn
+// (zero for m >= rows). Sixteen positions at a time go through a register transpose.
 void pack_grad_block(float* ap, const std::vector<RowPanel>& panels, const float* g_out, int64_t rows,
                      int64_t p, int64_t q0, int64_t qn) {
   for (const RowPanel& pn : panels) {
     float* dst = ap + pn.row0 * qn;
-    for (int r = 0; r < pn.mr; ++r) {
-      const int64_t m = pn.row0 + r;
-      for (int64_t q = q0; q < q0 + qn;) {
-        const int64_t n = q / p, pp = q % p, len = std::min(p - pp, q0 + qn - q);
-        const float* src = g_out + (n * rows + m) * p + pp;
-        float* d = dst + (q - q0) * pn.mr + r;
-        for (int64_t t = 0; t < len; ++t) d[t * pn.mr] = m < rows ? src[t] : 0.f;
-        q += len;
+    const int live = static_cast<int>(std::min<int64_t>(pn.mr, rows - pn.row0));  // rows that exist
+    const __mmask16 row_mask = static_cast<__mmask16>((1u << pn.mr) - 1);
+    for (int64_t q = q0; q < q0 + qn;) {
+      const int64_t n = q / p, pp = q % p, len = std::min(p - pp, q0 + qn - q);
+      const float* src = g_out + (n * rows + pn.row0) * p + pp;  // row r at src + r * p
+      float* d = dst + (q - q0) * pn.mr;
+      int64_t t = 0;
+      for (; t + 16 <= len; t += 16) {
+        __m512 blk[16];
+        for (int r = 0; r < 16; ++r)
+          blk[r] = r < live ? _mm512_loadu_ps(src + r * p + t) : _mm512_setzero_ps();
+        transpose16(blk);  // blk[u][r] = row r at position t + u
+        for (int u = 0; u < 16; ++u) _mm512_mask_storeu_ps(d + (t + u) * pn.mr, row_mask, blk[u]);
       }
+      for (; t < len; ++t)
+        for (int r = 0; r < pn.mr; ++r) d[t * pn.mr + r] = r < live ? src[r * p + t] : 0.f;
+      q += len;
     }
   }
 }
@@ -201,7 +253,10 @@ void pack_b_transposed(float* bp, const ConvSource& s, int64_t k0, int64_t q0, i
       Tap tap = Tap::of(s, std::min(kb, k_total - 1));
       for (int t = 0; t < 16; ++t, tap.next(s)) {
         if (kb + t < k_total) {
-          load_row(s, segs, count, tap.ci, tap.i, tap.j, v);
+          if (s.sw == 1)
+            load_row<1>(s, segs, count, tap.ci, tap.i, tap.j, v);
+          else
+            load_row<2>(s, segs, count, tap.ci, tap.i, tap.j, v);
           blk[t] = v[0];
         } else {
           blk[t] = _mm512_setzero_ps();
@@ -324,7 +379,7 @@ bool fast_conv_backward_weight(float* grad_w, const float* grad_out, const float
       for (int64_t k0 = 0; k0 < k_pad; k0 += kNR) {
         pack_b_transposed(bp, s, k0, q0, qn);
         for (const RowPanel& pn : panels)
-          run_micro_kernel(pn.mr, qn, ap + pn.row0 * qn, bp, acc + pn.row0 * k_pad + k0, k_pad, true);
+          run_micro_kernel(pn.mr, qn, ap + pn.row0 * qn, bp, kNR, acc + pn.row0 * k_pad + k0, k_pad, true);
       }
     }
   }

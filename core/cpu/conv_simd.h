@@ -54,30 +54,33 @@ inline int make_segments(const ConvSource& s, int64_t q0, int64_t q_end, int lan
 }
 
 // v[0], v[1] (lanes 0-15, 16-31) = B[k][q] for the segments' columns and the tap
-// (ci, i, j); zero for padding and for lanes no segment covers. Needs sw of 1 or 2.
+// (ci, i, j); zero for padding and for lanes no segment covers. SW is the horizontal
+// stride (1 or 2), a constant so that no division is left in this hot loop.
+template <int SW>
 inline void load_row(const ConvSource& s, const Segment* segs, int count, int64_t ci, int64_t i, int64_t j,
                      __m512 v[2]) {
   v[0] = v[1] = _mm512_setzero_ps();
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const float* plane = s.data + ci * s.h * s.w;
+  const int64_t sample = s.c * s.h * s.w, row_off = i * s.dh - s.ph, col_off = j * s.dw - s.pw;
   for (int sgi = 0; sgi < count; ++sgi) {
     const Segment& sg = segs[sgi];
-    const int64_t ih = sg.oh * s.sh - s.ph + i * s.dh;
+    const int64_t ih = sg.oh * s.sh + row_off;
     if (ih < 0 || ih >= s.h) continue;
-    const int64_t iw0 = sg.ow * s.sw - s.pw + j * s.dw;  // input column of the first lane
+    const int64_t iw0 = sg.ow * SW + col_off;  // input column of the segment's first lane
     // lanes t in [t0, t1) of the segment read inside the row
-    const int64_t t0 = iw0 >= 0 ? 0 : (-iw0 + s.sw - 1) / s.sw;
-    const int64_t t1 = std::min<int64_t>(sg.len, iw0 >= s.w ? 0 : (s.w - 1 - iw0) / s.sw + 1);
+    const int64_t t0 = iw0 >= 0 ? 0 : (SW == 1 ? -iw0 : (1 - iw0) >> 1);
+    const int64_t t1 =
+        std::min<int64_t>(sg.len, iw0 >= s.w ? 0 : (SW == 1 ? s.w - iw0 : (s.w - iw0 + 1) >> 1));
     if (t0 >= t1) continue;
     const int l0 = sg.lane & 15, half = sg.lane >> 4;
-    const float* row = s.data + ((sg.n * s.c + ci) * s.h + ih) * s.w;
+    const float* row = plane + sg.n * sample + ih * s.w;
     const uint32_t lanes = ((1u << (t1 - t0)) - 1) << (l0 + t0);
-    if (s.sw == 1) {  // lane l reads row[iw0 + l - l0]
+    if constexpr (SW == 1) {  // lane l reads row[iw0 + l - l0]
       v[half] = _mm512_mask_loadu_ps(v[half], static_cast<__mmask16>(lanes), row + iw0 - l0);
     } else {  // lane l reads base[2 l]: load 32 floats under a mask, keep the even ones
       const float* base = row + iw0 - 2 * l0;
-      uint32_t src = 0;
-      for (int l = 0; l < 16; ++l)
-        if (lanes >> l & 1u) src |= 1u << (2 * l);
+      const uint32_t src = _pdep_u32(lanes, 0x55555555u);
       const __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(src & 0xffff), base);
       const __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(src >> 16), base + 16);
       v[half] =
@@ -128,17 +131,18 @@ inline void transpose16(__m512 r[16]) {
 }
 #pragma GCC diagnostic pop
 
-// c[MR x 32] (row stride ldc) = (accumulate ? c : 0) + sum_k a[k][r] * b[k][0..32).
-// MR * 2 accumulators stay in registers (24 of the 32 for MR = 12).
+// c[MR x 32] (row stride ldc) = (accumulate ? c : 0) + sum_k a[k][r] * b[k][0..32), b with
+// row stride ldb. MR * 2 accumulators stay in registers (24 of the 32 for MR = 12).
 template <int MR>
-inline void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+inline void micro_kernel(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                         bool accumulate) {
   __m512 acc[MR][2];
   for (int r = 0; r < MR; ++r) {
     acc[r][0] = accumulate ? _mm512_loadu_ps(c + r * ldc) : _mm512_setzero_ps();
     acc[r][1] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16) : _mm512_setzero_ps();
   }
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_loadu_ps(b + k * kNR), b1 = _mm512_loadu_ps(b + k * kNR + 16);
+    const __m512 b0 = _mm512_loadu_ps(b + k * ldb), b1 = _mm512_loadu_ps(b + k * ldb + 16);
     for (int r = 0; r < MR; ++r) {
       const __m512 av = _mm512_set1_ps(a[k * MR + r]);
       acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
@@ -151,7 +155,7 @@ inline void micro_kernel(int64_t kc, const float* a, const float* b, float* c, i
   }
 }
 
-// Row panels of the A operand: rows split into panels of 12, then one of 8 or 4 (rows
+// Row panels of the A operand: rows split into panels of 12, then 8 + 8 or 8 or 4 (rows
 // padded to a multiple of 4 with zero weights).
 struct RowPanel {
   int64_t row0;
@@ -163,6 +167,11 @@ inline std::vector<RowPanel> make_row_panels(int64_t rows) {
   std::vector<RowPanel> panels;
   int64_t r = 0;
   for (; r + 12 <= padded; r += 12) panels.push_back({r, 12});
+  if (padded - r == 4 && !panels.empty()) {  // 12 + 4 -> 8 + 8: a 4-row kernel is slow
+    panels.back().mr = 8;
+    panels.push_back({panels.back().row0 + 8, 8});
+    return panels;
+  }
   if (padded - r >= 8) panels.push_back({r, 8}), r += 8;
   if (padded - r >= 4) panels.push_back({r, 4});
   return panels;
@@ -171,15 +180,15 @@ inline int64_t padded_rows(const std::vector<RowPanel>& panels) {
   return panels.empty() ? 0 : panels.back().row0 + panels.back().mr;
 }
 
-inline void run_micro_kernel(int mr, int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                             bool accumulate) {
+inline void run_micro_kernel(int mr, int64_t kc, const float* a, const float* b, int64_t ldb, float* c,
+                             int64_t ldc, bool accumulate) {
   switch (mr) {
     case 12:
-      return micro_kernel<12>(kc, a, b, c, ldc, accumulate);
+      return micro_kernel<12>(kc, a, b, ldb, c, ldc, accumulate);
     case 8:
-      return micro_kernel<8>(kc, a, b, c, ldc, accumulate);
+      return micro_kernel<8>(kc, a, b, ldb, c, ldc, accumulate);
     default:
-      return micro_kernel<4>(kc, a, b, c, ldc, accumulate);
+      return micro_kernel<4>(kc, a, b, ldb, c, ldc, accumulate);
   }
 }
 
