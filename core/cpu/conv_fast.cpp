@@ -154,55 +154,118 @@ const float* direct_b(const ConvSource& s, int64_t q0, int64_t q_total, int64_t&
   return s.data + (q0 / p) * s.c * p + r;
 }
 
+// The K blocks of the direct path (K ordered tap-major): whole taps while a block holds
+// at most kBlockK channels' worth, else one tap split into channel chunks.
+struct TapBlock {
+  int64_t t0, ntaps, ci0, kc;
+};
+
+std::vector<TapBlock> tap_blocks(int64_t taps, int64_t c) {
+  std::vector<TapBlock> blocks;
+  if (c <= kBlockK) {
+    const int64_t per = std::max<int64_t>(1, kBlockK / c);
+    for (int64_t t = 0; t < taps; t += per) blocks.push_back({t, std::min(per, taps - t), 0, c});
+    return blocks;
+  }
+  const int64_t chunks = (c + kBlockK - 1) / kBlockK, kc = (c + chunks - 1) / chunks;
+  for (int64_t t = 0; t < taps; ++t)
+    for (int64_t c0 = 0; c0 < c; c0 += kc) blocks.push_back({t, 1, c0, std::min(kc, c - c0)});
+  return blocks;
+}
+
+// One group of column panels j0 .. j0 + jn: C panels cp [jn][rows_pad][32].
+struct PanelGroup {
+  int64_t j0, jn;
+  float* cp;
+  int64_t rows_pad;
+};
+
+// Direct path: B read in place through TapRows, no packing.
+void group_direct(const ConvSource& s, const PanelGroup& pg, const std::vector<RowPanel>& panels,
+                  const float* ap, int64_t q_total, const std::vector<TapBlock>& blocks, TapRows* tr) {
+  const int64_t k_total = s.k();
+  Segment segs[kNR];
+  for (int64_t jj = 0; jj < pg.jn; ++jj)
+    make_tap_rows(s, segs, make_segments(s, (pg.j0 + jj) * kNR, q_total, kNR, segs), tr[jj]);
+  for (size_t bi = 0; bi < blocks.size(); ++bi) {
+    const TapBlock& b = blocks[bi];
+    const int64_t k0 = b.t0 * s.c + b.ci0;
+    for (const RowPanel& pn : panels)
+      for (int64_t jj = 0; jj < pg.jn; ++jj)
+        run_micro_kernel_taps(pn.mr, b.t0, b.ntaps, b.ci0, b.kc, s.h * s.w, tr[jj],
+                              ap + pn.row0 * k_total + k0 * pn.mr, pg.cp + (jj * pg.rows_pad + pn.row0) * kNR,
+                              kNR, bi > 0);
+  }
+}
+
+// Packed path: B panels packed from the tensor (any stride 1 or 2, any width).
+void group_packed(const ConvSource& s, const PanelGroup& pg, const std::vector<RowPanel>& panels,
+                  const float* ap, int64_t q_total, int64_t kc, float* bp) {
+  const int64_t k_total = s.k(), k_blocks = (k_total + kc - 1) / kc;
+  Segment segs[kGroup][kNR];
+  int counts[kGroup];
+  const float* b_of[kGroup];
+  int64_t ldb_of[kGroup];
+  for (int64_t jj = 0; jj < pg.jn; ++jj)
+    counts[jj] = make_segments(s, (pg.j0 + jj) * kNR, q_total, kNR, segs[jj]);
+  for (int64_t kb = 0; kb < k_blocks; ++kb) {
+    const int64_t k0 = kb * kc, kn = std::min(kc, k_total - k0);
+    for (int64_t jj = 0; jj < pg.jn; ++jj) {
+      b_of[jj] = direct_b(s, (pg.j0 + jj) * kNR, q_total, ldb_of[jj]);
+      if (b_of[jj]) {
+        b_of[jj] += k0 * ldb_of[jj];
+      } else {
+        float* dst = bp + jj * kc * kNR;
+        pack_b(dst, s, segs[jj], counts[jj], k0, kn);
+        b_of[jj] = dst;
+        ldb_of[jj] = kNR;
+      }
+    }
+    for (const RowPanel& pn : panels)
+      for (int64_t jj = 0; jj < pg.jn; ++jj)
+        run_micro_kernel(pn.mr, kn, ap + pn.row0 * k_total + k0 * pn.mr, b_of[jj], ldb_of[jj],
+                         pg.cp + (jj * pg.rows_pad + pn.row0) * kNR, kNR, kb > 0);
+  }
+}
+
 // out (n, rows, ho, wo placed by om) = A [rows, K] x B_s [K, n * ho * wo] + bias, with A
-// given by a_at(m, k). Column panels are taken kGroup at a time, so each packed A block
-// (rows x kc) is streamed from cache once per group rather than once per panel.
+// given by a_at(m, k) (k = (ci, i, j)). Column panels are taken kGroup at a time, so each
+// A block (rows x kc) is streamed from cache once per group rather than once per panel.
 template <typename At>
 void implicit_gemm(float* out, const ConvSource& s, int64_t n, int64_t rows, At&& a_at, const float* bias,
                    const OutMap& om) {
-  const int64_t k_total = s.k(), q_total = n * s.p();
+  const int64_t k_total = s.k(), q_total = n * s.p(), taps = s.kh * s.kw;
+  const bool direct = s.sw == 1 && s.wo % 16 == 0 && taps <= kMaxTaps && !(s.kh == 1 && s.kw == 1);
   const std::vector<RowPanel> panels = make_row_panels(rows);
   const int64_t rows_pad = padded_rows(panels);
   float* ap = workspace<float>(4, static_cast<size_t>(rows_pad * k_total));
-  pack_a(ap, panels, rows, k_total, a_at);
+  if (direct)  // K in tap-major order (t, ci)
+    pack_a(ap, panels, rows, k_total,
+           [&](int64_t m, int64_t k) { return a_at(m, (k % s.c) * taps + k / s.c); });
+  else
+    pack_a(ap, panels, rows, k_total, a_at);
+  const std::vector<TapBlock> blocks = direct ? tap_blocks(taps, s.c) : std::vector<TapBlock>();
   const int64_t k_blocks = (k_total + kBlockK - 1) / kBlockK, kc = (k_total + k_blocks - 1) / k_blocks;
   const int64_t col_panels = (q_total + kNR - 1) / kNR;
   const int64_t group = std::clamp<int64_t>(col_panels / (4 * omp_get_max_threads()), 1, kGroup);
   const int64_t groups = (col_panels + group - 1) / group;
 #pragma omp parallel if (col_panels > 1)
   {
-    float* bp = workspace<float>(5, static_cast<size_t>(group * kc * kNR));
+    float* bp = direct ? nullptr : workspace<float>(5, static_cast<size_t>(group * kc * kNR));
     float* cp = workspace<float>(6, static_cast<size_t>(group * rows_pad * kNR));
-    Segment segs[kGroup][kNR];
-    int counts[kGroup];
-    const float* b_of[kGroup];
-    int64_t ldb_of[kGroup];
+    TapRows* tr = direct ? reinterpret_cast<TapRows*>(workspace<float>(
+                               7, (kGroup * sizeof(TapRows) + sizeof(float) - 1) / sizeof(float)))
+                         : nullptr;
     OutRun runs[kNR];
 #pragma omp for schedule(dynamic, 1)
     for (int64_t gi = 0; gi < groups; ++gi) {
-      const int64_t j0 = gi * group, jn = std::min(group, col_panels - j0);
-      for (int64_t jj = 0; jj < jn; ++jj)
-        counts[jj] = make_segments(s, (j0 + jj) * kNR, q_total, kNR, segs[jj]);
-      for (int64_t kb = 0; kb < k_blocks; ++kb) {
-        const int64_t k0 = kb * kc, kn = std::min(kc, k_total - k0);
-        for (int64_t jj = 0; jj < jn; ++jj) {
-          b_of[jj] = direct_b(s, (j0 + jj) * kNR, q_total, ldb_of[jj]);
-          if (b_of[jj]) {
-            b_of[jj] += k0 * ldb_of[jj];
-          } else {
-            float* dst = bp + jj * kc * kNR;
-            pack_b(dst, s, segs[jj], counts[jj], k0, kn);
-            b_of[jj] = dst;
-            ldb_of[jj] = kNR;
-          }
-        }
-        for (const RowPanel& pn : panels)
-          for (int64_t jj = 0; jj < jn; ++jj)
-            run_micro_kernel(pn.mr, kn, ap + pn.row0 * k_total + k0 * pn.mr, b_of[jj], ldb_of[jj],
-                             cp + (jj * rows_pad + pn.row0) * kNR, kNR, kb > 0);
-      }
-      for (int64_t jj = 0; jj < jn; ++jj) {
-        const int64_t q0 = (j0 + jj) * kNR;
+      const PanelGroup pg{gi * group, std::min(group, col_panels - gi * group), cp, rows_pad};
+      if (direct)
+        group_direct(s, pg, panels, ap, q_total, blocks, tr);
+      else
+        group_packed(s, pg, panels, ap, q_total, kc, bp);
+      for (int64_t jj = 0; jj < pg.jn; ++jj) {
+        const int64_t q0 = (pg.j0 + jj) * kNR;
         write_out(out, cp + jj * rows_pad * kNR, rows, om, runs, make_out_runs(s, om, q0, q_total, runs),
                   bias);
       }
@@ -372,7 +435,9 @@ bool fast_conv_backward_weight(float* grad_w, const float* grad_out, const float
     partial[static_cast<size_t>(tid)] = acc;
     float* ap = workspace<float>(7, static_cast<size_t>(rows_pad * kBlockQ));
     float* bp = workspace<float>(5, static_cast<size_t>(kBlockQ * kNR));
-#pragma omp for schedule(dynamic, 1)
+    // Static: which blocks go into which thread's accumulator must not depend on timing,
+    // or the float sums (and a resumed training run) would differ from run to run.
+#pragma omp for schedule(static)
     for (int64_t qb = 0; qb < q_blocks; ++qb) {
       const int64_t q0 = qb * kBlockQ, qn = std::min(kBlockQ, q_total - q0);
       pack_grad_block(ap, panels, grad_out, rows, p, q0, qn);

@@ -155,6 +155,80 @@ inline void micro_kernel(int64_t kc, const float* a, const float* b, int64_t ldb
   }
 }
 
+// The B operand read in place, for stride-1 convolutions whose output rows are a multiple
+// of 16 wide (each 16-lane half of a column panel is then one run of one output row):
+// for tap t, the row of input channel ci in half h is b[h][t] + ci * ldb, masked by
+// m[h][t] (the mask does the zero padding). The K dim is ordered tap-major, (t, ci).
+constexpr int kMaxTaps = 49;
+struct TapRows {
+  const float* b[2][kMaxTaps];
+  __mmask16 m[2][kMaxTaps];
+};
+
+// c[MR x 32] (+)= sum over taps t0 .. t0 + ntaps and channels ci0 .. ci0 + kc of
+// a[(t - t0) kc + ci - ci0][r] * B_t[ci][0..32). Taps whose rows are all padding are skipped.
+template <int MR>
+inline void micro_kernel_taps(int64_t t0, int64_t ntaps, int64_t ci0, int64_t kc, int64_t ldb,
+                              const TapRows& tr, const float* a, float* c, int64_t ldc, bool accumulate) {
+  __m512 acc[MR][2];
+  for (int r = 0; r < MR; ++r) {
+    acc[r][0] = accumulate ? _mm512_loadu_ps(c + r * ldc) : _mm512_setzero_ps();
+    acc[r][1] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16) : _mm512_setzero_ps();
+  }
+  for (int64_t t = t0; t < t0 + ntaps; ++t, a += kc * MR) {
+    const __mmask16 m0 = tr.m[0][t], m1 = tr.m[1][t];
+    if ((m0 | m1) == 0) continue;
+    const float* p0 = tr.b[0][t] + ci0 * ldb;
+    const float* p1 = tr.b[1][t] + ci0 * ldb;
+    for (int64_t k = 0; k < kc; ++k) {
+      const __m512 b0 = _mm512_maskz_loadu_ps(m0, p0 + k * ldb), b1 = _mm512_maskz_loadu_ps(m1, p1 + k * ldb);
+      for (int r = 0; r < MR; ++r) {
+        const __m512 av = _mm512_set1_ps(a[k * MR + r]);
+        acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    _mm512_storeu_ps(c + r * ldc, acc[r][0]);
+    _mm512_storeu_ps(c + r * ldc + 16, acc[r][1]);
+  }
+}
+
+inline void run_micro_kernel_taps(int mr, int64_t t0, int64_t ntaps, int64_t ci0, int64_t kc, int64_t ldb,
+                                  const TapRows& tr, const float* a, float* c, int64_t ldc, bool accumulate) {
+  switch (mr) {
+    case 12:
+      return micro_kernel_taps<12>(t0, ntaps, ci0, kc, ldb, tr, a, c, ldc, accumulate);
+    case 8:
+      return micro_kernel_taps<8>(t0, ntaps, ci0, kc, ldb, tr, a, c, ldc, accumulate);
+    default:
+      return micro_kernel_taps<4>(t0, ntaps, ci0, kc, ldb, tr, a, c, ldc, accumulate);
+  }
+}
+
+// Fills tr for a column panel whose segments (at most one per half) are segs.
+inline void make_tap_rows(const ConvSource& s, const Segment* segs, int count, TapRows& tr) {
+  for (int h = 0; h < 2; ++h) {
+    const Segment* sg = nullptr;
+    for (int i = 0; i < count; ++i)
+      if (segs[i].lane == 16 * h) sg = &segs[i];
+    for (int64_t i = 0; i < s.kh; ++i)
+      for (int64_t j = 0; j < s.kw; ++j) {
+        const int64_t t = i * s.kw + j;
+        tr.b[h][t] = s.data;
+        tr.m[h][t] = 0;
+        if (!sg) continue;
+        const int64_t ih = sg->oh * s.sh - s.ph + i * s.dh, iw0 = sg->ow - s.pw + j * s.dw;
+        if (ih < 0 || ih >= s.h) continue;
+        const int64_t lo = std::max<int64_t>(0, -iw0), hi = std::min<int64_t>(sg->len, s.w - iw0);
+        if (lo >= hi) continue;
+        tr.m[h][t] = static_cast<__mmask16>(((1u << (hi - lo)) - 1) << lo);
+        tr.b[h][t] = s.data + sg->n * s.c * s.h * s.w + ih * s.w + iw0;
+      }
+  }
+}
+
 // Row panels of the A operand: rows split into panels of 12, then 8 + 8 or 8 or 4 (rows
 // padded to a multiple of 4 with zero weights).
 struct RowPanel {
