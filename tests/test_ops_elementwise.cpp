@@ -135,6 +135,15 @@ TEST_CASE("gradcheck: where") {
   CHECK_GRADCHECK([&] { return where(cond, a, b); }, {a, b});
 }
 
+TEST_CASE("0-d tensors: scalar with scalar, and reductions times a number") {
+  CHECK((Tensor::scalar(2.0) * 3.0).item() == 6.0);
+  CHECK(add(Tensor::scalar(1.0), Tensor::scalar(2.5)).dim() == 0);
+  Tensor x = random_leaf({3});
+  CHECK_GRADCHECK([&] { return mul(mean(x), 0.5); }, {x});
+  Tensor s = random_leaf({}), t = random_leaf({}, 0.5, 2.0);
+  CHECK_GRADCHECK([&] { return div(s, t); }, {s, t});
+}
+
 TEST_CASE("float32 ops compute in float32") {
   Tensor a = Tensor::from_vector({1, 2}, {2}), b = Tensor::from_vector({3, 4}, {2});
   Tensor c = mul(a, b);

@@ -163,10 +163,10 @@ void with_unary_op(UnaryOp op, Body&& body) {
   case UnaryOp::name:       \
     return body.template operator()<UnaryOp::name>();
     AG_UNARY_CASE(neg)
-    AG_UNARY_CASE(exp) AG_UNARY_CASE(log) AG_UNARY_CASE(sqrt) AG_UNARY_CASE(abs) AG_UNARY_CASE(sin)
-        AG_UNARY_CASE(cos) AG_UNARY_CASE(acos) AG_UNARY_CASE(pow) AG_UNARY_CASE(clamp) AG_UNARY_CASE(relu)
-            AG_UNARY_CASE(relu6) AG_UNARY_CASE(silu) AG_UNARY_CASE(sigmoid) AG_UNARY_CASE(tanh)
-                AG_UNARY_CASE(hardswish)
+    AG_UNARY_CASE(exp)
+    AG_UNARY_CASE(log) AG_UNARY_CASE(sqrt) AG_UNARY_CASE(abs) AG_UNARY_CASE(sin) AG_UNARY_CASE(cos)
+        AG_UNARY_CASE(acos) AG_UNARY_CASE(pow) AG_UNARY_CASE(clamp) AG_UNARY_CASE(relu) AG_UNARY_CASE(relu6)
+            AG_UNARY_CASE(silu) AG_UNARY_CASE(sigmoid) AG_UNARY_CASE(tanh) AG_UNARY_CASE(hardswish)
 #undef AG_UNARY_CASE
   }
 }
@@ -203,7 +203,8 @@ void unary_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const
 }
 
 void binary_forward(Tensor& out, const Tensor& a, const Tensor& b, BinaryOp op) {
-  const Shape& shape = out.shape();
+  // A 0-d result is walked as one row of one element.
+  const Shape shape = out.dim() == 0 ? Shape{1} : out.shape();
   Shape sa = broadcast_strides(a.shape(), shape);
   Shape sb = broadcast_strides(b.shape(), shape);
   dispatch_float(out.dtype(), "binary_forward", [&]<typename scalar_t>() {
