@@ -1,0 +1,430 @@
+// The training loop; see trainer.h.
+#include "apps/lib/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "apps/lib/checkpoint.h"
+#include "apps/lib/metrics_log.h"
+#include "apps/lib/plots.h"
+#include "core/autograd.h"
+#include "core/parallel.h"
+#include "core/random.h"
+#include "core/serialize/atomic_file.h"
+
+namespace ag::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+volatile std::sig_atomic_t g_sigint = 0;
+
+extern "C" void on_sigint(int) { g_sigint = 1; }
+
+double now_seconds() {
+  using clock = std::chrono::steady_clock;
+  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+const std::vector<std::string> kCsvColumns = {
+    "epoch",     "step",      "lr",       "train_loss", "test_loss",     "train_acc",
+    "test_top1", "test_top5", "test_map", "seconds",    "images_per_sec"};
+
+std::string percent(double fraction) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(2) << 100 * fraction << "%";
+  return os.str();
+}
+
+// Keeps the metrics lines of epochs <= last (a resumed run rewrites the epochs after its
+// checkpoint, so a crash between the metrics and the checkpoint leaves no duplicate).
+void truncate_metrics(const fs::path& dir, int64_t last) {
+  const fs::path jsonl = dir / "metrics.jsonl", csv = dir / "metrics.csv";
+  if (fs::exists(jsonl)) {
+    std::ifstream in(jsonl);
+    std::string line, kept;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.value("epoch", int64_t{0}) <= last) kept += line + "\n";
+    }
+    serialize::write_file_atomic(jsonl.string(), kept);
+  }
+  if (fs::exists(csv)) {
+    std::ifstream in(csv);
+    std::string line, kept;
+    bool header = true;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      if (header || std::stoll(line.substr(0, line.find(','))) <= last) kept += line + "\n";
+      header = false;
+    }
+    serialize::write_file_atomic(csv.string(), kept);
+  }
+}
+
+std::vector<double> csv_values(const EpochRecord& r) {
+  return {static_cast<double>(r.epoch),
+          static_cast<double>(r.step),
+          r.lr,
+          r.train_loss,
+          r.test_loss,
+          r.train_acc,
+          r.test.top1,
+          r.test.top5,
+          r.test.map,
+          r.seconds,
+          r.images_per_sec};
+}
+
+ProgressOptions progress_options(const TrainConfig& config, ProgressOptions base) {
+  if (config.progress == "bar") base.mode = ProgressOptions::Mode::terminal;
+  if (config.progress == "lines") base.mode = ProgressOptions::Mode::lines;
+  return base;
+}
+
+}  // namespace
+
+void install_sigint_handler() {
+  struct sigaction action {};
+  action.sa_handler = on_sigint;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESETHAND;  // a second Ctrl-C terminates the default way
+  sigaction(SIGINT, &action, nullptr);
+}
+bool sigint_received() { return g_sigint != 0; }
+void clear_sigint() { g_sigint = 0; }
+
+nlohmann::json epoch_record_to_json(const EpochRecord& r) {
+  auto nan_to_null = [](const std::vector<double>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (double x : v) a.push_back(std::isnan(x) ? nlohmann::json() : nlohmann::json(x));
+    return a;
+  };
+  return {{"epoch", r.epoch},
+          {"step", r.step},
+          {"lr", r.lr},
+          {"train_loss", r.train_loss},
+          {"train_acc", r.train_acc},
+          {"test_loss", r.test_loss},
+          {"test_top1", r.test.top1},
+          {"test_top5", r.test.top5},
+          {"test_map", r.test.map},
+          {"test_count", r.test.count},
+          {"per_class_accuracy", nan_to_null(r.test.per_class_accuracy)},
+          {"per_class_ap", nan_to_null(r.test.per_class_ap)},
+          {"seconds", r.seconds},
+          {"images_per_sec", r.images_per_sec}};
+}
+
+Trainer::Trainer(TrainConfig config, TrainerHooks hooks)
+    : config_(std::move(config)), hooks_(std::move(hooks)) {
+  config_.validate();
+  device_ = Device::parse(config_.device);
+  if (config_.threads > 0) set_num_threads(config_.threads);
+  const bool have = checkpoint_exists(config_.out);
+  if (config_.resume && !have)
+    throw UsageError("--resume: no checkpoint in '" + config_.out +
+                     "' to continue (run without --resume to start)");
+  if (!config_.resume && have)
+    throw UsageError(
+        "--out '" + config_.out +
+        "' already holds a run (checkpoint.safetensors); pass --resume to continue it, or choose "
+        "another --out");
+  manual_seed(config_.seed);  // the initialisation draws from it; a resume then restores its state
+  setup_data();
+  net_ = make_classifier(config_, data_.test->channels(), data_.test->num_classes(), steps_per_epoch_);
+  net_->to(device_);
+  setup_optimization();
+  if (config_.resume)
+    restore();
+  else
+    prepare_folder();
+}
+
+Trainer::~Trainer() = default;
+
+std::ostream& Trainer::log() const { return hooks_.log ? *hooks_.log : std::cout; }
+
+bool Trainer::stop_requested() const { return stop_.load() || sigint_received(); }
+
+void Trainer::setup_data() {
+  data_ =
+      hooks_.train_set ? wrap_run_data(config_, hooks_.train_set, hooks_.test_set) : open_run_data(config_);
+  AG_CHECK(data_.train->num_classes() == data_.test->num_classes(),
+           "the training set has " << data_.train->num_classes() << " classes but the test set "
+                                   << data_.test->num_classes());
+  AG_CHECK(data_.train->size() >= config_.batch_size, "--batch-size " << config_.batch_size
+                                                                      << " is larger than the training set ("
+                                                                      << data_.train->size() << " images)");
+  LoaderOptions train_options;
+  train_options.batch_size = config_.batch_size;
+  train_options.shuffle = true;
+  train_options.drop_last = true;  // a last batch of 1 would break batch norm; every step is full-size
+  train_options.seed = config_.seed;
+  train_options.num_workers = config_.workers;
+  train_loader_ =
+      std::make_unique<DataLoader>(data_.train, train_transform_for(config_, data_.stats), train_options);
+  LoaderOptions test_options;
+  test_options.batch_size = config_.eval_batch_size;
+  test_options.shuffle = false;
+  test_options.num_workers = config_.workers;
+  test_loader_ = std::make_unique<DataLoader>(data_.test, eval_transform(data_.stats), test_options);
+  steps_per_epoch_ = train_loader_->num_batches();
+}
+
+void Trainer::setup_optimization() {
+  const optim::NamedTensors params = net_->named_parameters();
+  if (config_.optimizer == "adamw") {
+    optim::AdamWOptions o;
+    o.lr = config_.lr;
+    o.weight_decay = config_.wd;
+    o.exclude_1d_from_decay = !config_.decay_1d;
+    optimizer_ = std::make_unique<optim::AdamW>(params, o);
+  } else {
+    optim::SgdOptions o;
+    o.lr = config_.lr;
+    o.momentum = config_.momentum;
+    o.nesterov = config_.nesterov;
+    o.weight_decay = config_.wd;
+    o.exclude_1d_from_decay = !config_.decay_1d;
+    optimizer_ = std::make_unique<optim::SGD>(params, o);
+  }
+  const int64_t total = config_.epochs * steps_per_epoch_;
+  const auto warmup =
+      static_cast<int64_t>(std::llround(config_.warmup_epochs * static_cast<double>(steps_per_epoch_)));
+  schedule_ = optim::make_schedule(config_.schedule, config_.lr, total, warmup);
+}
+
+void Trainer::prepare_folder() {
+  std::error_code ec;
+  fs::create_directories(config_.out, ec);
+  AG_CHECK(fs::is_directory(config_.out),
+           "cannot create the run folder '" << config_.out << "': " << ec.message());
+  // A fresh run starts fresh metrics files (left over from a run whose checkpoint was removed).
+  fs::remove(fs::path(config_.out) / "metrics.jsonl");
+  fs::remove(fs::path(config_.out) / "metrics.csv");
+  const std::string text = config_.to_json().dump(2) + "\n";
+  serialize::write_file_atomic((fs::path(config_.out) / "config.json").string(), text);
+  log() << "run folder: " << config_.out << "\nconfig: " << text << "data: " << data_.description << "\n"
+        << "model: " << net_->describe() << ", " << net_->parameter_count() << " parameters, "
+        << steps_per_epoch_ << " steps per epoch, schedule " << schedule_->describe() << "\n";
+}
+
+void Trainer::restore() {
+  TrainState state = load_checkpoint(config_.out, *net_, optimizer_.get());
+  const TrainConfig saved = TrainConfig::from_json(state.config);
+  const std::string conflict = resume_conflict(saved, config_);
+  AG_CHECK(conflict.empty(),
+           "the checkpoint in '" << config_.out << "' was made with another configuration: " << conflict);
+  epoch_ = state.epoch;
+  step_ = state.step;
+  global_generator().set_state(state.global_rng);
+  if (state.extra.contains("partial")) {
+    const nlohmann::json& p = state.extra["partial"];
+    resumed_sums_.batches = p.at("batches").get<int64_t>();
+    resumed_sums_.seen = p.at("seen").get<int64_t>();
+    resumed_sums_.correct = p.at("correct").get<int64_t>();
+    resumed_sums_.loss_sum = p.at("loss_sum").get<double>();
+    resumed_sums_.seconds = p.at("seconds").get<double>();
+  }
+  AG_CHECK(step_ == epoch_ * steps_per_epoch_ + resumed_sums_.batches,
+           "the checkpoint in '" << config_.out << "' is at step " << step_ << ", which does not fit epoch "
+                                 << epoch_ << " + " << resumed_sums_.batches << " batches of "
+                                 << steps_per_epoch_ << " steps per epoch");
+  truncate_metrics(config_.out, epoch_);
+  finished_before_ = epoch_ >= config_.epochs && resumed_sums_.batches == 0;
+  const std::string text = config_.to_json().dump(2) + "\n";
+  serialize::write_file_atomic((fs::path(config_.out) / "config.json").string(), text);
+  log() << "resuming " << config_.out << " at epoch " << epoch_ << ", step " << step_
+        << (resumed_sums_.batches ? " (batch " + std::to_string(resumed_sums_.batches) + " of the epoch)"
+                                  : "")
+        << "\nconfig: " << text << "data: " << data_.description << "\n";
+  if (saved.epochs != config_.epochs)
+    log() << "note: --epochs changed from " << saved.epochs << " to " << config_.epochs << ": the "
+          << config_.schedule << " schedule is laid over the new total, so this is not the run the first "
+          << "configuration would have given\n";
+}
+
+EvalResult Trainer::evaluate(double* mean_loss) {
+  // The margin of the test loss is the one of the next step, whether or not this process
+  // ran the steps before (a resumed run has not).
+  net_->criterion().set_step(step_);
+  return evaluate_classifier(*net_, *test_loader_, device_, mean_loss);
+}
+
+void Trainer::check_parameters_finite(const char* when) const {
+  for (const auto& [name, p] : net_->named_parameters()) {
+    for (double v : p.to_vector())
+      if (!std::isfinite(v))
+        throw TrainingDiverged("parameter '" + name + "' became non-finite at step " + std::to_string(step_) +
+                               " (" + when + "); the last good checkpoint in '" + config_.out +
+                               "' is kept; lower --lr or --s");
+  }
+}
+
+void Trainer::train_step(const Batch& batch, EpochSums& sums) {
+  optimizer_->set_lr(schedule_->lr(step_));
+  net_->criterion().set_step(step_);
+  Tensor features = net_->features(batch.images.to(device_));
+  Tensor loss = net_->criterion().loss(features, batch.labels);
+  const double value = loss.item();
+  if (!std::isfinite(value)) {
+    std::ostringstream os;
+    os << "the loss is " << value << " at step " << step_ + 1 << " (epoch " << epoch_ + 1 << ", batch "
+       << batch.index + 1 << " of " << steps_per_epoch_ << "); training stopped. ";
+    if (epoch_ > 0)
+      os << "The last good checkpoint (epoch " << epoch_ << ") in '" << config_.out << "' is kept.";
+    else
+      os << "No checkpoint was written (the first epoch had not ended).";
+    os << " Lower --lr or --s, or add --warmup.";
+    throw TrainingDiverged(os.str());
+  }
+  int64_t correct = 0;
+  {
+    NoGradGuard no_grad;
+    const std::vector<int64_t> predicted = argmax(net_->criterion()(features), 1).to_labels();
+    const std::vector<int64_t> labels = batch.labels.to_labels();
+    for (size_t i = 0; i < labels.size(); ++i) correct += predicted[i] == labels[i];
+  }
+  optimizer_->zero_grad();
+  loss.backward();
+  optimizer_->step();
+  ++step_;
+  const int64_t n = batch.labels.size(0);
+  sums.batches += 1;
+  sums.seen += n;
+  sums.correct += correct;
+  sums.loss_sum += value * static_cast<double>(n);
+}
+
+bool Trainer::train_epoch(EpochSums& sums) {
+  net_->train();
+  train_loader_->start_epoch(epoch_, sums.batches);
+  std::unique_ptr<ProgressBar> bar;
+  if (config_.progress != "off") {
+    std::ostringstream label;
+    label << "epoch " << epoch_ + 1 << "/" << config_.epochs;
+    bar = std::make_unique<ProgressBar>(label.str(), steps_per_epoch_,
+                                        progress_options(config_, hooks_.progress));
+  }
+  while (auto batch = train_loader_->next()) {
+    const double start = now_seconds();
+    train_step(*batch, sums);
+    sums.seconds += now_seconds() - start;
+    if (bar)
+      bar->update(sums.batches, sums.seen, sums.loss_sum / static_cast<double>(sums.seen),
+                  static_cast<double>(sums.correct) / static_cast<double>(sums.seen));
+    if (hooks_.on_step) hooks_.on_step(step_);
+    if (stop_requested()) return false;
+  }
+  return true;
+}
+
+EpochRecord Trainer::finish_epoch(const EpochSums& sums) {
+  check_parameters_finite("end of an epoch");  // before evaluating: NaN scores would only confuse the metrics
+  EpochRecord r;
+  r.test = evaluate(&r.test_loss);
+  ++epoch_;
+  r.epoch = epoch_;
+  r.step = step_;
+  r.lr = schedule_->lr(std::max<int64_t>(step_ - 1, 0));
+  r.train_loss = sums.loss_sum / static_cast<double>(sums.seen);
+  r.train_acc = static_cast<double>(sums.correct) / static_cast<double>(sums.seen);
+  r.seconds = sums.seconds;
+  r.images_per_sec = sums.seconds > 0 ? static_cast<double>(sums.seen) / sums.seconds : 0;
+  const fs::path dir(config_.out);
+  append_jsonl((dir / "metrics.jsonl").string(), epoch_record_to_json(r));
+  append_csv_row((dir / "metrics.csv").string(), kCsvColumns, csv_values(r));
+  save(nullptr);
+  log() << "epoch " << r.epoch << "/" << config_.epochs << ": train loss " << std::setprecision(4)
+        << r.train_loss << " acc " << percent(r.train_acc) << " | test loss " << r.test_loss << " top-1 "
+        << percent(r.test.top1) << " top-5 " << percent(r.test.top5) << " mAP " << percent(r.test.map)
+        << " | " << std::setprecision(3) << r.seconds << " s, " << std::setprecision(4) << r.images_per_sec
+        << " img/s\n";
+  return r;
+}
+
+void Trainer::save(const EpochSums* partial) {
+  TrainState st;
+  st.epoch = epoch_;
+  st.step = step_;
+  st.global_rng = global_generator().state();
+  st.config = config_.to_json();
+  st.extra = {{"stats", stats_to_json(data_.stats)},
+              {"class_names", data_.test->class_names()},
+              {"image_shape", {data_.test->channels(), data_.test->height(), data_.test->width()}},
+              {"finished", partial == nullptr && epoch_ >= config_.epochs}};
+  if (partial)
+    st.extra["partial"] = {{"batches", partial->batches},
+                           {"seen", partial->seen},
+                           {"correct", partial->correct},
+                           {"loss_sum", partial->loss_sum},
+                           {"seconds", partial->seconds}};
+  try {
+    save_checkpoint(config_.out, *net_, optimizer_.get(), st);
+  } catch (const Error& e) {
+    throw Error(std::string("writing the checkpoint at step ") + std::to_string(step_) +
+                " failed: " + e.what() + "; the previous checkpoint in '" + config_.out + "' is intact");
+  }
+}
+
+std::vector<std::string> Trainer::make_plots(const EvalResult& last) {
+  std::vector<std::string> written;
+  if (!config_.plots) return written;
+  if (!gnuplot_available()) {
+    log() << "note: gnuplot not found, no plots (Debian: apt install gnuplot-nox)\n";
+    return written;
+  }
+  const fs::path dir(config_.out);
+  const std::string title = config_.dataset + " " + config_.model + " " + config_.loss.describe();
+  try {
+    plot_training_curves((dir / "curves.png").string(), read_metrics_csv((dir / "metrics.csv").string()),
+                         title, {"train_loss", "test_loss"},
+                         {"train_acc", "test_top1", "test_top5", "test_map"});
+    written.push_back((dir / "curves.png").string());
+    plot_confusion_matrix((dir / "confusion.png").string(), last.confusion, data_.test->class_names(),
+                          title + ", test");
+    written.push_back((dir / "confusion.png").string());
+  } catch (const Error& e) {
+    log() << "warning: plotting failed: " << e.what() << "\n";
+  }
+  return written;
+}
+
+TrainResult Trainer::run() {
+  const double start = now_seconds();
+  TrainResult result;
+  if (finished_before_) {
+    log() << "the run in '" << config_.out << "' already finished its " << epoch_ << " epochs\n";
+    result.final_eval = evaluate();
+  }
+  while (epoch_ < config_.epochs) {
+    EpochSums sums = resumed_sums_;
+    resumed_sums_ = {};
+    if (!train_epoch(sums)) {
+      save(&sums);
+      log() << "stopped at step " << step_ << " (epoch " << epoch_ + 1 << ", batch " << sums.batches << " of "
+            << steps_per_epoch_ << "); checkpoint saved in '" << config_.out
+            << "'; continue with --resume --out " << config_.out << "\n";
+      result.status = TrainResult::Status::interrupted;
+      break;
+    }
+    result.epochs.push_back(finish_epoch(sums));
+    result.final_eval = result.epochs.back().test;
+  }
+  result.epochs_done = epoch_;
+  result.steps = step_;
+  if (result.status == TrainResult::Status::finished) result.plots = make_plots(result.final_eval);
+  result.wall_seconds = now_seconds() - start;
+  return result;
+}
+
+}  // namespace ag::train

@@ -1,0 +1,146 @@
+// The one training loop every app uses. A Trainer takes a TrainConfig and owns the run:
+// data and loaders, the Classifier (backbone + loss heads as one module tree), the
+// optimizer and the step-based schedule, the run folder.
+//
+//   Trainer trainer(config);          // builds everything; with config.resume, restores
+//   TrainResult r = trainer.run();    // trains the remaining epochs
+//
+// Per step: lr from the schedule, margin step, features, loss, backward, optimizer step. A
+// NaN/Inf loss (or parameters that turned non-finite) throws TrainingDiverged naming the
+// step; nothing is saved after the last good epoch checkpoint.
+// Per epoch: the test set is evaluated (top-1, top-5, mAP, per-class accuracy and AP),
+// one record is appended to metrics.jsonl and metrics.csv, and the checkpoint is replaced
+// (atomically: a crash or a full disk leaves the previous one). At the end: PNG plots of
+// the curves and the confusion matrix (when gnuplot is installed).
+// Stopping: request_stop() (or SIGINT once install_sigint_handler() ran) makes the loop
+// save a checkpoint at the current step and return with status interrupted. Resuming any
+// checkpoint continues with exactly the numbers of an uninterrupted run on the CPU: the
+// loader restarts at the saved batch (start_epoch(epoch, batch)), the partial epoch's
+// running sums, every generator, the optimizer state and BN statistics are restored.
+//
+// Run folder: config.json (written at start), metrics.jsonl, metrics.csv,
+// checkpoint.safetensors + state.json, curves.png, confusion.png, log of nothing else.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/lib/classifier.h"
+#include "apps/lib/metrics.h"
+#include "apps/lib/progress.h"
+#include "apps/lib/run_data.h"
+#include "apps/lib/train_config.h"
+#include "core/optim/optimizer.h"
+#include "core/optim/schedule.h"
+#include "data/loader.h"
+
+namespace ag::train {
+
+// A non-finite loss or parameter; the message names the step.
+class TrainingDiverged : public Error {
+ public:
+  using Error::Error;
+};
+
+// One epoch's numbers, as written to metrics.jsonl (plus per-class lists) and metrics.csv.
+struct EpochRecord {
+  int64_t epoch = 0;  // 1-based: epochs completed after this one
+  int64_t step = 0;   // optimizer steps completed
+  double lr = 0;      // the rate of the epoch's last step
+  double train_loss = 0, train_acc = 0;
+  double test_loss = 0;  // the training loss (margin included) on the test set
+  EvalResult test;
+  double seconds = 0;  // wall time of the epoch's training part (this process's share)
+  double images_per_sec = 0;
+};
+nlohmann::json epoch_record_to_json(const EpochRecord& r);
+
+struct TrainResult {
+  enum class Status { finished, interrupted };
+  Status status = Status::finished;
+  int64_t epochs_done = 0, steps = 0;
+  std::vector<EpochRecord> epochs;  // those run by this call
+  EvalResult final_eval;            // of the last completed epoch (empty when none ran)
+  double wall_seconds = 0;
+  std::vector<std::string> plots;  // PNG files written
+};
+
+// What apps and tests may plug in.
+struct TrainerHooks {
+  // Datasets already in memory, used instead of opening config.dataset (tests, embed).
+  std::shared_ptr<const Dataset> train_set, test_set;
+  // Called after every optimizer step with the number of steps done (tests use it to
+  // call request_stop at a chosen step).
+  std::function<void(int64_t step)> on_step;
+  std::ostream* log = nullptr;  // messages; null: std::cout
+  ProgressOptions progress;     // its mode is overridden by config.progress unless "auto"
+};
+
+class Trainer {
+ public:
+  explicit Trainer(TrainConfig config, TrainerHooks hooks = {});
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  TrainResult run();
+  // Thread- and signal-safe: the loop stops after the current step and saves a checkpoint.
+  void request_stop() { stop_.store(true); }
+
+  const TrainConfig& config() const { return config_; }
+  Classifier& net() { return *net_; }
+  optim::Optimizer& optimizer() { return *optimizer_; }
+  const RunData& data() const { return data_; }
+  int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  int64_t epochs_done() const { return epoch_; }
+  int64_t steps_done() const { return step_; }
+  // Evaluates the current weights on the test set.
+  EvalResult evaluate(double* mean_loss = nullptr);
+
+ private:
+  struct EpochSums {  // running sums of the epoch in progress (saved in a mid-epoch checkpoint)
+    int64_t batches = 0, seen = 0, correct = 0;
+    double loss_sum = 0, seconds = 0;
+  };
+
+  void setup_data();
+  void setup_optimization();
+  void prepare_folder();
+  void restore();
+  bool train_epoch(EpochSums& sums);  // false: stopped
+  void train_step(const Batch& batch, EpochSums& sums);
+  EpochRecord finish_epoch(const EpochSums& sums);
+  void save(const EpochSums* partial);
+  void check_parameters_finite(const char* when) const;
+  std::vector<std::string> make_plots(const EvalResult& last);
+  bool stop_requested() const;
+  std::ostream& log() const;
+
+  TrainConfig config_;
+  TrainerHooks hooks_;
+  Device device_;
+  RunData data_;
+  std::unique_ptr<DataLoader> train_loader_, test_loader_;
+  std::shared_ptr<Classifier> net_;
+  std::unique_ptr<optim::Optimizer> optimizer_;
+  optim::SchedulePtr schedule_;
+  int64_t steps_per_epoch_ = 0;
+  int64_t epoch_ = 0;  // epochs completed
+  int64_t step_ = 0;   // optimizer steps completed
+  EpochSums resumed_sums_;
+  bool finished_before_ = false;  // resumed a run that had already finished
+  std::atomic<bool> stop_{false};
+};
+
+// SIGINT (Ctrl-C) sets a flag every Trainer checks after each step; a second Ctrl-C kills
+// the program the default way. Idempotent.
+void install_sigint_handler();
+bool sigint_received();
+void clear_sigint();  // for tests
+
+}  // namespace ag::train

@@ -1,0 +1,269 @@
+// The training loop (apps/lib/trainer.h) on a tiny image set made here: learning, run
+// folder contents, checkpoint round trip, exact resume (at an epoch boundary and mid-epoch
+// after a SIGINT, with 1 and 2 loader workers), divergence, a full disk during a
+// checkpoint, and truncated / foreign / mismatched checkpoints.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+
+#include "apps/lib/checkpoint.h"
+#include "apps/lib/metrics_log.h"
+#include "apps/lib/run_data.h"
+#include "apps/lib/trainer.h"
+#include "core/autograd.h"
+#include "core/serialize/atomic_file.h"
+#include "core/serialize/safetensors.h"
+#include "test_trainer_util.h"
+
+using namespace ag;
+using namespace ag::train;
+using ag_test::TempDir;
+
+namespace {
+
+// Trains c to the end (or the first stop) and returns the result.
+TrainResult run_tiny(const TrainConfig& c, const ag_test::TinyData& data,
+                     std::function<void(Trainer&, int64_t)> hook = {}) {
+  std::ostringstream log;
+  TrainerHooks hooks = ag_test::tiny_hooks(data, &log);
+  Trainer* self = nullptr;
+  if (hook) hooks.on_step = [&](int64_t step) { hook(*self, step); };
+  Trainer trainer(c, hooks);
+  self = &trainer;
+  return trainer.run();
+}
+
+// Parameters, buffers and optimizer state of the run in dir, as saved.
+serialize::NamedTensors saved_tensors(const std::string& dir) {
+  return serialize::load_safetensors(dir + "/" + kCheckpointFile).tensors;
+}
+
+}  // namespace
+
+TEST_CASE("trainer: a short run lowers the loss and fills the run folder") {
+  TempDir tmp;
+  const ag_test::TinyData data;
+  TrainConfig c = ag_test::tiny_config(tmp.file("run"));
+  c.epochs = 4;
+  const TrainResult r = run_tiny(c, data);
+  CHECK(r.status == TrainResult::Status::finished);
+  REQUIRE(r.epochs.size() == 4);
+  CHECK(r.steps == 4 * 6);  // 48 images, batch 8
+  CHECK(r.epochs.back().train_loss < 0.7 * r.epochs.front().train_loss);
+  CHECK(r.final_eval.top1 > 0.75);  // 4 classes: chance is 0.25
+  CHECK(r.final_eval.count == 24);
+  for (const char* f :
+       {"config.json", "metrics.jsonl", "metrics.csv", "checkpoint.safetensors", "state.json"})
+    CHECK(std::filesystem::exists(tmp.file(std::string("run/") + f)));
+  const std::vector<nlohmann::json> m = ag_test::read_metrics(tmp.file("run"));
+  REQUIRE(m.size() == 4);
+  CHECK(m[3]["epoch"] == 4);
+  CHECK(m[3]["per_class_accuracy"].size() == 4);
+  CHECK(m[3]["test_top1"].get<double>() == doctest::Approx(r.final_eval.top1));
+  const MetricsTable table = read_metrics_csv(tmp.file("run/metrics.csv"));
+  CHECK(table.column("test_map").size() == 4);
+  const TrainState st = read_checkpoint_state(tmp.file("run"));
+  CHECK(st.epoch == 4);
+  CHECK(st.step == 24);
+  CHECK(st.extra["finished"] == true);
+  CHECK(TrainConfig::from_json(st.config).to_json() == c.to_json());
+}
+
+TEST_CASE("trainer: the checkpoint round trip gives the same weights and metrics") {
+  TempDir tmp;
+  const ag_test::TinyData data;
+  const TrainConfig c = ag_test::tiny_config(tmp.file("run"), "arcface");
+  std::ostringstream log;
+  Trainer trainer(c, ag_test::tiny_hooks(data, &log));
+  const TrainResult r = trainer.run();
+  const TrainedRun loaded = load_trained_run(tmp.file("run"), Device::cpu());
+  ag_test::check_same_tensors(serialize::module_state(trainer.net()), serialize::module_state(*loaded.net));
+  CHECK(loaded.class_names == data.test->class_names());
+  CHECK(loaded.config.loss.kind == "arcface");
+  // The same file through its path, and the loaded model evaluates like the trained one.
+  const TrainedRun again = load_trained_run(tmp.file("run/checkpoint.safetensors"), Device::cpu());
+  CHECK(again.state.epoch == 2);
+  LoaderOptions o;
+  o.shuffle = false;
+  o.num_workers = 0;
+  DataLoader loader(data.test, eval_transform(loaded.stats), o);
+  const EvalResult e = evaluate_classifier(*loaded.net, loader, Device::cpu());
+  CHECK(e.top1 == r.final_eval.top1);
+  CHECK(e.map == r.final_eval.map);
+  CHECK(e.confusion == r.final_eval.confusion);
+}
+
+TEST_CASE("trainer: resume reproduces an uninterrupted run exactly") {
+  const ag_test::TinyData data;
+  for (int workers : {1, 2}) {
+    for (bool mid_epoch : {false, true}) {
+      CAPTURE(workers);
+      CAPTURE(mid_epoch);
+      TempDir tmp;
+      TrainConfig straight = ag_test::tiny_config(tmp.file("straight"), "arcface");
+      straight.workers = workers;
+      straight.margin_warmup_epochs = 1;  // the margin's step-dependence must survive the resume too
+      straight.loss.label_smoothing = 0.1;
+      run_tiny(straight, data);
+
+      TrainConfig split = straight;
+      split.out = tmp.file("split");
+      // At the end of epoch 1 through request_stop; in epoch 2 (step 9 of 12) through a real SIGINT.
+      install_sigint_handler();
+      const TrainResult first = run_tiny(split, data, [&](Trainer& t, int64_t step) {
+        if (!mid_epoch && step == 6) t.request_stop();
+        if (mid_epoch && step == 9) std::raise(SIGINT);
+      });
+      clear_sigint();
+      CHECK(first.status == TrainResult::Status::interrupted);
+      CHECK(read_checkpoint_state(split.out).step == (mid_epoch ? 9 : 6));
+      split.resume = true;
+      const TrainResult second = run_tiny(split, data);
+      CHECK(second.status == TrainResult::Status::finished);
+      CHECK(second.steps == 12);
+
+      CHECK(ag_test::read_metrics(straight.out) == ag_test::read_metrics(split.out));
+      ag_test::check_same_tensors(saved_tensors(straight.out), saved_tensors(split.out));
+    }
+  }
+}
+
+TEST_CASE("trainer: resuming with another configuration or without a checkpoint is refused") {
+  TempDir tmp;
+  const ag_test::TinyData data;
+  TrainConfig c = ag_test::tiny_config(tmp.file("run"));
+  c.epochs = 1;
+  run_tiny(c, data);
+  std::ostringstream log;
+  CHECK_THROWS_WITH_AS(Trainer(c, ag_test::tiny_hooks(data, &log)), doctest::Contains("already holds a run"),
+                       UsageError);
+  TrainConfig other = c;
+  other.resume = true;
+  other.lr = 0.5;
+  CHECK_THROWS_WITH_AS(Trainer(other, ag_test::tiny_hooks(data, &log)),
+                       doctest::Contains("--lr was 0.05, now 0.5"), Error);
+  TrainConfig fresh = c;
+  fresh.resume = true;
+  fresh.out = tmp.file("nothing");
+  CHECK_THROWS_WITH_AS(Trainer(fresh, ag_test::tiny_hooks(data, &log)), doctest::Contains("no checkpoint"),
+                       UsageError);
+  // A finished run resumed with more epochs continues (and says its schedule changed).
+  TrainConfig longer = c;
+  longer.resume = true;
+  longer.epochs = 2;
+  Trainer more(longer, ag_test::tiny_hooks(data, &log));
+  CHECK(more.run().epochs_done == 2);
+  CHECK(log.str().find("--epochs changed from 1 to 2") != std::string::npos);
+}
+
+TEST_CASE("trainer: a NaN loss stops training naming the step and keeps the last good checkpoint") {
+  TempDir tmp;
+  const ag_test::TinyData data;
+  const TrainConfig c = ag_test::tiny_config(tmp.file("run"));
+  serialize::NamedTensors after_epoch1;
+  auto poison = [&](Trainer& t, int64_t step) {
+    if (step != 7) return;  // epoch 1's checkpoint is written; poison the weights in epoch 2
+    after_epoch1 = saved_tensors(c.out);
+    NoGradGuard no_grad;
+    t.net().named_parameters().back().second.fill_(std::nan(""));  // criterion.linear.bias
+  };
+  CHECK_THROWS_WITH_AS(run_tiny(c, data, poison), doctest::Contains("at step 8 (epoch 2, batch 2 of 6)"),
+                       TrainingDiverged);
+  const TrainState st = read_checkpoint_state(c.out);
+  CHECK(st.epoch == 1);
+  ag_test::check_same_tensors(saved_tensors(c.out), after_epoch1);
+  CHECK(ag_test::read_metrics(c.out).size() == 1);
+}
+
+TEST_CASE("trainer: a huge learning rate diverges with the step named and no checkpoint") {
+  TempDir tmp;
+  const ag_test::TinyData data;
+  TrainConfig c = ag_test::tiny_config(tmp.file("run"));
+  c.lr = 1e30;
+  c.epochs = 3;
+  try {
+    run_tiny(c, data);
+    FAIL("no divergence");
+  } catch (const TrainingDiverged& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find(" at step ") != std::string::npos);
+    // Either the loss or (at an epoch end) a parameter turned non-finite first.
+    if (!checkpoint_exists(c.out)) CHECK(msg.find("No checkpoint was written") != std::string::npos);
+  }
+}
+
+TEST_CASE("trainer: a full disk during a checkpoint leaves the previous one intact") {
+  TempDir tmp;
+  const ag_test::TinyData data;
+  const TrainConfig c = ag_test::tiny_config(tmp.file("run"));
+  serialize::NamedTensors after_epoch1;
+  auto fill_disk = [&](Trainer&, int64_t step) {
+    if (step != 12) return;  // the last step: the next write is epoch 2's checkpoint
+    after_epoch1 = saved_tensors(c.out);
+    serialize::set_simulate_disk_full(true);
+  };
+  CHECK_THROWS_WITH_AS(run_tiny(c, data, fill_disk), doctest::Contains("the previous checkpoint"), Error);
+  serialize::set_simulate_disk_full(false);
+  CHECK(read_checkpoint_state(c.out).epoch == 1);
+  ag_test::check_same_tensors(saved_tensors(c.out), after_epoch1);
+  CHECK(load_trained_run(c.out, Device::cpu()).state.step == 6);
+  for (const auto& entry : std::filesystem::directory_iterator(c.out))  // no temporary file left behind
+    CHECK(entry.path().filename().string().find(".tmp-") == std::string::npos);
+}
+
+TEST_CASE("trainer: truncated, foreign and mismatched checkpoints are rejected clearly") {
+  TempDir tmp;
+  const ag_test::TinyData data;
+  TrainConfig c = ag_test::tiny_config(tmp.file("run"));
+  c.epochs = 1;
+  run_tiny(c, data);
+  const std::string file = tmp.file("run/checkpoint.safetensors");
+  const auto size = std::filesystem::file_size(file);
+
+  SUBCASE("truncated") {
+    std::filesystem::resize_file(file, size / 2);
+    CHECK_THROWS_WITH_AS(load_trained_run(c.out, Device::cpu()), doctest::Contains("checkpoint.safetensors"),
+                         Error);
+  }
+  SUBCASE("a safetensors file from elsewhere") {
+    serialize::save_safetensors(file, {{"weight", Tensor::ones({2, 2})}});
+    CHECK_THROWS_WITH_AS(load_trained_run(c.out, Device::cpu()),
+                         doctest::Contains("not an arcgrad checkpoint"), Error);
+  }
+  SUBCASE("not a safetensors file at all") {
+    ag_test::write_text(file, "this is a text file, not a checkpoint, and it is long enough");
+    CHECK_THROWS_WITH_AS(load_trained_run(c.out, Device::cpu()), doctest::Contains("checkpoint.safetensors"),
+                         Error);
+  }
+  SUBCASE("weights of another model") {
+    TrainConfig wide = c;
+    wide.model = "convnet:width=6";
+    auto net = make_classifier(wide, 3, 4, 6);
+    CHECK_THROWS_WITH_AS(load_checkpoint(c.out, *net, nullptr), doctest::Contains("model.c1.0.weight"),
+                         Error);
+  }
+  SUBCASE("a missing checkpoint") {
+    CHECK_THROWS_WITH_AS(load_trained_run(tmp.file("nowhere"), Device::cpu()),
+                         doctest::Contains("no checkpoint"), Error);
+  }
+}
+
+TEST_CASE("classifier: one module tree with the backbone and the loss heads") {
+  TrainConfig c = ag_test::tiny_config("unused", "joint");
+  auto net = make_classifier(c, 3, 4, 10);
+  std::vector<std::string> names;
+  for (const auto& [n, _] : net->named_parameters()) names.push_back(n);
+  CHECK(names.front() == "model.c1.0.weight");
+  CHECK(std::find(names.begin(), names.end(), "criterion.linear.weight") != names.end());
+  CHECK(std::find(names.begin(), names.end(), "criterion.cosine.weight") != names.end());
+  const Tensor scores = (*net)(Tensor::zeros({2, 3, 8, 8}));
+  CHECK(scores.shape() == Shape{2, 4});
+  c.margin_warmup_epochs = 1.5;
+  c.loss.kind = "arcface";
+  CHECK(make_classifier(c, 3, 4, 10)->criterion().config().margin_warmup_steps == 15);
+  CHECK(make_backbone("convnet:width=4,features=2", 1)->feature_dim() == 2);
+  CHECK_THROWS_WITH_AS(make_backbone("convnet:depth=2", 3), doctest::Contains("unknown knob 'depth'"), Error);
+  CHECK_THROWS_WITH_AS(make_backbone("nosuchnet", 3), doctest::Contains("unknown model"), Error);
+}
