@@ -67,6 +67,7 @@ class Optimizer {
 
  protected:
   // Applies one update to params_[i]; count = updates before this one (0 = first).
+  // param: [*] the parameter itself, grad: [*] its contiguous gradient, same shape and dtype.
   virtual void update(size_t i, Tensor& param, const Tensor& grad, int64_t count) = 0;
   // The slots a parameter that has been updated must have.
   virtual std::vector<std::string> required_slots() const = 0;
