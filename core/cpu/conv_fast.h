@@ -14,5 +14,8 @@ bool fast_conv_forward(float* out, const float* x, const float* w, const float* 
 bool fast_conv_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
 // grad_w [C_out, C_in, KH, KW] from grad_out and x.
 bool fast_conv_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
+// The dot-product form of the weight gradient (conv_weight.cpp): stride 1 with output rows
+// a multiple of 16 wide only.
+bool dot_weight_grad(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
 
 }  // namespace ag::cpu

@@ -1,0 +1,169 @@
+// Weight gradient of a stride-1 convolution whose output rows are a multiple of 16 wide,
+// as dot products: for each kernel tap (i, j),
+//   gW[co][ci][i][j] = sum over samples and output positions q of G[co][q] * X_ij[ci][q],
+// where X_ij is the input shifted by the tap. Both G rows and X_ij rows are contiguous
+// along q (16 positions of one output row per vector; a lane mask does the padding), so
+// nothing is packed or transposed: a 4 x 4 register tile of vector accumulators runs
+// over a chunk of samples, then is summed across lanes. Threads take sample chunks and
+// keep private accumulators, added up at the end.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/cpu/conv_fast.h"
+#include "core/cpu/gemm_util.h"
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+// GCC 12 warns falsely inside its own lane-reduction intrinsics.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace ag::cpu {
+
+#ifdef __AVX512F__
+
+namespace {
+
+constexpr int kTM = 4, kTN = 4;  // output channels x input channels per register tile
+
+// One tap's view: row/column offsets of the input and the lane mask of each 16-wide
+// column chunk of an output row.
+struct TapView {
+  int64_t row_off;
+  std::vector<int64_t> col0;     // input column of lane 0, per chunk
+  std::vector<__mmask16> masks;  // valid lanes, per chunk
+};
+
+TapView tap_view(const ConvGeom& g, int64_t i, int64_t j) {
+  TapView v;
+  v.row_off = i * g.dh - g.ph;
+  for (int64_t ow0 = 0; ow0 < g.wo; ow0 += 16) {
+    const int64_t iw0 = ow0 - g.pw + j * g.dw;
+    const int64_t lo = std::max<int64_t>(0, -iw0), hi = std::min<int64_t>(16, g.w - iw0);
+    v.col0.push_back(iw0);
+    v.masks.push_back(lo < hi ? static_cast<__mmask16>(((1u << (hi - lo)) - 1) << lo) : 0);
+  }
+  return v;
+}
+
+// acc[r][c] += sum over one sample's positions of g[r][q] * x[c][shifted q].
+// (Plain local pointers and a 4 x 4 tile: 16 accumulators + 5 operands stay in registers.)
+inline void dot_sample(const float* const g[kTM], const float* const x[kTN], const ConvGeom& g_,
+                       const TapView& tv, __m512 acc[kTM][kTN]) {
+  const int64_t chunks = static_cast<int64_t>(tv.masks.size());
+  for (int64_t oh = 0; oh < g_.ho; ++oh) {
+    const int64_t ih = oh * g_.sh + tv.row_off;
+    if (ih < 0 || ih >= g_.h) continue;
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      const __mmask16 m = tv.masks[static_cast<size_t>(ch)];
+      if (!m) continue;
+      const int64_t go = oh * g_.wo + ch * 16, xo = ih * g_.w + tv.col0[static_cast<size_t>(ch)];
+      const __m512 g0 = _mm512_loadu_ps(g[0] + go), g1 = _mm512_loadu_ps(g[1] + go);
+      const __m512 g2 = _mm512_loadu_ps(g[2] + go), g3 = _mm512_loadu_ps(g[3] + go);
+#pragma GCC unroll 4
+      for (int c = 0; c < kTN; ++c) {
+        const __m512 xv = _mm512_maskz_loadu_ps(m, x[c] + xo);
+        acc[0][c] = _mm512_fmadd_ps(g0, xv, acc[0][c]);
+        acc[1][c] = _mm512_fmadd_ps(g1, xv, acc[1][c]);
+        acc[2][c] = _mm512_fmadd_ps(g2, xv, acc[2][c]);
+        acc[3][c] = _mm512_fmadd_ps(g3, xv, acc[3][c]);
+      }
+    }
+  }
+}
+
+// out[r][c] += sum over samples 0 .. ns and positions of gp[r][q] * xp[c][shifted q].
+// gp, xp: the tile's rows in the first sample; gs, xs: their sample strides (0 for the
+// zero rows that pad a partial tile).
+void dot_tile(const float* const* gp, const int64_t* gs, const float* const* xp, const int64_t* xs,
+              int64_t ns, const ConvGeom& g, const TapView& tv, float out[kTM][kTN]) {
+  __m512 acc[kTM][kTN];
+  for (int r = 0; r < kTM; ++r)
+    for (int c = 0; c < kTN; ++c) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < ns; ++s) {
+    const float* gr[kTM];
+    const float* xr[kTN];
+    for (int r = 0; r < kTM; ++r) gr[r] = gp[r] + s * gs[r];
+    for (int c = 0; c < kTN; ++c) xr[c] = xp[c] + s * xs[c];
+    dot_sample(gr, xr, g, tv, acc);
+  }
+  for (int r = 0; r < kTM; ++r)
+    for (int c = 0; c < kTN; ++c) out[r][c] += _mm512_reduce_add_ps(acc[r][c]);
+}
+
+// acc [CO][C][taps] += the contribution of samples n0 .. n0 + ns.
+void chunk_weight_grad(float* acc, const float* grad_out, const float* x, const ConvGeom& g, int64_t n0,
+                       int64_t ns, const std::vector<TapView>& views, const float* zeros) {
+  const int64_t taps = g.kh * g.kw;
+  const float* gp[kTM];
+  const float* xp[kTN];
+  int64_t gs[kTM], xs[kTN];
+  for (int64_t t = 0; t < taps; ++t)
+    for (int64_t co0 = 0; co0 < g.co; co0 += kTM)
+      for (int64_t ci0 = 0; ci0 < g.c; ci0 += kTN) {
+        for (int r = 0; r < kTM; ++r) {
+          const bool live = co0 + r < g.co;
+          gp[r] = live ? grad_out + (n0 * g.co + co0 + r) * g.p : zeros;
+          gs[r] = live ? g.co * g.p : 0;
+        }
+        for (int c = 0; c < kTN; ++c) {
+          const bool live = ci0 + c < g.c;
+          xp[c] =
+              live ? x + (n0 * g.c + ci0 + c) * g.h * g.w : zeros + 16;  // +16: masked lanes may look left
+          xs[c] = live ? g.c * g.h * g.w : 0;
+        }
+        float out[kTM][kTN] = {};
+        dot_tile(gp, gs, xp, xs, ns, g, views[static_cast<size_t>(t)], out);
+        for (int r = 0; r < kTM && co0 + r < g.co; ++r)
+          for (int c = 0; c < kTN && ci0 + c < g.c; ++c)
+            acc[((co0 + r) * g.c + ci0 + c) * taps + t] += out[r][c];
+      }
+}
+
+}  // namespace
+
+bool dot_weight_grad(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
+  if (g.groups != 1 || g.sw != 1 || g.wo % 16 != 0) return false;
+  const int64_t taps = g.kh * g.kw, size = g.co * g.c * taps;
+  std::vector<TapView> views;
+  for (int64_t i = 0; i < g.kh; ++i)
+    for (int64_t j = 0; j < g.kw; ++j) views.push_back(tap_view(g, i, j));
+  // Samples per chunk: at least ~64 vectors per tile between lane reductions.
+  const int64_t per_chunk = std::max<int64_t>(1, 2048 / g.p), chunks = (g.n + per_chunk - 1) / per_chunk;
+  const size_t zero_len = static_cast<size_t>(std::max(g.p, g.h * g.w) + 64);
+  std::vector<float*> partial(static_cast<size_t>(omp_get_max_threads()), nullptr);
+  int used = 1;
+#pragma omp parallel if (chunks > 1)
+  {
+#pragma omp single
+    used = omp_get_num_threads();
+    float* acc = workspace<float>(6, static_cast<size_t>(size));
+    std::memset(acc, 0, sizeof(float) * static_cast<size_t>(size));
+    float* zeros = workspace<float>(7, zero_len);
+    std::memset(zeros, 0, sizeof(float) * zero_len);
+    partial[static_cast<size_t>(omp_get_thread_num())] = acc;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      const int64_t n0 = ch * per_chunk;
+      chunk_weight_grad(acc, grad_out, x, g, n0, std::min(per_chunk, g.n - n0), views, zeros);
+    }
+  }
+#pragma omp parallel for schedule(static) if (size > 65536)
+  for (int64_t e = 0; e < size; ++e) {
+    float sum = 0;
+    for (int t = 0; t < used; ++t) sum += partial[static_cast<size_t>(t)][e];
+    grad_w[e] = sum;
+  }
+  return true;
+}
+
+#else
+
+bool dot_weight_grad(float*, const float*, const float*, const ConvGeom&) { return false; }
+
+#endif
+
+}  // namespace ag::cpu
