@@ -15,6 +15,13 @@ if(NOT AG_USE_CUDA STREQUAL "OFF")
       set(CMAKE_CUDA_ARCHITECTURES 90) # the H200; override with -DCMAKE_CUDA_ARCHITECTURES=...
     endif()
     enable_language(CUDA)
+    # CMake before 3.26 does not know nvcc's C++20 flag, and the C++ standard (20) carries
+    # over to CUDA sources; tell it.
+    if(NOT DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+      set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+      set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+      list(APPEND CMAKE_CUDA_COMPILE_FEATURES cuda_std_20)
+    endif()
     find_package(CUDAToolkit)
     find_path(CUDNN_INCLUDE_DIR cudnn.h
               HINTS ${CUDNN_ROOT} $ENV{CUDNN_ROOT} ${CUDAToolkit_INCLUDE_DIRS}
@@ -42,5 +49,7 @@ function(ag_configure_cuda_target target)
   target_include_directories(${target} PUBLIC ${CUDNN_INCLUDE_DIR})
   target_link_libraries(${target} PUBLIC CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY})
   set_target_properties(${target} PROPERTIES CUDA_SEPARABLE_COMPILATION OFF)
-  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xcompiler=-Wall>)
+  # Host-side warnings as for the C++ sources.
+  target_compile_options(${target} PRIVATE
+                         $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xcompiler=-Wall,-Wextra>)
 endfunction()
