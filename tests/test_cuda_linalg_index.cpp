@@ -1,0 +1,149 @@
+// CPU-vs-CUDA parity of the GEMM kernels (cuBLAS, core/cuda/blas.cu) and the indexing
+// kernels (core/cuda/index.cu), and the GPU's out-of-range index errors. Skipped with a
+// printed reason when no GPU is present.
+#include "cuda_parity.h"
+
+using namespace ag;
+using namespace ag::testing;
+
+TEST_CASE("cuda parity: gemm with every transpose combination, padded rows and beta") {
+  AG_SKIP_WITHOUT_GPU();
+  const int64_t m = 37, n = 23, k = 51, pad = 3;
+  for (DType dt : float_dtypes())
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (double beta : {0.0, 0.5}) {
+          GemmArgs g;
+          g.trans_a = ta;
+          g.trans_b = tb;
+          g.m = m;
+          g.n = n;
+          g.k = k;
+          // Stored row-major with `pad` spare columns per row, so ld exceeds the width.
+          const Shape a_shape = ta ? Shape{k, m + pad} : Shape{m, k + pad};
+          const Shape b_shape = tb ? Shape{n, k + pad} : Shape{k, n + pad};
+          g.lda = a_shape[1];
+          g.ldb = b_shape[1];
+          g.ldc = n;
+          g.alpha = 1.25;
+          g.beta = beta;
+          Tensor a = rand_cpu(a_shape, dt), b = rand_cpu(b_shape, dt), c0 = rand_cpu({m, n}, dt);
+          std::string what = std::string("gemm ") + (ta ? "T" : "N") + (tb ? "T" : "N") + " beta " +
+                             std::to_string(beta) + " " + dtype_name(dt);
+          check_parity(
+              what,
+              [&](Device d) -> std::vector<Tensor> {
+                // With beta = 0 the old contents must be ignored, so they are poison.
+                Tensor out = beta == 0.0 ? poisoned({m, n}, dt, d) : c0.to(d).clone();
+                gemm(out, a.to(d), b.to(d), g);
+                return {out};
+              },
+              tol_for(dt, 10));
+        }
+}
+
+TEST_CASE("cuda parity: batched gemm and row bias") {
+  AG_SKIP_WITHOUT_GPU();
+  const int64_t batch = 5, m = 17, n = 30, k = 12;
+  for (DType dt : float_dtypes())
+    for (bool ta : {false, true}) {
+      GemmArgs g;
+      g.trans_a = ta;
+      g.m = m;
+      g.n = n;
+      g.k = k;
+      g.lda = ta ? m : k;
+      g.ldb = n;
+      g.ldc = n;
+      Tensor a = rand_cpu(ta ? Shape{batch, k, m} : Shape{batch, m, k}, dt), b = rand_cpu({batch, k, n}, dt);
+      check_parity(
+          std::string("gemm_batched ") + (ta ? "T" : "N") + " " + dtype_name(dt),
+          [&](Device d) -> std::vector<Tensor> {
+            Tensor out = poisoned({batch, m, n}, dt, d);
+            gemm_batched(out, a.to(d), b.to(d), g, batch, m * k, k * n, m * n);
+            return {out};
+          },
+          tol_for(dt, 10));
+    }
+  for (DType dt : float_dtypes()) {
+    Tensor x = rand_cpu({33, 19}, dt), bias = rand_cpu({19}, dt);
+    check_parity(
+        "add_row_bias",
+        [&](Device d) -> std::vector<Tensor> {
+          Tensor out = x.to(d).clone();
+          add_row_bias(out, bias.to(d));
+          return {out};
+        },
+        tol_for(dt));
+  }
+}
+
+TEST_CASE("cuda: TF32 is used only when asked for") {
+  AG_SKIP_WITHOUT_GPU();
+  CHECK_FALSE(cuda::allow_tf32());
+  const int64_t size = 256;
+  Tensor a = rand_cpu({size, size}, DType::f32), b = rand_cpu({size, size}, DType::f32);
+  Tensor ref = matmul(a, b);
+  Tensor exact = matmul(a.to(kGpu), b.to(kGpu));
+  expect_close("fp32 matmul", ref, exact, tol_for(DType::f32, 10));
+  cuda::set_allow_tf32(true);
+  Tensor fast = matmul(a.to(kGpu), b.to(kGpu));
+  cuda::set_allow_tf32(false);
+  // TF32 keeps ~10 mantissa bits: close, but not to float32 precision.
+  expect_close("tf32 matmul", ref, fast, {0.05, 0.01});
+}
+
+TEST_CASE("cuda parity: gather, scatter_add and one_hot") {
+  AG_SKIP_WITHOUT_GPU();
+  const int64_t outer = 6, n = 9, k = 14, inner = 5;  // k > n: indices repeat
+  std::vector<int64_t> idx(static_cast<size_t>(outer * k * inner));
+  Generator gen(42);
+  for (int64_t& i : idx) i = static_cast<int64_t>(gen.below(n));
+  Tensor index = Tensor::from_labels(idx).view({outer, k, inner});
+  for (DType dt : float_dtypes()) {
+    Tensor x = rand_cpu({outer, n, inner}, dt), g = rand_cpu({outer, k, inner}, dt);
+    check_parity(
+        std::string("gather ") + dtype_name(dt),
+        [&](Device d) -> std::vector<Tensor> {
+          Tensor out = poisoned({outer, k, inner}, dt, d);
+          gather_dim(out, x.to(d), index.to(d), outer, n, k, inner);
+          return {out};
+        },
+        tol_for(dt));
+    check_parity(
+        std::string("scatter_add ") + dtype_name(dt),
+        [&](Device d) -> std::vector<Tensor> {
+          Tensor out = poisoned({outer, n, inner}, dt, d);
+          scatter_add_dim(out, g.to(d), index.to(d), outer, n, k, inner);
+          return {out};
+        },
+        tol_for(dt, 10));
+    Tensor labels = Tensor::from_labels({3, 0, 6, 6, 1, 9, 2});
+    check_parity(
+        std::string("one_hot ") + dtype_name(dt),
+        [&](Device d) -> std::vector<Tensor> {
+          Tensor out = poisoned({7, 10}, dt, d);
+          one_hot(out, labels.to(d), 10);
+          return {out};
+        },
+        tol_for(dt));
+  }
+}
+
+TEST_CASE("cuda: out-of-range indices raise the CPU's error") {
+  AG_SKIP_WITHOUT_GPU();
+  Tensor labels = Tensor::from_labels({1, 4, 0, 7, 2, -1});
+  for (Device d : {Device::cpu(), kGpu}) {
+    Tensor out = Tensor::empty({6, 5}, DType::f32, d);
+    CHECK_THROWS_WITH_AS(one_hot(out, labels.to(d), 5),
+                         doctest::Contains("label 7 at position 3 is outside [0, 5)"), Error);
+    Tensor x = rand_cpu({2, 3}, DType::f32).to(d), gathered = Tensor::empty({2, 3}, DType::f32, d);
+    Tensor index = Tensor::from_labels({0, 1, 2, 2, 3, 0}).view({2, 3, 1}).to(d);
+    CHECK_THROWS_WITH_AS(gather_dim(gathered, x, index, 2, 3, 3, 1),
+                         doctest::Contains("index 3 at position 4 is outside [0, 3)"), Error);
+  }
+  // The device is still usable afterwards.
+  Tensor ok = Tensor::from_labels({0, 4}).to(kGpu), out = Tensor::empty({2, 5}, DType::f32, kGpu);
+  one_hot(out, ok, 5);
+  CHECK(out.to_vector() == std::vector<double>{1, 0, 0, 0, 0, 0, 0, 0, 0, 1});
+}
