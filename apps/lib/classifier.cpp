@@ -34,6 +34,9 @@ ConvNet::ConvNet(int64_t in_channels, int64_t width, int64_t features) {
   feature_dim_ = 4 * width;
   if (features > 0) {
     proj_ = register_module("proj", std::make_shared<Linear>(4 * width, features));
+    // Batch norm on the embedding (ArcFace's "E" output layer, FC + BN): it keeps a low-dimensional
+    // embedding centred, so its directions spread round the circle instead of collapsing to one side.
+    proj_bn_ = register_module("proj_bn", std::make_shared<BatchNorm1d>(features));
     feature_dim_ = features;
   }
 }
@@ -44,7 +47,7 @@ Tensor ConvNet::features(const Tensor& x) {
   Tensor h = max_pool2d(call_layer(*c1_, x), 2);
   h = max_pool2d(call_layer(*c2_, h), 2);
   h = global_avg_pool2d(call_layer(*c3_, h));
-  return proj_ ? call_layer(*proj_, h) : h;
+  return proj_ ? call_layer(*proj_bn_, call_layer(*proj_, h)) : h;
 }
 
 std::string ConvNet::describe() const {

@@ -35,7 +35,8 @@ class Classifier : public Module {
 
 // A small plain CNN for CPU-scale runs, tests and the 2-D embedding figure:
 // 3 x (ConvBn 3x3 + ReLU), the first two followed by 2x2 max pooling, channels W, 2W, 4W,
-// global average pooling, then (features > 0) a Linear(4W, features) projection.
+// global average pooling, then (features > 0) a Linear(4W, features) projection followed by
+// BatchNorm1d(features).
 //   spec "convnet[:width=W,features=F]" (defaults: width 16, features 0 = no projection).
 class ConvNet : public Model {
  public:
@@ -46,7 +47,7 @@ class ConvNet : public Model {
   std::string describe() const override;
 
  private:
-  Module *c1_, *c2_, *c3_, *proj_ = nullptr;
+  Module *c1_, *c2_, *c3_, *proj_ = nullptr, *proj_bn_ = nullptr;
   int64_t feature_dim_;
 };
 
