@@ -30,13 +30,17 @@ TEST_CASE("cuda parity: fused cross-entropy forward and backward") {
         Tensor grad_loss = rand_cpu({n}, dt);
         const std::string what = "cross_entropy C=" + std::to_string(classes) +
                                  " smoothing=" + std::to_string(smoothing) + " " + dtype_name(dt);
-        check_parity(what, [&](Device d) -> std::vector<Tensor> {
-          Tensor loss = poisoned({n}, dt, d), lse = poisoned({n}, dt, d), gx = poisoned({n, classes}, dt, d);
-          Tensor x = logits.to(d), y = labels.to(d);
-          cross_entropy_forward(loss, lse, x, y, smoothing);
-          cross_entropy_backward(gx, grad_loss.to(d), x, lse, y, smoothing);
-          return {loss, lse, gx};
-        }, tol_for(dt, 10));
+        check_parity(
+            what,
+            [&](Device d) -> std::vector<Tensor> {
+              Tensor loss = poisoned({n}, dt, d), lse = poisoned({n}, dt, d),
+                     gx = poisoned({n, classes}, dt, d);
+              Tensor x = logits.to(d), y = labels.to(d);
+              cross_entropy_forward(loss, lse, x, y, smoothing);
+              cross_entropy_backward(gx, grad_loss.to(d), x, lse, y, smoothing);
+              return {loss, lse, gx};
+            },
+            tol_for(dt, 10));
       }
 }
 
@@ -57,23 +61,28 @@ TEST_CASE("cuda parity: SGD and AdamW updates over several steps") {
   };
   for (DType dt : float_dtypes()) {
     Tensor p0 = rand_cpu(shape, dt), g = rand_cpu(shape, dt), buf0 = rand_cpu(shape, dt, -0.1, 0.1);
-    for (const SgdCase& c : {SgdCase{0.0, 0.0, 0.0, false}, SgdCase{0.9, 0.0, 5e-4, false},
-                             SgdCase{0.9, 0.1, 1e-2, true}})
-      check_parity("sgd momentum=" + std::to_string(c.momentum) + (c.nesterov ? " nesterov " : " ") + dtype_name(dt),
-                   [&](Device d) -> std::vector<Tensor> {
-                     Tensor p = p0.to(d).clone(), buf = c.momentum != 0.0 ? buf0.to(d).clone() : Tensor();
-                     Tensor gd = g.to(d);
-                     for (int step = 0; step < 3; ++step)
-                       sgd_update(p, gd, buf, 0.05, c.momentum, c.dampening, c.weight_decay, c.nesterov);
-                     return c.momentum != 0.0 ? std::vector<Tensor>{p, buf} : std::vector<Tensor>{p};
-                   },
-                   tol_for(dt, 10));
+    for (const SgdCase& c :
+         {SgdCase{0.0, 0.0, 0.0, false}, SgdCase{0.9, 0.0, 5e-4, false}, SgdCase{0.9, 0.1, 1e-2, true}})
+      check_parity(
+          "sgd momentum=" + std::to_string(c.momentum) + (c.nesterov ? " nesterov " : " ") + dtype_name(dt),
+          [&](Device d) -> std::vector<Tensor> {
+            Tensor p = p0.to(d).clone(), buf = c.momentum != 0.0 ? buf0.to(d).clone() : Tensor();
+            Tensor gd = g.to(d);
+            for (int step = 0; step < 3; ++step)
+              sgd_update(p, gd, buf, 0.05, c.momentum, c.dampening, c.weight_decay, c.nesterov);
+            return c.momentum != 0.0 ? std::vector<Tensor>{p, buf} : std::vector<Tensor>{p};
+          },
+          tol_for(dt, 10));
     Tensor m0 = rand_cpu(shape, dt, -0.1, 0.1), v0 = rand_cpu(shape, dt, 0.0, 0.01);
-    check_parity(std::string("adamw ") + dtype_name(dt), [&](Device d) -> std::vector<Tensor> {
-      Tensor p = p0.to(d).clone(), m = m0.to(d).clone(), v = v0.to(d).clone(), gd = g.to(d);
-      for (int64_t step = 1; step <= 3; ++step) adamw_update(p, gd, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.05, step);
-      return {p, m, v};
-    }, tol_for(dt, 10));
+    check_parity(
+        std::string("adamw ") + dtype_name(dt),
+        [&](Device d) -> std::vector<Tensor> {
+          Tensor p = p0.to(d).clone(), m = m0.to(d).clone(), v = v0.to(d).clone(), gd = g.to(d);
+          for (int64_t step = 1; step <= 3; ++step)
+            adamw_update(p, gd, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.05, step);
+          return {p, m, v};
+        },
+        tol_for(dt, 10));
   }
 }
 
@@ -92,5 +101,6 @@ TEST_CASE("cuda gradcheck: cross-entropy and the margin logits") {
                   {cosine});
   CHECK_GRADCHECK([&] { return host(sphereface_logits(cosine.to(kGpu), labels, 4, 5.0, 8.0)); }, {cosine});
   CHECK_GRADCHECK(
-      [&] { return host(cross_entropy(arcface_logits(cosine.to(kGpu), labels, 8.0, 0.5), labels)); }, {cosine});
+      [&] { return host(cross_entropy(arcface_logits(cosine.to(kGpu), labels, 8.0, 0.5), labels)); },
+      {cosine});
 }

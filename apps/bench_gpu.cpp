@@ -1,0 +1,273 @@
+// bench_gpu: speed of arcgrad's CUDA kernels against the card's own measured ceilings.
+//
+// Purpose: two ceilings measured in the same run, a large cuBLAS sgemm (GFLOP/s, plain
+// float32 and TF32) and a large device-to-device copy (GB/s, bytes read + written), then
+// the throughput of our hand-written kernels (elementwise, broadcasting, strided copy,
+// reductions, softmax, cross-entropy, optimizer updates) in GB/s and as a percentage of
+// the copy ceiling, and of GEMM-shaped products through matmul as a percentage of sgemm.
+// Host <-> device transfers are measured from pageable and from pinned memory.
+//
+// Run (needs a GPU; without one it says why and exits 1):
+//   bench_gpu                       # everything, about a minute on one H200
+//   bench_gpu --filter softmax      # only rows whose name contains the text
+//   bench_gpu --scale 0.25          # smaller tensors (a smaller card, a quick look)
+//   bench_gpu --json gpu.json       # also write the figures as JSON
+// Expected on an H200: streaming kernels (relu, add, axpby, adamw) >= 80% of the copy
+// figure; row reductions and softmax >= 60%; sgemm near cuBLAS's own peak since it is
+// cuBLAS. docs/benchmarks.md ("GPU kernels") records measured figures.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "apps/lib/flags.h"
+#include "core/cuda_api.h"
+#include "core/kernels.h"
+#include "core/ops.h"
+
+using namespace ag;
+using nlohmann::json;
+
+namespace {
+
+const Device kGpu = Device::cuda(0);
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Median seconds of one call of f over reps timed calls, after a warm-up call. Each timed
+// call is bracketed by stream synchronisations, so it measures the GPU work itself.
+double time_median(int reps, const std::function<void()>& f) {
+  f();
+  cuda::synchronize();
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = now_s();
+    f();
+    cuda::synchronize();
+    t.push_back(now_s() - t0);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+struct Row {
+  std::string group, name;
+  double seconds, rate;  // rate: GB/s or GFLOP/s
+  const char* unit;
+  double percent;  // of the matching ceiling; < 0 when it has none
+};
+
+class Bench {
+ public:
+  Bench(int reps, std::string filter) : reps_(reps), filter_(std::move(filter)) {}
+
+  bool wanted(const std::string& name) const {
+    return filter_.empty() || name.find(filter_) != std::string::npos;
+  }
+
+  // bytes moved (read + written) per call.
+  void bandwidth(const std::string& group, const std::string& name, double bytes,
+                 const std::function<void()>& f) {
+    if (!wanted(name)) return;
+    const double s = time_median(reps_, f);
+    add({group, name, s, bytes / s / 1e9, "GB/s",
+         copy_gbps_ > 0 ? 100.0 * bytes / s / 1e9 / copy_gbps_ : -1});
+  }
+  void flops(const std::string& group, const std::string& name, double count,
+             const std::function<void()>& f) {
+    if (!wanted(name)) return;
+    const double s = time_median(reps_, f);
+    add({group, name, s, count / s / 1e9, "GFLOP/s",
+         sgemm_gflops_ > 0 ? 100.0 * count / s / 1e9 / sgemm_gflops_ : -1});
+  }
+
+  void set_ceilings(double sgemm, double copy) {
+    sgemm_gflops_ = sgemm;
+    copy_gbps_ = copy;
+  }
+  const std::vector<Row>& rows() const { return rows_; }
+
+ private:
+  void add(const Row& row) {
+    rows_.push_back(row);
+    std::printf("  %-44s %9.3f ms %10.1f %-8s", row.name.c_str(), row.seconds * 1e3, row.rate, row.unit);
+    if (row.percent >= 0) std::printf(" %6.1f%%", row.percent);
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+
+  int reps_;
+  std::string filter_;
+  double sgemm_gflops_ = 0, copy_gbps_ = 0;
+  std::vector<Row> rows_;
+};
+
+Tensor gpu_full(const Shape& shape, double value, DType dtype = DType::f32) {
+  return Tensor::full(shape, value, dtype, kGpu);
+}
+
+// The ceilings: cuBLAS sgemm on a large square and a large device copy.
+void run_ceilings(Bench& b, int64_t n, int64_t copy_elems, double& sgemm, double& copy_rate) {
+  Tensor a = gpu_full({n, n}, 0.5), c = gpu_full({n, n}, 0.25);
+  const double gemm_flops = 2.0 * n * n * n;
+  const std::string sq = std::to_string(n) + "^3";
+  const double s = time_median(5, [&] { matmul(a, c); });
+  sgemm = gemm_flops / s / 1e9;
+  Tensor src = gpu_full({copy_elems}, 1.0), dst = gpu_full({copy_elems}, 0.0);
+  const double cs = time_median(10, [&] { dst.copy_(src); });
+  copy_rate = 2.0 * copy_elems * 4 / cs / 1e9;
+  b.set_ceilings(sgemm, copy_rate);
+  std::printf("ceilings\n  %-44s %9.3f ms %10.1f GFLOP/s\n", ("cuBLAS sgemm " + sq).c_str(), s * 1e3, sgemm);
+  std::printf("  %-44s %9.3f ms %10.1f GB/s\n",
+              ("device copy " + std::to_string(copy_elems * 4 >> 20) + " MiB").c_str(), cs * 1e3, copy_rate);
+  b.flops("gemm", "sgemm " + sq + " (matmul)", gemm_flops, [&] { matmul(a, c); });
+  cuda::set_allow_tf32(true);
+  b.flops("gemm", "sgemm TF32 " + sq, gemm_flops, [&] { matmul(a, c); });
+  cuda::set_allow_tf32(false);
+  Tensor ad = gpu_full({n / 2, n / 2}, 0.5, DType::f64);
+  b.flops("gemm", "dgemm " + std::to_string(n / 2) + "^3", 2.0 * (n / 2) * (n / 2) * (n / 2),
+          [&] { matmul(ad, ad); });
+  // A classifier head: [batch, features] x [features, classes]^T through linear().
+  Tensor x = gpu_full({4096, 2048}, 0.1), w = gpu_full({1000, 2048}, 0.01), bias = gpu_full({1000}, 0.0);
+  b.flops("gemm", "linear 4096x2048 -> 1000 (+bias)", 2.0 * 4096 * 2048 * 1000, [&] { linear(x, w, bias); });
+  Tensor ba = gpu_full({64, 256, 256}, 0.5);
+  b.flops("gemm", "batched matmul 64 x 256^3", 2.0 * 64 * 256 * 256 * 256, [&] { matmul(ba, ba); });
+}
+
+// Our hand-written kernels on large tensors, in GB/s of bytes read + written.
+void run_kernels(Bench& b, int64_t n) {
+  const double f = 4;  // bytes per float32
+  Tensor x = gpu_full({n}, 0.5), y = gpu_full({n}, 0.25), out = gpu_full({n}, 0.0);
+  std::printf("elementwise (%ld float32 elements)\n", static_cast<long>(n));
+  b.bandwidth("elementwise", "fill", f * n, [&] { fill(out, 1.0); });
+  b.bandwidth("elementwise", "relu", 2 * f * n, [&] { unary_forward(out, x, UnaryOp::relu); });
+  b.bandwidth("elementwise", "exp", 2 * f * n, [&] { unary_forward(out, x, UnaryOp::exp); });
+  b.bandwidth("elementwise", "silu", 2 * f * n, [&] { unary_forward(out, x, UnaryOp::silu); });
+  b.bandwidth("elementwise", "silu backward", 4 * f * n,
+              [&] { unary_backward(out, y, x, x, UnaryOp::silu); });
+  b.bandwidth("elementwise", "add (same shape)", 3 * f * n,
+              [&] { binary_forward(out, x, y, BinaryOp::add); });
+  b.bandwidth("elementwise", "axpby", 3 * f * n, [&] { axpby(out, 0.9, x, 0.1, y); });
+  const int64_t c = 256, hw = 1024, batch = n / (c * hw);
+  Tensor img = x.view({batch, c, hw}), bias = gpu_full({1, c, 1}, 0.1), img_out = out.view({batch, c, hw});
+  b.bandwidth("elementwise", "add bias [N,256,1024]+[1,256,1]", 2 * f * n,
+              [&] { binary_forward(img_out, img, bias, BinaryOp::add); });
+  const int64_t side = static_cast<int64_t>(std::sqrt(static_cast<double>(n)));
+  Tensor sq = x.slice(0, side * side).view({side, side}),
+         sq_out = out.slice(0, side * side).view({side, side});
+  b.bandwidth("copy", "transpose copy " + std::to_string(side) + "^2", 2 * f * side * side,
+              [&] { copy(sq_out, sq.t()); });
+  Tensor as_double = gpu_full({n}, 0.0, DType::f64);
+  b.bandwidth("copy", "float32 -> float64 copy", (4 + 8) * static_cast<double>(n),
+              [&] { copy(as_double, x); });
+
+  std::printf("reductions and rows\n");
+  const int64_t cols = 1000, rows = n / cols;
+  Tensor m = x.slice(0, rows * cols).view({rows, cols}), row_out = gpu_full({rows}, 0.0);
+  Tensor col_out = gpu_full({cols}, 0.0), scalar = gpu_full({}, 0.0);
+  b.bandwidth("reduce", "sum over rows of 1000", f * rows * cols,
+              [&] { reduce_dim(row_out, m, rows, cols, 1, ReduceOp::sum); });
+  b.bandwidth("reduce", "sum over dim 0 (columns)", f * rows * cols,
+              [&] { reduce_dim(col_out, m, 1, rows, cols, ReduceOp::sum); });
+  b.bandwidth("reduce", "max over rows of 1000", f * rows * cols,
+              [&] { reduce_dim(row_out, m, rows, cols, 1, ReduceOp::max); });
+  b.bandwidth("reduce", "sum of all", f * n, [&] { sum_all(scalar, x); });
+  Tensor sm = out.slice(0, rows * cols).view({rows, cols}), gsm = y.slice(0, rows * cols).view({rows, cols});
+  b.bandwidth("softmax", "softmax rows of 1000", 2 * f * rows * cols,
+              [&] { softmax_forward(sm, m, rows, cols, 1, false); });
+  b.bandwidth("softmax", "log_softmax backward rows of 1000", 3 * f * rows * cols,
+              [&] { softmax_backward(sm, gsm, m, rows, cols, 1, true); });
+  Tensor norms = gpu_full({rows}, 0.0);
+  b.bandwidth("softmax", "l2_normalize rows of 1000", 2 * f * rows * cols,
+              [&] { l2_normalize_forward(sm, norms, m, rows, cols, 1, 1e-12); });
+  std::vector<int64_t> label_values(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i) label_values[static_cast<size_t>(i)] = (i * 7919) % cols;
+  Tensor labels = Tensor::from_labels(label_values).to(kGpu), loss = gpu_full({rows}, 0.0),
+         lse = gpu_full({rows}, 0.0);
+  b.bandwidth("loss", "cross_entropy forward rows of 1000", f * rows * cols,
+              [&] { cross_entropy_forward(loss, lse, m, labels, 0.1); });
+  b.bandwidth("loss", "cross_entropy backward rows of 1000", 2 * f * rows * cols,
+              [&] { cross_entropy_backward(sm, loss, m, lse, labels, 0.1); });
+
+  std::printf("optimizer updates\n");
+  Tensor p = gpu_full({n}, 0.5), g = gpu_full({n}, 0.01), mom = gpu_full({n}, 0.0), v = gpu_full({n}, 0.0);
+  b.bandwidth("optim", "sgd momentum+nesterov", 5 * f * n,
+              [&] { sgd_update(p, g, mom, 0.1, 0.9, 0.0, 5e-4, true); });
+  int64_t step = 0;
+  b.bandwidth("optim", "adamw", 7 * f * n,
+              [&] { adamw_update(p, g, mom, v, 1e-3, 0.9, 0.999, 1e-8, 0.01, ++step); });
+}
+
+// Host <-> device copies of one batch-sized buffer, pageable and pinned.
+void run_transfers(Bench& b, int64_t n) {
+  std::printf("host <-> device (%ld MiB)\n", static_cast<long>(n * 4 >> 20));
+  Tensor pageable = Tensor::full({n}, 1.0), pinned = cuda::empty_pinned({n});
+  pinned.fill_(1.0);
+  Tensor dev = gpu_full({n}, 0.0);
+  b.bandwidth("transfer", "host -> device, pageable", 4.0 * n, [&] { dev.copy_(pageable); });
+  b.bandwidth("transfer", "host -> device, pinned", 4.0 * n, [&] { dev.copy_(pinned); });
+  b.bandwidth("transfer", "device -> host, pinned", 4.0 * n, [&] { pinned.copy_(dev); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    train::Flags flags("bench_gpu", "Throughput of arcgrad's CUDA kernels against measured ceilings.");
+    flags.add_int("reps", 10, "timed repetitions per row (the median is reported)");
+    flags.add_string("filter", "", "only rows whose name contains this text (ceilings always run)");
+    flags.add_double("scale", 1.0, "multiply every tensor size by this (0 < scale <= 4)");
+    flags.add_string("json", "", "also write the results to this JSON file");
+    flags.parse(argc, argv);
+    if (flags.help_requested()) {
+      std::cout << flags.usage();
+      return 0;
+    }
+    const double scale = flags.get_double("scale");
+    if (!(scale > 0 && scale <= 4)) flags.fail("scale", "must lie in (0, 4]");
+    if (!cuda::is_available()) {
+      std::fprintf(stderr, "bench_gpu: no CUDA device (%s); nothing to measure\n",
+                   cuda::unavailable_reason().c_str());
+      return 1;
+    }
+    std::printf("bench_gpu on %s\n", cuda::device_name(0).c_str());
+    Bench bench(static_cast<int>(flags.get_int("reps")), flags.get_string("filter"));
+    const auto big = static_cast<int64_t>(scale * (int64_t{1} << 26));  // 64 Mi floats: 256 MiB
+    double sgemm = 0, copy_rate = 0;
+    run_ceilings(bench, scale >= 1 ? 8192 : 4096, 4 * big, sgemm, copy_rate);
+    run_kernels(bench, big);
+    run_transfers(bench, big / 4);
+    const cuda::MemoryStats mem = cuda::memory_stats();
+    std::printf("allocator: %ld cudaMalloc calls, %ld cache hits, peak %.1f MiB\n",
+                static_cast<long>(mem.device_mallocs), static_cast<long>(mem.cache_hits),
+                mem.peak_allocated_bytes / 1048576.0);
+    if (!flags.get_string("json").empty()) {
+      json out = {{"device", cuda::device_name(0)},
+                  {"sgemm_gflops", sgemm},
+                  {"copy_gbps", copy_rate},
+                  {"rows", json::array()}};
+      for (const Row& r : bench.rows())
+        out["rows"].push_back({{"group", r.group},
+                               {"name", r.name},
+                               {"ms", r.seconds * 1e3},
+                               {"rate", r.rate},
+                               {"unit", r.unit},
+                               {"percent_of_ceiling", r.percent}});
+      std::ofstream(flags.get_string("json")) << out.dump(2) << "\n";
+    }
+    return 0;
+  } catch (const train::UsageError& e) {
+    std::cerr << "bench_gpu: " << e.what() << " (see --help)\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "bench_gpu: " << e.what() << "\n";
+    return 1;
+  }
+}
