@@ -175,6 +175,16 @@ TEST_CASE("conv2d kernels match the naive loops in float32") {
   check_against_naive({2, 3, 8, 8}, {6, 1, 3, 3}, geometry(1, 1, 1, 3), true);
   check_against_naive({1, 2, 10, 34}, {2, 1, 3, 3}, geometry(2, 1, 1, 2), false);
   check_against_naive({1, 2, 10, 10}, {2, 1, 3, 3}, geometry(3, 2, 2, 2), false);
+  // depthwise with 16k channels (channels-last in cache): every plane size of the models,
+  // stride 2, 5x5, dilation
+  check_against_naive({3, 32, 16, 16}, {32, 1, 3, 3}, geometry(1, 1, 1, 32), true);
+  check_against_naive({2, 48, 9, 9}, {48, 1, 5, 5}, geometry(2, 2, 1, 48), false);
+  check_against_naive({5, 16, 2, 2}, {16, 1, 5, 5}, geometry(1, 2, 1, 16), true);
+  check_against_naive({2, 32, 7, 6}, {32, 1, 3, 3}, geometry(2, 1, 1, 32), false);
+  check_against_naive({2, 16, 9, 9}, {16, 1, 3, 3}, geometry(1, 2, 2, 16), true);
+  check_against_naive({1, 1024, 4, 4}, {1024, 1, 3, 3}, geometry(1, 1, 1, 1024), false);
+  check_against_naive({2, 16, 16, 20}, {16, 1, 5, 5}, geometry(1, 2, 1, 16), true);  // 5x5, rows in place
+  check_against_naive({2, 3, 18, 17}, {3, 1, 3, 3}, geometry(1, 0, 1, 3), false);    // no padding
 }
 
 TEST_CASE("conv2d gradient checks over input, weight and bias") {

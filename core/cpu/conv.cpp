@@ -212,40 +212,48 @@ void backward_weight_gemm(T* grad_w, const T* grad_out, const T* x, const ConvGe
 
 }  // namespace
 
+// Each kernel tries the fast float32 paths first (they decline geometries they do not
+// handle), then the portable ones.
 void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                     const Conv2dParams& p) {
   const ConvGeom g(x.shape(), w.shape(), p);
   dispatch_float(x.dtype(), "conv2d_forward", [&]<typename scalar_t>() {
+    scalar_t* po = out.data<scalar_t>();
+    const scalar_t *px = x.data<scalar_t>(), *pw = w.data<scalar_t>();
     const scalar_t* pb = bias.defined() ? bias.data<scalar_t>() : nullptr;
-    if (g.depthwise())
-      return depthwise_forward(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), pb, g);
     if constexpr (std::is_same_v<scalar_t, float>)
-      if (fast_conv_forward(out.data<float>(), x.data<float>(), w.data<float>(), pb, g)) return;
-    forward_gemm(out.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), pb, g);
+      if (g.depthwise() ? fast_depthwise_forward(po, px, pw, pb, g) : fast_conv_forward(po, px, pw, pb, g))
+        return;
+    if (g.depthwise()) return depthwise_forward(po, px, pw, pb, g);
+    forward_gemm(po, px, pw, pb, g);
   });
 }
 
 void conv2d_backward_input(Tensor& grad_x, const Tensor& grad_out, const Tensor& w, const Conv2dParams& p) {
   const ConvGeom g(grad_x.shape(), w.shape(), p);
   dispatch_float(grad_x.dtype(), "conv2d_backward_input", [&]<typename scalar_t>() {
-    if (g.depthwise())
-      return depthwise_backward_input(grad_x.data<scalar_t>(), grad_out.data<scalar_t>(), w.data<scalar_t>(),
-                                      g);
+    scalar_t* gx = grad_x.data<scalar_t>();
+    const scalar_t *go = grad_out.data<scalar_t>(), *pw = w.data<scalar_t>();
     if constexpr (std::is_same_v<scalar_t, float>)
-      if (fast_conv_backward_input(grad_x.data<float>(), grad_out.data<float>(), w.data<float>(), g)) return;
-    backward_input_gemm(grad_x.data<scalar_t>(), grad_out.data<scalar_t>(), w.data<scalar_t>(), g);
+      if (g.depthwise() ? fast_depthwise_backward_input(gx, go, pw, g)
+                        : fast_conv_backward_input(gx, go, pw, g))
+        return;
+    if (g.depthwise()) return depthwise_backward_input(gx, go, pw, g);
+    backward_input_gemm(gx, go, pw, g);
   });
 }
 
 void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor& x, const Conv2dParams& p) {
   const ConvGeom g(x.shape(), grad_w.shape(), p);
   dispatch_float(grad_w.dtype(), "conv2d_backward_weight", [&]<typename scalar_t>() {
-    if (g.depthwise())
-      return depthwise_backward_weight(grad_w.data<scalar_t>(), grad_out.data<scalar_t>(), x.data<scalar_t>(),
-                                       g);
+    scalar_t* gw = grad_w.data<scalar_t>();
+    const scalar_t *go = grad_out.data<scalar_t>(), *px = x.data<scalar_t>();
     if constexpr (std::is_same_v<scalar_t, float>)
-      if (fast_conv_backward_weight(grad_w.data<float>(), grad_out.data<float>(), x.data<float>(), g)) return;
-    backward_weight_gemm(grad_w.data<scalar_t>(), grad_out.data<scalar_t>(), x.data<scalar_t>(), g);
+      if (g.depthwise() ? fast_depthwise_backward_weight(gw, go, px, g)
+                        : fast_conv_backward_weight(gw, go, px, g))
+        return;
+    if (g.depthwise()) return depthwise_backward_weight(gw, go, px, g);
+    backward_weight_gemm(gw, go, px, g);
   });
 }
 

@@ -18,4 +18,16 @@ bool fast_conv_backward_weight(float* grad_w, const float* grad_out, const float
 // a multiple of 16 wide only.
 bool dot_weight_grad(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
 
+// Depthwise (core/cpu/depthwise_fast.cpp): multiplier 1, channels a multiple of 16,
+// horizontal stride 1 or 2.
+bool fast_depthwise_supported(const ConvGeom& g);
+bool fast_depthwise_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
+bool fast_depthwise_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+bool fast_depthwise_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
+// Depthwise in place in NCHW (core/cpu/depthwise_rows.cpp): multiplier 1, output rows
+// 16-128 wide; the input gradient for stride 1 only, the weight gradient for 3x3 and 5x5.
+bool dw_rows_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
+bool dw_rows_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+bool dw_rows_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
+
 }  // namespace ag::cpu

@@ -1,0 +1,293 @@
+// Depthwise convolution on AVX-512 for planes whose output rows are at least 16 wide
+// (the 32x32 and 16x16 layers, which carry most of the bytes): computed in place in NCHW,
+// 16 outputs of a row per vector, with lane masks doing the zero padding and a permute
+// picking every other input for stride 2. Nothing is copied or transposed, so each
+// plane is read once and written once. Smaller planes use the channels-last path of
+// depthwise_fast.cpp.
+//   forward:          out[oh][ow] = b + sum_ij k[i][j] x[oh s - p + i d][ow s - p + j d]
+//   input gradient:   stride 1 only, as the forward of grad_out with the kernel rotated
+//                     by 180 degrees and padding d (k - 1) - p
+//   weight gradient:  per channel, one vector accumulator per tap over all samples
+#include <algorithm>
+#include <vector>
+
+#include "core/cpu/conv_fast.h"
+#include "core/parallel.h"
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12, inside its own intrinsics
+#endif
+
+namespace ag::cpu {
+
+#ifdef __AVX512F__
+
+namespace {
+
+constexpr int kMaxKw = 7, kMaxChunks = 8;  // kernel width, 16-wide chunks per row (wo <= 128)
+
+// One plane-to-plane correlation: geometry of source and output, padding, dilation.
+struct PlaneGeom {
+  int64_t h, w, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw;
+  int64_t chunks() const { return (wo + 15) / 16; }
+};
+
+// Per (tap column j, chunk): the input column of lane 0 and the lanes that read inside
+// the row; plus the lanes of each chunk that exist in the output.
+struct RowMasks {
+  int64_t col0[kMaxKw][kMaxChunks];
+  __mmask16 load[kMaxKw][kMaxChunks];
+  __mmask16 store[kMaxChunks];
+};
+
+RowMasks row_masks(const PlaneGeom& pg) {
+  RowMasks rm{};
+  for (int64_t ch = 0; ch < pg.chunks(); ++ch) {
+    const int64_t ow0 = ch * 16, lanes = std::min<int64_t>(16, pg.wo - ow0);
+    rm.store[ch] = static_cast<__mmask16>((1u << lanes) - 1);
+    for (int64_t j = 0; j < pg.kw; ++j) {
+      const int64_t iw0 = ow0 * pg.sw - pg.pw + j * pg.dw;
+      uint32_t m = 0;
+      for (int64_t l = 0; l < lanes; ++l)
+        if (iw0 + l * pg.sw >= 0 && iw0 + l * pg.sw < pg.w) m |= 1u << l;
+      rm.col0[j][ch] = iw0;
+      rm.load[j][ch] = static_cast<__mmask16>(m);
+    }
+  }
+  return rm;
+}
+
+// Lanes l of mask m get row[l * SW] (the pointer is at lane 0's input), others zero.
+template <int SW>
+inline __m512 load_lanes(const float* row, __mmask16 m) {
+  if constexpr (SW == 1) {
+    return m == 0xffff ? _mm512_loadu_ps(row) : _mm512_maskz_loadu_ps(m, row);
+  } else {
+    const uint32_t src = _pdep_u32(m, 0x55555555u);
+    const __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(src & 0xffff), row);
+    const __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(src >> 16), row + 16);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_permutex2var_ps(lo, even, hi);
+  }
+}
+
+// o [ho][wo] = b + the correlation of src [h][w] with k [kh][kw]. Four output rows at a
+// time, so four independent accumulator chains hide the FMA latency. Rows outside the
+// input read through an all-zero mask rather than a branch: with a branch in the row
+// loop GCC keeps the accumulators in memory.
+template <int SW>
+void plane_forward(float* o, const float* src, const float* k, float b, const PlaneGeom& pg,
+                   const RowMasks& rm) {
+  constexpr int kRows = 4;
+  for (int64_t oh0 = 0; oh0 < pg.ho; oh0 += kRows) {
+    const int rows = static_cast<int>(std::min<int64_t>(kRows, pg.ho - oh0));
+    for (int64_t ch = 0; ch < pg.chunks(); ++ch) {
+      __m512 acc[kRows];
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r) acc[r] = _mm512_set1_ps(b);
+      for (int64_t i = 0; i < pg.kh; ++i) {
+        const float* rp[kRows];
+        __mmask16 live[kRows];
+#pragma GCC unroll 4
+        for (int r = 0; r < kRows; ++r) {
+          const int64_t ih = (oh0 + r) * pg.sh - pg.ph + i * pg.dh;
+          const bool ok = r < rows && ih >= 0 && ih < pg.h;
+          rp[r] = src + (ok ? ih * pg.w : 0);
+          live[r] = ok ? 0xffff : 0;
+        }
+        for (int64_t j = 0; j < pg.kw; ++j) {
+          const __m512 kv = _mm512_set1_ps(k[i * pg.kw + j]);
+          const __mmask16 m = rm.load[j][ch];
+          const int64_t col = rm.col0[j][ch];
+#pragma GCC unroll 4
+          for (int r = 0; r < kRows; ++r)
+            acc[r] = _mm512_fmadd_ps(kv, load_lanes<SW>(rp[r] + col, m & live[r]), acc[r]);
+        }
+      }
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r)  // constant trip count: keeps acc[] in registers
+        if (r < rows) _mm512_mask_storeu_ps(o + (oh0 + r) * pg.wo + ch * 16, rm.store[ch], acc[r]);
+    }
+  }
+}
+
+// acc[t] += sum over the plane of g[oh][ow] * src[tap t's input] (KH x KW a constant, so
+// the accumulators live in registers; padding rows read through a zero mask).
+template <int SW, int KH, int KW>
+__attribute__((always_inline)) inline void plane_weight(__m512 acc[KH * KW], const float* g, const float* src,
+                                                        const PlaneGeom& pg, const RowMasks& rm) {
+  for (int64_t oh = 0; oh < pg.ho; ++oh)
+    for (int64_t ch = 0; ch < pg.chunks(); ++ch) {
+      const __m512 gv = _mm512_maskz_loadu_ps(rm.store[ch], g + oh * pg.wo + ch * 16);
+#pragma GCC unroll 5
+      for (int i = 0; i < KH; ++i) {
+        const int64_t ih = oh * pg.sh - pg.ph + i * pg.dh;
+        const bool ok = ih >= 0 && ih < pg.h;
+        const float* row = src + (ok ? ih * pg.w : 0);
+        const __mmask16 live = ok ? 0xffff : 0;
+#pragma GCC unroll 5
+        for (int j = 0; j < KW; ++j)
+          acc[i * KW + j] = _mm512_fmadd_ps(gv, load_lanes<SW>(row + rm.col0[j][ch], rm.load[j][ch] & live),
+                                            acc[i * KW + j]);
+      }
+    }
+}
+
+// The common case (K x K kernel, stride 1, dilation 1) with each input row loaded once:
+// input row ih feeds output rows ih + ph - i for the K taps i, so the K shifted loads of
+// the row are multiplied into K accumulators in flight (slot s holds output row
+// ih + ph - (K - 1) + s, which takes tap row K - 1 - s). Slot 0 is finished after row ih
+// and stored; the slots then shift by one. 3K^2 FMAs per K loads instead of one load per
+// FMA: this keeps the kernel at memory speed.
+template <int K>
+void plane_forward_rolling(float* o, const float* src, const float* k, float b, const PlaneGeom& pg,
+                           const RowMasks& rm) {
+  for (int64_t ch = 0; ch < pg.chunks(); ++ch) {
+    __m512 kv[K][K];
+    for (int i = 0; i < K; ++i)
+      for (int j = 0; j < K; ++j) kv[i][j] = _mm512_set1_ps(k[i * K + j]);
+    __m512 acc[K];
+#pragma GCC unroll 5
+    for (int sl = 0; sl < K; ++sl) acc[sl] = _mm512_set1_ps(b);
+    for (int64_t ih = -pg.ph; ih < pg.ho - pg.ph + K - 1; ++ih) {
+      if (ih >= 0 && ih < pg.h) {
+        const float* row = src + ih * pg.w;
+        __m512 sv[K];
+#pragma GCC unroll 5
+        for (int j = 0; j < K; ++j) sv[j] = load_lanes<1>(row + rm.col0[j][ch], rm.load[j][ch]);
+#pragma GCC unroll 5
+        for (int sl = 0; sl < K; ++sl)
+#pragma GCC unroll 5
+          for (int j = 0; j < K; ++j) acc[sl] = _mm512_fmadd_ps(kv[K - 1 - sl][j], sv[j], acc[sl]);
+      }
+      const int64_t oh = ih + pg.ph - (K - 1);
+      if (oh >= 0) _mm512_mask_storeu_ps(o + oh * pg.wo + ch * 16, rm.store[ch], acc[0]);
+#pragma GCC unroll 5
+      for (int sl = 0; sl + 1 < K; ++sl) acc[sl] = acc[sl + 1];
+      acc[K - 1] = _mm512_set1_ps(b);
+    }
+  }
+}
+
+// Weight-gradient counterpart of plane_forward_rolling: each input row is loaded once
+// (K shifted vectors) and meets the K gradient rows it contributes to.
+template <int K>
+__attribute__((always_inline)) inline void plane_weight_rolling(__m512 acc[K * K], const float* g,
+                                                                const float* src, const PlaneGeom& pg,
+                                                                const RowMasks& rm) {
+  for (int64_t ch = 0; ch < pg.chunks(); ++ch)
+    for (int64_t ih = 0; ih < pg.h; ++ih) {
+      const float* row = src + ih * pg.w;
+      __m512 sv[K];
+#pragma GCC unroll 5
+      for (int j = 0; j < K; ++j) sv[j] = load_lanes<1>(row + rm.col0[j][ch], rm.load[j][ch]);
+#pragma GCC unroll 5
+      for (int i = 0; i < K; ++i) {
+        const int64_t oh = ih + pg.ph - i;
+        const bool ok = oh >= 0 && oh < pg.ho;
+        const __m512 gv = _mm512_maskz_loadu_ps(ok ? rm.store[ch] : 0, g + (ok ? oh : 0) * pg.wo + ch * 16);
+#pragma GCC unroll 5
+        for (int j = 0; j < K; ++j) acc[i * K + j] = _mm512_fmadd_ps(gv, sv[j], acc[i * K + j]);
+      }
+    }
+}
+
+PlaneGeom geom_of(const ConvGeom& g) {
+  return {g.h, g.w, g.ho, g.wo, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw};
+}
+
+// out planes (n * c of them) = forward of the src planes; kernels k [c][kh][kw].
+void planes_forward(float* out, const float* src, const float* k, const float* bias, int64_t planes,
+                    int64_t c, const PlaneGeom& pg) {
+  const RowMasks rm = row_masks(pg);
+  const int64_t taps = pg.kh * pg.kw;
+#pragma omp parallel for schedule(static) if (planes * pg.ho * pg.wo > kParallelThreshold)
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    const int64_t ch = pl % c;
+    const float b = bias ? bias[ch] : 0.f;
+    const bool rolling = pg.sh == 1 && pg.sw == 1 && pg.dh == 1 && pg.dw == 1 && pg.kh == pg.kw &&
+                         pg.ho == pg.h + 2 * pg.ph - pg.kh + 1;
+    if (rolling && pg.kh == 3)
+      plane_forward_rolling<3>(out + pl * pg.ho * pg.wo, src + pl * pg.h * pg.w, k + ch * taps, b, pg, rm);
+    else if (rolling && pg.kh == 5)
+      plane_forward_rolling<5>(out + pl * pg.ho * pg.wo, src + pl * pg.h * pg.w, k + ch * taps, b, pg, rm);
+    else if (pg.sw == 1)
+      plane_forward<1>(out + pl * pg.ho * pg.wo, src + pl * pg.h * pg.w, k + ch * taps, b, pg, rm);
+    else
+      plane_forward<2>(out + pl * pg.ho * pg.wo, src + pl * pg.h * pg.w, k + ch * taps, b, pg, rm);
+  }
+}
+
+template <int SW, int KH, int KW>
+void weight_grad(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
+  const PlaneGeom pg = geom_of(g);
+  const RowMasks rm = row_masks(pg);
+#pragma omp parallel for schedule(dynamic, 1) if (g.n * g.c * g.p > kParallelThreshold)
+  for (int64_t c = 0; c < g.c; ++c) {  // one thread owns each channel's kernel
+    __m512 acc[KH * KW];
+    for (int t = 0; t < KH * KW; ++t) acc[t] = _mm512_setzero_ps();
+    const bool rolling = SW == 1 && KH == KW && g.sh == 1 && g.dh == 1 && g.dw == 1;
+    for (int64_t n = 0; n < g.n; ++n) {
+      const float* gp = grad_out + (n * g.c + c) * g.p;
+      const float* xp = x + (n * g.c + c) * g.h * g.w;
+      if constexpr (SW == 1 && KH == KW)
+        if (rolling) {
+          plane_weight_rolling<KH>(acc, gp, xp, pg, rm);
+          continue;
+        }
+      plane_weight<SW, KH, KW>(acc, gp, xp, pg, rm);
+    }
+    for (int t = 0; t < KH * KW; ++t) grad_w[c * KH * KW + t] = _mm512_reduce_add_ps(acc[t]);
+  }
+}
+
+bool rows_ok(const ConvGeom& g) {
+  return g.depthwise() && g.co == g.c && g.wo >= 16 && g.wo <= 16 * kMaxChunks && g.kw <= kMaxKw &&
+         (g.sw == 1 || g.sw == 2);
+}
+
+}  // namespace
+
+bool dw_rows_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
+  if (!rows_ok(g)) return false;
+  planes_forward(out, x, w, bias, g.n * g.c, g.c, geom_of(g));
+  return true;
+}
+
+bool dw_rows_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
+  if (!rows_ok(g) || g.sh != 1 || g.sw != 1 || g.w < 16 || g.w > 16 * kMaxChunks) return false;
+  const int64_t taps = g.kh * g.kw;
+  std::vector<float> flipped(static_cast<size_t>(g.c * taps));
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t t = 0; t < taps; ++t)
+      flipped[static_cast<size_t>(c * taps + t)] = w[c * taps + taps - 1 - t];
+  const PlaneGeom pg{
+      g.ho, g.wo, g.h, g.w, g.kh, g.kw, 1, 1, g.dh * (g.kh - 1) - g.ph, g.dw * (g.kw - 1) - g.pw, g.dh, g.dw};
+  planes_forward(grad_x, grad_out, flipped.data(), nullptr, g.n * g.c, g.c, pg);
+  return true;
+}
+
+bool dw_rows_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
+  if (!rows_ok(g)) return false;
+  const bool s1 = g.sw == 1;
+  if (g.kh == 3 && g.kw == 3) {
+    s1 ? weight_grad<1, 3, 3>(grad_w, grad_out, x, g) : weight_grad<2, 3, 3>(grad_w, grad_out, x, g);
+    return true;
+  }
+  if (g.kh == 5 && g.kw == 5) {
+    s1 ? weight_grad<1, 5, 5>(grad_w, grad_out, x, g) : weight_grad<2, 5, 5>(grad_w, grad_out, x, g);
+    return true;
+  }
+  return false;
+}
+
+#else
+
+bool dw_rows_forward(float*, const float*, const float*, const float*, const ConvGeom&) { return false; }
+bool dw_rows_backward_input(float*, const float*, const float*, const ConvGeom&) { return false; }
+bool dw_rows_backward_weight(float*, const float*, const float*, const ConvGeom&) { return false; }
+
+#endif
+
+}  // namespace ag::cpu
