@@ -219,11 +219,12 @@ void Trainer::prepare_folder() {
 }
 
 void Trainer::restore() {
-  TrainState state = load_checkpoint(config_.out, *net_, optimizer_.get());
-  const TrainConfig saved = TrainConfig::from_json(state.config);
+  // The configuration first: a different model would otherwise fail as a list of shape mismatches.
+  const TrainConfig saved = TrainConfig::from_json(read_checkpoint_state(config_.out).config);
   const std::string conflict = resume_conflict(saved, config_);
   AG_CHECK(conflict.empty(),
            "the checkpoint in '" << config_.out << "' was made with another configuration: " << conflict);
+  TrainState state = load_checkpoint(config_.out, *net_, optimizer_.get());
   epoch_ = state.epoch;
   step_ = state.step;
   global_generator().set_state(state.global_rng);
@@ -315,10 +316,12 @@ bool Trainer::train_epoch(EpochSums& sums) {
     bar = std::make_unique<ProgressBar>(label.str(), steps_per_epoch_,
                                         progress_options(config_, hooks_.progress));
   }
+  double last = now_seconds();  // the time per step includes waiting for the loader
   while (auto batch = train_loader_->next()) {
-    const double start = now_seconds();
     train_step(*batch, sums);
-    sums.seconds += now_seconds() - start;
+    const double now = now_seconds();
+    sums.seconds += now - last;
+    last = now;
     if (bar)
       bar->update(sums.batches, sums.seen, sums.loss_sum / static_cast<double>(sums.seen),
                   static_cast<double>(sums.correct) / static_cast<double>(sums.seen));
