@@ -141,8 +141,8 @@ void run_ceilings(Bench& b, int64_t n, int64_t copy_elems, double& sgemm, double
   b.flops("gemm", "batched matmul 64 x 256^3", 2.0 * 64 * 256 * 256 * 256, [&] { matmul(ba, ba); });
 }
 
-// Our hand-written kernels on large tensors, in GB/s of bytes read + written.
-void run_kernels(Bench& b, int64_t n) {
+// Elementwise kernels and copies on large tensors, in GB/s of bytes read + written.
+void run_elementwise(Bench& b, int64_t n) {
   const double f = 4;  // bytes per float32
   Tensor x = gpu_full({n}, 0.5), y = gpu_full({n}, 0.25), out = gpu_full({n}, 0.0);
   std::printf("elementwise (%ld float32 elements)\n", static_cast<long>(n));
@@ -156,8 +156,9 @@ void run_kernels(Bench& b, int64_t n) {
               [&] { binary_forward(out, x, y, BinaryOp::add); });
   b.bandwidth("elementwise", "axpby", 3 * f * n, [&] { axpby(out, 0.9, x, 0.1, y); });
   const int64_t c = 256, hw = 1024, batch = n / (c * hw);
-  Tensor img = x.view({batch, c, hw}), bias = gpu_full({1, c, 1}, 0.1), img_out = out.view({batch, c, hw});
-  b.bandwidth("elementwise", "add bias [N,256,1024]+[1,256,1]", 2 * f * n,
+  Tensor img = x.slice(0, batch * c * hw).view({batch, c, hw}), bias = gpu_full({1, c, 1}, 0.1);
+  Tensor img_out = out.slice(0, batch * c * hw).view({batch, c, hw});
+  b.bandwidth("elementwise", "add bias [N,256,1024]+[1,256,1]", 2 * f * batch * c * hw,
               [&] { binary_forward(img_out, img, bias, BinaryOp::add); });
   const int64_t side = static_cast<int64_t>(std::sqrt(static_cast<double>(n)));
   Tensor sq = x.slice(0, side * side).view({side, side}),
@@ -167,7 +168,12 @@ void run_kernels(Bench& b, int64_t n) {
   Tensor as_double = gpu_full({n}, 0.0, DType::f64);
   b.bandwidth("copy", "float32 -> float64 copy", (4 + 8) * static_cast<double>(n),
               [&] { copy(as_double, x); });
+}
 
+// Row-wise kernels (rows of 1000, as a classifier's logits), in GB/s of bytes read + written.
+void run_rows(Bench& b, int64_t n) {
+  const double f = 4;  // bytes per float32
+  Tensor x = gpu_full({n}, 0.5), y = gpu_full({n}, 0.25), out = gpu_full({n}, 0.0);
   std::printf("reductions and rows\n");
   const int64_t cols = 1000, rows = n / cols;
   Tensor m = x.slice(0, rows * cols).view({rows, cols}), row_out = gpu_full({rows}, 0.0);
@@ -195,7 +201,12 @@ void run_kernels(Bench& b, int64_t n) {
               [&] { cross_entropy_forward(loss, lse, m, labels, 0.1); });
   b.bandwidth("loss", "cross_entropy backward rows of 1000", 2 * f * rows * cols,
               [&] { cross_entropy_backward(sm, loss, m, lse, labels, 0.1); });
+}
 
+// Fused optimizer steps: SGD reads param, grad, buffer and writes param, buffer; AdamW
+// reads param, grad, m, v and writes param, m, v.
+void run_optim(Bench& b, int64_t n) {
+  const double f = 4;  // bytes per float32
   std::printf("optimizer updates\n");
   Tensor p = gpu_full({n}, 0.5), g = gpu_full({n}, 0.01), mom = gpu_full({n}, 0.0), v = gpu_full({n}, 0.0);
   b.bandwidth("optim", "sgd momentum+nesterov", 5 * f * n,
@@ -242,7 +253,9 @@ int main(int argc, char** argv) {
     const auto big = static_cast<int64_t>(scale * (int64_t{1} << 26));  // 64 Mi floats: 256 MiB
     double sgemm = 0, copy_rate = 0;
     run_ceilings(bench, scale >= 1 ? 8192 : 4096, 4 * big, sgemm, copy_rate);
-    run_kernels(bench, big);
+    run_elementwise(bench, big);
+    run_rows(bench, big);
+    run_optim(bench, big);
     run_transfers(bench, big / 4);
     const cuda::MemoryStats mem = cuda::memory_stats();
     std::printf("allocator: %ld cudaMalloc calls, %ld cache hits, peak %.1f MiB\n",
