@@ -125,12 +125,14 @@ if [ $build_rc -eq 0 ]; then
   t0=$SECONDS
   filter='^(test_cuda_|test_device_api)'
   [ "${AG_GPU_ALL_TESTS:-0}" = 1 ] && filter='.'
-  ctest --test-dir "$build" -R "$filter" --output-on-failure -j 4 --timeout 300 2>&1 | tee /tmp/ag_tests.log
+  ctest --test-dir "$build" -R "$filter" --output-on-failure -j 4 --timeout 300 2>&1 | tee /tmp/ag_ctest.txt
   tests_rc=${PIPESTATUS[0]}
+  result=$(grep -E "tests passed|tests failed" /tmp/ag_ctest.txt | tail -1)
+  # ctest keeps every test's full output (passing ones too) in LastTest.log.
+  cp "$build/Testing/Temporary/LastTest.log" /tmp/ag_tests.log 2>/dev/null || cp /tmp/ag_ctest.txt /tmp/ag_tests.log
   save /tmp/ag_tests.log
   # A suite that skipped everything would pass silently: count the skip messages.
   skipped=$(grep -c "skipped: no CUDA device" /tmp/ag_tests.log || true)
-  result=$(grep -E "tests passed|tests failed" /tmp/ag_tests.log | tail -1)
   if [ "$tests_rc" -ne 0 ] || [ "$skipped" -gt 0 ]; then status=1; fi
   row "GPU tests" "$([ "$tests_rc" -eq 0 ] && [ "$skipped" -eq 0 ] && echo ok || echo FAILED)" \
     "${result:-no result}; $skipped skipped for want of a device; $((SECONDS - t0)) s"
