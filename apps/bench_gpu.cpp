@@ -12,6 +12,10 @@
 //   bench_gpu --filter softmax      # only rows whose name contains the text
 //   bench_gpu --scale 0.25          # smaller tensors (a smaller card, a quick look)
 //   bench_gpu --json gpu.json       # also write the figures as JSON
+//   bench_gpu --train-model resnet18 --batch 128 --steps 30
+//                                   # training images/s of a model on random 32x32 data
+//                                   # (forward, cross-entropy, backward, SGD step), the
+//                                   # figure torch_peer.py bench reports; prints one JSON line
 // Expected on an H200: streaming kernels (relu, add, axpby, adamw) >= 80% of the copy
 // figure; row reductions and softmax >= 60%; sgemm near cuBLAS's own peak since it is
 // cuBLAS. docs/benchmarks.md ("GPU kernels") records measured figures.
@@ -29,6 +33,10 @@
 #include "core/cuda_api.h"
 #include "core/kernels.h"
 #include "core/ops.h"
+#include "core/optim/optimizer.h"
+#include "core/random.h"
+#include "losses/cross_entropy.h"
+#include "models/factory.h"
 
 using namespace ag;
 using nlohmann::json;
@@ -229,6 +237,65 @@ void run_transfers(Bench& b, int64_t n) {
 
 }  // namespace
 
+namespace {
+
+// Training throughput of one model at one batch size on random data: the same recipe as
+// torch_peer.py bench (SGD momentum 0.9 Nesterov, weight decay 5e-4, cross-entropy, 10
+// classes, 32x32 inputs); warm-up steps first (cuDNN plans, allocator cache), then the
+// median over 3 timed runs of `steps` steps each.
+int run_train_bench(const std::string& model_name, int64_t batch, int64_t steps, Device gpu) {
+  manual_seed(0);
+  ModelPtr model = make_model(model_name, 10);
+  model->to(gpu);
+  model->train();
+  optim::SgdOptions o;
+  o.lr = 0.05;
+  o.momentum = 0.9;
+  o.nesterov = true;
+  o.weight_decay = 5e-4;
+  optim::SGD opt(model->named_parameters(), o);
+  Tensor x = Tensor::normal({batch, 3, 32, 32}, 0.0, 1.0).to(gpu);
+  std::vector<int64_t> labels(static_cast<size_t>(batch));
+  for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int64_t>(i % 10);
+  Tensor y = Tensor::from_labels(labels).to(gpu);
+  double last_loss = 0;
+  auto step = [&] {
+    Tensor loss = cross_entropy(model->forward(x), y);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    return loss;
+  };
+  for (int i = 0; i < 5; ++i) last_loss = step().item();
+  std::vector<double> per_step;
+  for (int r = 0; r < 3; ++r) {
+    cuda::synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    Tensor loss;
+    for (int64_t i = 0; i < steps; ++i) loss = step();
+    cuda::synchronize();
+    per_step.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+                       static_cast<double>(steps));
+    last_loss = loss.item();
+  }
+  std::sort(per_step.begin(), per_step.end());
+  const double med = per_step[1];
+  const json out = {{"peer", "arcgrad"},
+                    {"mode", "bench"},
+                    {"model", model_name},
+                    {"batch", batch},
+                    {"device", gpu.str()},
+                    {"precision", gpu.is_cuda() && cuda::allow_tf32() ? "tf32" : "fp32"},
+                    {"params", model->parameter_count()},
+                    {"step_ms_median", med * 1e3},
+                    {"images_per_s", static_cast<double>(batch) / med},
+                    {"last_loss", last_loss}};
+  std::cout << out.dump() << std::endl;
+  return std::isfinite(last_loss) ? 0 : 1;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   try {
     train::Flags flags("bench_gpu", "Throughput of arcgrad's CUDA kernels against measured ceilings.");
@@ -236,6 +303,11 @@ int main(int argc, char** argv) {
     flags.add_string("filter", "", "only rows whose name contains this text (ceilings always run)");
     flags.add_double("scale", 1.0, "multiply every tensor size by this (0 < scale <= 4)");
     flags.add_string("json", "", "also write the results to this JSON file");
+    flags.add_string("train-model", "", "instead: training images/s of this model (e.g. resnet18)");
+    flags.add_int("batch", 128, "--train-model: batch size");
+    flags.add_int("steps", 20, "--train-model: steps per timed run (3 runs, median)");
+    flags.add_string("device", "cuda",
+                     "--train-model: cuda, or cpu for a comparison / a check without a GPU");
     flags.parse(argc, argv);
     if (flags.help_requested()) {
       std::cout << flags.usage();
@@ -243,6 +315,17 @@ int main(int argc, char** argv) {
     }
     const double scale = flags.get_double("scale");
     if (!(scale > 0 && scale <= 4)) flags.fail("scale", "must lie in (0, 4]");
+    if (!flags.get_string("train-model").empty()) {
+      if (flags.get_int("batch") < 1) flags.fail("batch", "must be >= 1");
+      if (flags.get_int("steps") < 1) flags.fail("steps", "must be >= 1");
+      const Device device = Device::parse(flags.get_string("device"));
+      if (device.is_cuda() && !cuda::is_available()) {
+        std::fprintf(stderr, "bench_gpu: no CUDA device (%s)\n", cuda::unavailable_reason().c_str());
+        return 1;
+      }
+      return run_train_bench(flags.get_string("train-model"), flags.get_int("batch"), flags.get_int("steps"),
+                             device);
+    }
     if (!cuda::is_available()) {
       std::fprintf(stderr, "bench_gpu: no CUDA device (%s); nothing to measure\n",
                    cuda::unavailable_reason().c_str());
