@@ -2,19 +2,21 @@
 # The GPU check: one call on a GPU machine that builds arcgrad with CUDA (Release), runs the
 # GPU test suites, runs the GPU benchmark and prints a summary table. Written for the
 # device tool's H200 machines (one GPU, 16 cores, no network) and sized to finish in about
-# 5 minutes there; it works on any Linux machine with a GPU, nvcc and cuDNN.
+# 9 minutes there (training throughput against PyTorch and a short CIFAR-10 run included); it works on any Linux machine with a GPU, nvcc and cuDNN.
 #
 #   scripts/gpu_check.sh
 #
 # From the device tool (gpu_carry/ is git-ignored, so it must be carried; fill it first with
-# scripts/gpu_fetch_deps.sh on a machine with apt):
-#   run(command="scripts/gpu_check.sh", carry=["gpu_carry"], timeout_s=540)
+# scripts/gpu_fetch_deps.sh on a machine with apt, then scripts/gpu_prepare_carry.sh):
+#   run(command="scripts/gpu_check.sh", carry=["gpu_carry"], timeout_s=590)
 #
 # Environment:
 #   OUT              if set, logs, bench_gpu.json and summary.txt are written there
 #   AG_GPU_ALL_TESTS =1 also builds and runs every CPU suite with the CUDA build (+2-3 min)
 #   JOBS             parallel build jobs (default: all cores)
 #   AG_GPU_BUILD_DIR build folder (default build-gpu)
+#   AG_GPU_MODELS    models of the training-throughput comparison (default: resnet18 mobilenetv2 efficientnet_b0)
+#   AG_GPU_EPOCHS    epochs of the real-data CIFAR-10 run (default 10; each run is cut at its time budget)
 # Exit status: 0 when the build, every GPU test and the benchmark succeeded.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -102,7 +104,7 @@ row "cuDNN" "$([ -n "$cudnn" ] && echo found || echo MISSING)" "${cudnn:-none: t
 # ------------------------------------------------------------------ build
 targets=()
 for f in tests/test_cuda_*.cpp tests/test_device_api.cpp; do targets+=("$(basename "$f" .cpp)"); done
-targets+=(bench_gpu)
+targets+=(bench_gpu train)
 [ "${AG_GPU_ALL_TESTS:-0}" = 1 ] && targets=(all)
 t0=$SECONDS
 {
@@ -150,18 +152,92 @@ if [ $build_rc -eq 0 ]; then
   row "bench_gpu" "$([ "$bench_rc" -eq 0 ] && echo ok || echo "FAILED($bench_rc)")" "$((SECONDS - t0)) s"
 fi
 
-# ------------------------------------------------------------------ ISSUE 9 GOES HERE
-# Issue 9 adds, at this point (keep the total well under 10 minutes):
-#   1. the PyTorch side-by-side on the same shapes, from the carried folder:
-#        python3 gpu_carry/torch_peer.py bench ... --json "$out/torch_peer.json"
-#      and a comparison of its rows with bench_gpu's;
-#   2. a short real-data training run on --device cuda (conv/batch-norm/pooling kernels
-#      through cuDNN, which core/cuda/nn_pending.cu still lacks), with its images/s.
-if [ -f gpu_carry/torch_peer.py ]; then
-  note "gpu_carry/torch_peer.py is present, but running it is issue 9's part of this script"
+# ------------------------------------------------------------------ training vs PyTorch
+# Training images/s at batch 128 on random 32x32 data (forward, cross-entropy, backward,
+# SGD step; float32 without TF32 on both sides), arcgrad's bench_gpu --train-model against
+# gpu_carry/torch_peer.py bench, then a short real-data CIFAR-10 run of each with the same
+# recipe. Every run has a timeout so that the whole script stays near 9 minutes.
+peer=gpu_carry/torch_peer.py
+have_torch=0
+if [ -f "$peer" ] && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  have_torch=1
 fi
-row "PyTorch side-by-side" "pending" "issue 9"
-row "real-data training run" "pending" "issue 9 (needs the cuDNN layer kernels)"
+note "PyTorch peer: $([ $have_torch = 1 ] && python3 -c 'import torch; print(torch.__version__)' || echo "unavailable (no $peer or no CUDA torch)")"
+json_field() {  # field < text: the field of the last JSON line of the text
+  python3 -c 'import json, sys
+lines = [l for l in sys.stdin.read().splitlines() if l.startswith("{")]
+v = json.loads(lines[-1]).get(sys.argv[1]) if lines else None
+print("" if v is None else (round(v, 1) if isinstance(v, float) else v))' "$1" 2>/dev/null
+}
+ratio() { python3 -c 'import sys; a, b = sys.argv[1:]; print(f"{float(a) / float(b):.2f}" if a and b else "-")' "$1" "$2" 2>/dev/null || echo "-"; }
+train_rows=()
+if [ $build_rc -eq 0 ]; then
+  for model in ${AG_GPU_MODELS:-resnet18 mobilenetv2 efficientnet_b0}; do
+    t0=$SECONDS
+    ours=$(timeout 150 "$build/bench_gpu" --train-model "$model" --batch 128 --steps 20 2>&1 | tee -a /tmp/ag_train_bench.txt)
+    ours_ips=$(echo "$ours" | json_field images_per_s)
+    theirs_ips=""
+    if [ $have_torch = 1 ]; then
+      theirs=$(timeout 150 python3 "$peer" bench --model "$model" --batch 128 --precision fp32 --steps 20 --repeats 3 \
+        --warmup 5 2>&1 | tee -a /tmp/ag_train_bench.txt)
+      theirs_ips=$(echo "$theirs" | json_field images_per_s)
+    fi
+    [ -z "$ours_ips" ] && status=1
+    train_rows+=("$(printf '%-16s %12s %12s %8s' "$model" "${ours_ips:-FAILED}" "${theirs_ips:--}" "$(ratio "$ours_ips" "$theirs_ips")")")
+    note "$model: arcgrad ${ours_ips:-FAILED} img/s, PyTorch ${theirs_ips:--} img/s ($((SECONDS - t0)) s)"
+  done
+  save /tmp/ag_train_bench.txt
+  row "training img/s vs PyTorch" "$([ ${#train_rows[@]} -gt 0 ] && echo done || echo FAILED)" "batch 128, fp32; table below"
+fi
+
+# ------------------------------------------------------------------ real-data run
+# CIFAR-10 from the carried JPEG tarball, ResNet-18 with ArcFace (s 16, m 0.1), one-cycle
+# schedule; the same recipe through torch_peer.py train. Each run gets what is left of a
+# 520 s budget (at most 240 s); a cut-short arcgrad run reports its last finished epoch.
+epochs="${AG_GPU_EPOCHS:-10}"
+real_rows=()
+left() { local l=$((520 - (SECONDS - t_start))); [ $l -gt 240 ] && l=240; [ $l -lt 30 ] && l=30; echo $l; }
+if [ $build_rc -eq 0 ] && [ -f gpu_carry/cifar-10-jpeg.tar.gz ]; then
+  data_dir=/tmp/ag_cifar10
+  rm -rf "$data_dir" /tmp/ag_run_cuda && mkdir -p "$data_dir"
+  tar xzf gpu_carry/cifar-10-jpeg.tar.gz -C "$data_dir"
+  limit=$(left)
+  t0=$SECONDS
+  timeout "$limit" "$build/train" --device cuda --dataset cifar10 --data-dir "$data_dir" --model resnet18 \
+    --loss arcface --s 16 --m 0.1 --epochs "$epochs" --schedule onecycle --lr 0.1 --batch-size 128 \
+    --workers "$(($(nproc) > 4 ? $(nproc) - 2 : 2))" --out /tmp/ag_run_cuda --progress lines --no-plots \
+    >/tmp/ag_train_cuda.log 2>&1
+  train_rc=$?
+  wall=$((SECONDS - t0))
+  save /tmp/ag_train_cuda.log
+  [ -f /tmp/ag_run_cuda/metrics.jsonl ] && save /tmp/ag_run_cuda/metrics.jsonl
+  last=$(tail -1 /tmp/ag_run_cuda/metrics.jsonl 2>/dev/null)
+  acc=$(echo "$last" | python3 -c 'import json, sys
+r = json.loads(sys.stdin.read()); t, e = r["test_top1"], r["epoch"]
+print(f"{100 * t if t <= 1 else t:.2f}% after epoch {e}")' 2>/dev/null)
+  case $train_rc in
+    0) verdict=ok ;;
+    124) verdict="cut at ${limit}s" ;;
+    *) verdict="FAILED($train_rc)"; status=1; tail -20 /tmp/ag_train_cuda.log ;;
+  esac
+  real_rows+=("$(printf '%-10s %-16s %-26s %s' arcgrad "$verdict" "${acc:-none}" "${wall} s wall")")
+  if [ $have_torch = 1 ]; then
+    limit=$(left)
+    t0=$SECONDS
+    timeout "$limit" python3 "$peer" train --model resnet18 --loss arcface --s 16 --m 0.1 --epochs "$epochs" \
+      --batch 128 --lr 0.1 --precision fp32 --data gpu_carry/cifar-10-jpeg.tar.gz >/tmp/ag_torch_train.log 2>&1
+    torch_rc=$?
+    wall=$((SECONDS - t0))
+    save /tmp/ag_torch_train.log
+    tacc=$(json_field test_top1 </tmp/ag_torch_train.log)
+    tsec=$(json_field train_seconds </tmp/ag_torch_train.log)
+    real_rows+=("$(printf '%-10s %-16s %-26s %s' pytorch "$([ $torch_rc = 0 ] && echo ok || echo "rc $torch_rc")" \
+      "${tacc:+$tacc% after $epochs epochs}" "${wall} s wall (${tsec:-?} s training)")")
+  fi
+  row "real-data run (CIFAR-10)" "$verdict" "resnet18 arcface s16 m0.1, $epochs epochs; table below"
+else
+  row "real-data run (CIFAR-10)" "skipped" "no build or no gpu_carry/cifar-10-jpeg.tar.gz (scripts/gpu_prepare_carry.sh)"
+fi
 
 # ------------------------------------------------------------------ summary
 {
@@ -173,6 +249,18 @@ row "real-data training run" "pending" "issue 9 (needs the cuDNN layer kernels)"
     echo
     echo "bench_gpu (time per call, rate, % of the measured ceiling: sgemm for GEMMs, device copy otherwise)"
     grep -E "^  |^ceilings|^elementwise|^reductions|^optimizer|^host|^allocator" /tmp/bench_gpu.txt
+  fi
+  if [ ${#train_rows[@]} -gt 0 ]; then
+    echo
+    echo "training images/s, batch 128, float32 (arcgrad bench_gpu --train-model vs torch_peer.py bench)"
+    printf '%-16s %12s %12s %8s\n' model arcgrad pytorch ratio
+    for line in "${train_rows[@]}"; do echo "$line"; done
+  fi
+  if [ ${#real_rows[@]} -gt 0 ]; then
+    echo
+    echo "CIFAR-10, resnet18 + ArcFace (s 16, m 0.1), onecycle, batch 128, $epochs epochs"
+    printf '%-10s %-16s %-26s %s\n' peer result "test top-1" time
+    for line in "${real_rows[@]}"; do echo "$line"; done
   fi
   echo
   echo "total $((SECONDS - t_start)) s; exit status $status"
