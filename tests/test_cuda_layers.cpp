@@ -1,9 +1,12 @@
 // CPU-vs-CUDA parity of the layer kernels (core/cuda/conv.cpp on cuDNN, batch_norm.cu,
 // pool.cu): every kernel of the "layers" section forward and backward, float32 and
 // float64, random inputs and poisoned outputs; then one full training step (loss and every
-// parameter gradient) of a narrow ResNet and a narrow MobileNetV2 on both devices. Skipped
-// with a printed reason when no GPU is present.
+// parameter gradient) of a narrow ResNet and a narrow MobileNetV2 on both devices, and
+// float64 gradchecks of the layer ops running on the GPU (leaves stay on the CPU, as in
+// test_cuda_grad.cpp). Skipped with a printed reason when no GPU is present.
 #include "cuda_parity.h"
+#include "gradcheck.h"
+#include "layers/functional.h"
 #include "losses/cross_entropy.h"
 #include "models/factory.h"
 
@@ -183,6 +186,31 @@ TEST_CASE("cuda parity: fused residual add + activation and its backward") {
           },
           tol_for(dt));
     }
+}
+
+namespace {
+Tensor gpu(const Tensor& t) { return t.to(kGpu); }
+Tensor host(const Tensor& t) {
+  REQUIRE_MESSAGE(t.device() == kGpu, "the op ran on " << t.device() << ", not on the GPU");
+  return t.to(Device::cpu());
+}
+}  // namespace
+
+TEST_CASE("cuda gradcheck: conv2d, batch norm and pooling on the GPU") {
+  AG_SKIP_WITHOUT_GPU();
+  Tensor x = random_leaf({2, 4, 6, 5}), w = random_leaf({6, 2, 3, 3}), b = random_leaf({6});
+  const Conv2dParams p{2, 1, 1, 1, 1, 1, 2};  // stride (2, 1), groups 2
+  CHECK_GRADCHECK([&] { return host(conv2d(gpu(x), gpu(w), gpu(b), p)); }, {x, w, b});
+  Tensor dw = random_leaf({4, 1, 3, 3});  // depthwise
+  CHECK_GRADCHECK([&] { return host(conv2d(gpu(x), gpu(dw), Tensor(), 1, 1, 1, 4)); }, {x, dw});
+  Tensor gamma = random_leaf({4}, 0.5, 2.0), beta = random_leaf({4});
+  CHECK_GRADCHECK([&] { return host(batch_norm(gpu(x), gpu(gamma), gpu(beta), Tensor(), Tensor(), true)); },
+                  {x, gamma, beta});
+  Tensor rm = random_leaf({4}).detach(), rv = random_leaf({4}, 0.5, 2.0).detach();
+  CHECK_GRADCHECK([&] { return host(batch_norm(gpu(x), gpu(gamma), gpu(beta), gpu(rm), gpu(rv), false)); },
+                  {x, gamma, beta});
+  CHECK_GRADCHECK([&] { return host(max_pool2d(gpu(x), 3, 2, 1)); }, {x});
+  CHECK_GRADCHECK([&] { return host(avg_pool2d(gpu(x), 3, 2, 1, false)); }, {x});
 }
 
 namespace {
