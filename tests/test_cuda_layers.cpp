@@ -36,6 +36,10 @@ std::vector<ConvCase> conv_cases() {
   cases.push_back({2, 4, 7, 9, 6, 3, {2, 1, 1, 0, 1, 1, 2}, true});     // groups 2, unequal strides
   cases.push_back({2, 8, 10, 10, 8, 3, {1, 1, 1, 1, 1, 1, 8}, false});  // depthwise
   cases.push_back({1, 4, 9, 9, 8, 5, {2, 2, 2, 2, 1, 1, 4}, true});     // depthwise x2, 5x5 stride 2
+  // Plain depthwise (core/cuda/depthwise.cu rather than cuDNN): stride 2, then dilation with
+  // unequal strides and padding.
+  cases.push_back({2, 6, 9, 8, 6, 3, {2, 2, 1, 1, 1, 1, 6}, true});
+  cases.push_back({1, 5, 11, 9, 5, 5, {1, 2, 2, 3, 2, 1, 5}, false});
   return cases;
 }
 
