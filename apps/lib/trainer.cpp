@@ -14,6 +14,7 @@
 #include "apps/lib/metrics_log.h"
 #include "apps/lib/plots.h"
 #include "core/autograd.h"
+#include "core/cuda_api.h"
 #include "core/parallel.h"
 #include "core/random.h"
 #include "core/serialize/atomic_file.h"
@@ -271,10 +272,18 @@ void Trainer::check_parameters_finite(const char* when) const {
   }
 }
 
+Tensor Trainer::upload(const Tensor& images) {
+  if (!device_.is_cuda()) return images.to(device_);
+  if (!staging_.defined() || staging_.shape() != images.shape() || staging_.dtype() != images.dtype())
+    staging_ = cuda::empty_pinned(images.shape(), images.dtype());
+  staging_.copy_(images);
+  return staging_.to(device_);  // completes before returning, so staging_ may be refilled next step
+}
+
 void Trainer::train_step(const Batch& batch, EpochSums& sums) {
   optimizer_->set_lr(schedule_->lr(step_));
   net_->criterion().set_step(step_);
-  Tensor features = net_->features(batch.images.to(device_));
+  Tensor features = net_->features(upload(batch.images));
   Tensor loss = net_->criterion().loss(features, batch.labels);
   const double value = loss.item();
   if (!std::isfinite(value)) {

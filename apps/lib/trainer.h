@@ -114,6 +114,9 @@ class Trainer {
   void restore();
   bool train_epoch(EpochSums& sums);  // false: stopped
   void train_step(const Batch& batch, EpochSums& sums);
+  // images [N, C, H, W] (host) on device_; a CUDA copy goes through staging_, a reused
+  // page-locked buffer, so the transfer runs at full DMA speed.
+  Tensor upload(const Tensor& images);
   EpochRecord finish_epoch(const EpochSums& sums);
   void save(const EpochSums* partial);
   void check_parameters_finite(const char* when) const;
@@ -124,6 +127,7 @@ class Trainer {
   TrainConfig config_;
   TrainerHooks hooks_;
   Device device_;
+  Tensor staging_;  // pinned host buffer of upload() (CUDA only)
   RunData data_;
   std::unique_ptr<DataLoader> train_loader_, test_loader_;
   std::shared_ptr<Classifier> net_;
