@@ -2,8 +2,10 @@
 // fused residual add: hand-written so the contract is exactly the CPU twin's
 // (core/cpu/batch_norm.cpp): biased variance taken around the mean in double, running
 // statistics updated with momentum and the unbiased variance, act' read from the output.
-// One block per channel for the statistics (block_reduce in double); elementwise kernels
-// for eval and the residual add.
+// Statistics: chunked per-channel sums in double (see channel_sums_kernel); everything
+// elementwise (normalise, grad_x, eval, the residual add) runs over all elements at once.
+#include <algorithm>
+
 #include "core/cuda/launch.cuh"
 #include "core/kernels.h"
 
@@ -36,39 +38,92 @@ __device__ inline int64_t bn_offset(int64_t i, int64_t c, int64_t channels, int6
   return ((i / s) * channels + c) * s + i % s;
 }
 
+// The per-channel statistics run in three steps so that every SM has work even with few
+// channels: channel_sums_kernel reduces a chunk of one channel per block (grid: chunks x
+// channels) into double partial sums; a one-thread-per-channel kernel combines the chunks;
+// an elementwise kernel applies the result. What each step sums:
+enum class SumKind {
+  x,            // s1 = x
+  centered_sq,  // s1 = (x - mean)^2, mean from the previous step (taken around the mean, as on the CPU)
+  backward,     // s1 = dy', s2 = dy' (x - mean), dy' = dy act'(y)
+};
+
+struct BnSumArgs {
+  int64_t channels, s, m, chunks;
+  FusedAct act;
+};
+
+template <typename T, SumKind K>
+__global__ void channel_sums_kernel(double* part1, double* part2, const T* x, const T* g, const T* y,
+                                    const double* mean_d, const T* mean_t, BnSumArgs a) {
+  const int64_t c = blockIdx.y, chunk = blockIdx.x;
+  const double mu = K == SumKind::centered_sq ? mean_d[c] : 0.0;
+  const T mu_t = K == SumKind::backward ? mean_t[c] : T(0);
+  double s1 = 0, s2 = 0;
+  for (int64_t i = chunk * blockDim.x + threadIdx.x; i < a.m; i += a.chunks * blockDim.x) {
+    const int64_t o = bn_offset(i, c, a.channels, a.s);
+    if constexpr (K == SumKind::x) {
+      s1 += static_cast<double>(x[o]);
+    } else if constexpr (K == SumKind::centered_sq) {
+      const double dev = static_cast<double>(x[o]) - mu;
+      s1 += dev * dev;
+    } else {
+      const T dy = y ? g[o] * act_mask<T>(y[o], a.act) : g[o];
+      s1 += static_cast<double>(dy);
+      s2 += static_cast<double>(dy * (x[o] - mu_t));
+    }
+  }
+  s1 = block_reduce(s1, SumOp{});
+  if constexpr (K == SumKind::backward) s2 = block_reduce(s2, SumOp{});
+  if (threadIdx.x == 0) {
+    part1[c * a.chunks + chunk] = s1;
+    if constexpr (K == SumKind::backward) part2[c * a.chunks + chunk] = s2;
+  }
+}
+
+// Combines the chunks of each channel: total[c] = sum_k part[c * chunks + k] (fixed order).
+__device__ inline double chunk_total(const double* part, int64_t c, int64_t chunks) {
+  double t = 0;
+  for (int64_t k = 0; k < chunks; ++k) t += part[c * chunks + k];
+  return t;
+}
+
+__global__ void bn_mean_kernel(double* mean_d, const double* part, int64_t channels, int64_t chunks,
+                               int64_t m) {
+  AG_GRID_STRIDE(c, channels) { mean_d[c] = chunk_total(part, c, chunks) / static_cast<double>(m); }
+}
+
+// Batch statistics, running-stat update and the per-channel affine (scale, shift) of the
+// training forward.
 template <typename T>
-__global__ void bn_train_kernel(T* y, T* mean, T* invstd, T* running_mean, T* running_var, const T* x,
-                                const T* gamma, const T* beta, int64_t n, int64_t channels, int64_t s,
-                                double momentum, double eps, FusedAct act) {
-  const int64_t m = n * s;
-  for (int64_t c = blockIdx.x; c < channels; c += gridDim.x) {
-    double sum = 0;
-    for (int64_t i = threadIdx.x; i < m; i += blockDim.x)
-      sum += static_cast<double>(x[bn_offset(i, c, channels, s)]);
-    const double mu = block_reduce(sum, SumOp{}) / static_cast<double>(m);
-    double dev = 0;
-    for (int64_t i = threadIdx.x; i < m; i += blockDim.x) {
-      const double d = static_cast<double>(x[bn_offset(i, c, channels, s)]) - mu;
-      dev += d * d;
-    }
-    const double var = block_reduce(dev, SumOp{}) / static_cast<double>(m);
+__global__ void bn_finish_train_kernel(T* scale, T* shift, T* mean, T* invstd, T* running_mean,
+                                       T* running_var, const double* mean_d, const double* part,
+                                       const T* gamma, const T* beta, int64_t channels, int64_t chunks,
+                                       int64_t m, double momentum, double eps) {
+  AG_GRID_STRIDE(c, channels) {
+    const double mu = mean_d[c];
+    const double var = chunk_total(part, c, chunks) / static_cast<double>(m);
     const double istd = 1.0 / sqrt(var + eps);
-    if (threadIdx.x == 0) {
-      mean[c] = static_cast<T>(mu);
-      invstd[c] = static_cast<T>(istd);
-      if (running_mean) running_mean[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * mu);
-      if (running_var) {
-        const double unbiased = m > 1 ? var * m / (m - 1) : var;
-        running_var[c] = static_cast<T>((1 - momentum) * running_var[c] + momentum * unbiased);
-      }
+    mean[c] = static_cast<T>(mu);
+    invstd[c] = static_cast<T>(istd);
+    if (running_mean) running_mean[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * mu);
+    if (running_var) {
+      const double unbiased = m > 1 ? var * m / (m - 1) : var;
+      running_var[c] = static_cast<T>((1 - momentum) * running_var[c] + momentum * unbiased);
     }
-    const double scale = (gamma ? static_cast<double>(gamma[c]) : 1.0) * istd;
-    const T tscale = static_cast<T>(scale);
-    const T tshift = static_cast<T>((beta ? static_cast<double>(beta[c]) : 0.0) - mu * scale);
-    for (int64_t i = threadIdx.x; i < m; i += blockDim.x) {
-      const int64_t o = bn_offset(i, c, channels, s);
-      y[o] = apply_act<T>(x[o] * tscale + tshift, act);
-    }
+    const double sc = (gamma ? static_cast<double>(gamma[c]) : 1.0) * istd;
+    scale[c] = static_cast<T>(sc);
+    shift[c] = static_cast<T>((beta ? static_cast<double>(beta[c]) : 0.0) - mu * sc);
+  }
+}
+
+// y = act(x * scale[c] + shift[c]).
+template <typename T>
+__global__ void bn_apply_kernel(T* y, const T* x, const T* scale, const T* shift, int64_t channels, int64_t s,
+                                int64_t total, FusedAct act) {
+  AG_GRID_STRIDE(i, total) {
+    const int64_t c = (i / s) % channels;
+    y[i] = apply_act<T>(x[i] * scale[c] + shift[c], act);
   }
 }
 
@@ -83,44 +138,33 @@ __global__ void bn_eval_kernel(T* y, const T* x, const T* mean, const T* invstd,
   }
 }
 
-struct BnBackwardArgs {
-  int64_t n, channels, s;
-  bool training;
-  FusedAct act;
-};
+// Parameter gradients and the per-channel coefficients of grad_x:
+// gx = k (dy' - mdy - (x - mu) mdx), k = gamma istd (training: mdy = mean(dy'),
+// mdx = mean(dy' xhat) istd; eval: both 0).
+template <typename T>
+__global__ void bn_finish_backward_kernel(T* k, T* mdy, T* mdx, T* gg, T* gb, const double* part1,
+                                          const double* part2, const T* invstd, const T* gamma,
+                                          int64_t channels, int64_t chunks, int64_t m, bool training) {
+  AG_GRID_STRIDE(c, channels) {
+    const T istd = invstd[c];
+    const double sum_dy = chunk_total(part1, c, chunks);
+    const double sum_dy_xhat = chunk_total(part2, c, chunks) * static_cast<double>(istd);
+    if (gg) gg[c] = static_cast<T>(sum_dy_xhat);
+    if (gb) gb[c] = static_cast<T>(sum_dy);
+    k[c] = (gamma ? gamma[c] : T(1)) * istd;
+    mdy[c] = training ? static_cast<T>(sum_dy / m) : T(0);
+    mdx[c] = training ? static_cast<T>(sum_dy_xhat / m) * istd : T(0);
+  }
+}
 
 template <typename T>
-__global__ void bn_backward_kernel(T* gx, T* gg, T* gb, const T* g, const T* x, const T* y, const T* mean,
-                                   const T* invstd, const T* gamma, BnBackwardArgs a) {
-  const int64_t m = a.n * a.s;
-  for (int64_t c = blockIdx.x; c < a.channels; c += gridDim.x) {
-    const T mu = mean[c], istd = invstd[c];
-    double sum_dy = 0, sum_dy_x = 0;
-    if (a.training || gg || gb) {
-      for (int64_t i = threadIdx.x; i < m; i += blockDim.x) {
-        const int64_t o = bn_offset(i, c, a.channels, a.s);
-        const T dy = y ? g[o] * act_mask<T>(y[o], a.act) : g[o];
-        sum_dy += static_cast<double>(dy);
-        sum_dy_x += static_cast<double>(dy * (x[o] - mu));
-      }
-      sum_dy = block_reduce(sum_dy, SumOp{});
-      sum_dy_x = block_reduce(sum_dy_x, SumOp{});
-    }
-    const double sum_dy_xhat = sum_dy_x * static_cast<double>(istd);
-    if (threadIdx.x == 0) {
-      if (gg) gg[c] = static_cast<T>(sum_dy_xhat);
-      if (gb) gb[c] = static_cast<T>(sum_dy);
-    }
-    if (!gx) continue;
-    // training: dx = g istd (dy - mean(dy) - xhat mean(dy xhat)); eval: dx = g istd dy.
-    const T mdy = a.training ? static_cast<T>(sum_dy / m) : T(0);
-    const T mdx = a.training ? static_cast<T>(sum_dy_xhat / m) * istd : T(0);
-    const T k = (gamma ? gamma[c] : T(1)) * istd;
-    for (int64_t i = threadIdx.x; i < m; i += blockDim.x) {
-      const int64_t o = bn_offset(i, c, a.channels, a.s);
-      const T dy = y ? g[o] * act_mask<T>(y[o], a.act) : g[o];
-      gx[o] = k * (dy - mdy - (x[o] - mu) * mdx);
-    }
+__global__ void bn_backward_apply_kernel(T* gx, const T* g, const T* x, const T* y, const T* mean, const T* k,
+                                         const T* mdy, const T* mdx, int64_t channels, int64_t s,
+                                         int64_t total, FusedAct act) {
+  AG_GRID_STRIDE(i, total) {
+    const int64_t c = (i / s) % channels;
+    const T dy = y ? g[i] * act_mask<T>(y[i], act) : g[i];
+    gx[i] = k[c] * (dy - mdy[c] - (x[i] - mean[c]) * mdx[c]);
   }
 }
 
@@ -139,8 +183,12 @@ T* ptr_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
-unsigned channel_grid(int64_t channels) {
-  return static_cast<unsigned>(channels < 65535 ? (channels < 1 ? 1 : channels) : 65535);
+// Blocks per channel for the statistics: about 4 blocks per SM over all channels, and
+// no block with fewer than ~4 elements per thread.
+int64_t chunks_for(const BnShape& d, const Launch& launch) {
+  const int64_t want = (4 * static_cast<int64_t>(launch.sms) + d.c - 1) / d.c;
+  const int64_t most = (d.n * d.s + 4 * kThreads - 1) / (4 * kThreads);
+  return std::max<int64_t>(1, std::min<int64_t>({want, most, 65535}));
 }
 
 }  // namespace
@@ -151,11 +199,34 @@ void batch_norm_forward_train(Tensor& y, Tensor& mean, Tensor& invstd, Tensor& r
   const BnShape d(x);
   if (d.c == 0) return;
   Launch launch(y);
+  const BnSumArgs args{d.c, d.s, d.n * d.s, chunks_for(d, launch), act};
+  const dim3 grid(static_cast<unsigned>(args.chunks), static_cast<unsigned>(d.c));
+  // Workspace: partial sums [C * chunks], the double means [C].
+  Tensor ws = Tensor::empty({d.c * args.chunks + d.c}, DType::f64, x.device());
+  double* part = ws.data<double>();
+  double* mean_d = part + d.c * args.chunks;
+  const unsigned per_channel = grid_for(d.c, launch);
   dispatch_float(x.dtype(), "batch_norm_forward_train", [&]<typename scalar_t>() {
-    bn_train_kernel<scalar_t><<<channel_grid(d.c), kThreads, 0, launch.stream>>>(
-        y.data<scalar_t>(), mean.data<scalar_t>(), invstd.data<scalar_t>(),
-        ptr_or_null<scalar_t>(running_mean), ptr_or_null<scalar_t>(running_var), x.data<scalar_t>(),
-        ptr_or_null<scalar_t>(gamma), ptr_or_null<scalar_t>(beta), d.n, d.c, d.s, momentum, eps, act);
+    const scalar_t* px = x.data<scalar_t>();
+    channel_sums_kernel<scalar_t, SumKind::x>
+        <<<grid, kThreads, 0, launch.stream>>>(part, nullptr, px, nullptr, nullptr, nullptr, nullptr, args);
+    AG_CUDA_CHECK_LAUNCH();
+    bn_mean_kernel<<<per_channel, kThreads, 0, launch.stream>>>(mean_d, part, d.c, args.chunks, args.m);
+    AG_CUDA_CHECK_LAUNCH();
+    channel_sums_kernel<scalar_t, SumKind::centered_sq>
+        <<<grid, kThreads, 0, launch.stream>>>(part, nullptr, px, nullptr, nullptr, mean_d, nullptr, args);
+    AG_CUDA_CHECK_LAUNCH();
+    Tensor affine = Tensor::empty({2, d.c}, x.dtype(), x.device());  // scale, shift
+    scalar_t* scale = affine.data<scalar_t>();
+    bn_finish_train_kernel<scalar_t><<<per_channel, kThreads, 0, launch.stream>>>(
+        scale, scale + d.c, mean.data<scalar_t>(), invstd.data<scalar_t>(),
+        ptr_or_null<scalar_t>(running_mean), ptr_or_null<scalar_t>(running_var), mean_d, part,
+        ptr_or_null<scalar_t>(gamma), ptr_or_null<scalar_t>(beta), d.c, args.chunks, args.m, momentum, eps);
+    AG_CUDA_CHECK_LAUNCH();
+    const int64_t total = x.numel();
+    if (total == 0) return;
+    bn_apply_kernel<scalar_t><<<grid_for(total, launch), kThreads, 0, launch.stream>>>(
+        y.data<scalar_t>(), px, scale, scale + d.c, d.c, d.s, total, act);
     AG_CUDA_CHECK_LAUNCH();
   });
 }
@@ -180,12 +251,29 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, 
   const BnShape d(x);
   if (d.c == 0) return;
   Launch launch(x);  // grad_x may be undefined when only the parameters need gradients
-  const BnBackwardArgs args{d.n, d.c, d.s, training, act};
+  const BnSumArgs args{d.c, d.s, d.n * d.s, chunks_for(d, launch), act};
+  const dim3 grid(static_cast<unsigned>(args.chunks), static_cast<unsigned>(d.c));
+  Tensor ws = Tensor::empty({2 * d.c * args.chunks}, DType::f64, x.device());
+  double* part1 = ws.data<double>();
+  double* part2 = part1 + d.c * args.chunks;
   dispatch_float(x.dtype(), "batch_norm_backward", [&]<typename scalar_t>() {
-    bn_backward_kernel<scalar_t><<<channel_grid(d.c), kThreads, 0, launch.stream>>>(
-        ptr_or_null<scalar_t>(grad_x), ptr_or_null<scalar_t>(grad_gamma), ptr_or_null<scalar_t>(grad_beta),
-        grad_y.data<scalar_t>(), x.data<scalar_t>(), act == FusedAct::none ? nullptr : y.data<scalar_t>(),
-        mean.data<scalar_t>(), invstd.data<scalar_t>(), ptr_or_null<scalar_t>(gamma), args);
+    const scalar_t* px = x.data<scalar_t>();
+    const scalar_t* pg = grad_y.data<scalar_t>();
+    const scalar_t* py = act == FusedAct::none ? nullptr : y.data<scalar_t>();
+    const scalar_t* pm = mean.data<scalar_t>();
+    channel_sums_kernel<scalar_t, SumKind::backward>
+        <<<grid, kThreads, 0, launch.stream>>>(part1, part2, px, pg, py, nullptr, pm, args);
+    AG_CUDA_CHECK_LAUNCH();
+    Tensor coef = Tensor::empty({3, d.c}, x.dtype(), x.device());  // k, mdy, mdx
+    scalar_t* k = coef.data<scalar_t>();
+    bn_finish_backward_kernel<scalar_t><<<grid_for(d.c, launch), kThreads, 0, launch.stream>>>(
+        k, k + d.c, k + 2 * d.c, ptr_or_null<scalar_t>(grad_gamma), ptr_or_null<scalar_t>(grad_beta), part1,
+        part2, invstd.data<scalar_t>(), ptr_or_null<scalar_t>(gamma), d.c, args.chunks, args.m, training);
+    AG_CUDA_CHECK_LAUNCH();
+    const int64_t total = x.numel();
+    if (!grad_x.defined() || total == 0) return;
+    bn_backward_apply_kernel<scalar_t><<<grid_for(total, launch), kThreads, 0, launch.stream>>>(
+        grad_x.data<scalar_t>(), pg, px, py, pm, k, k + d.c, k + 2 * d.c, d.c, d.s, total, act);
     AG_CUDA_CHECK_LAUNCH();
   });
 }
