@@ -12,7 +12,7 @@
 //   bench_gpu --filter softmax      # only rows whose name contains the text
 //   bench_gpu --scale 0.25          # smaller tensors (a smaller card, a quick look)
 //   bench_gpu --json gpu.json       # also write the figures as JSON
-//   bench_gpu --train-model resnet18 --batch 128 --steps 30
+//   bench_gpu --train-model resnet18 --batch 128 --steps 30 [--tf32]
 //                                   # training images/s of a model on random 32x32 data
 //                                   # (forward, cross-entropy, backward, SGD step), the
 //                                   # figure torch_peer.py bench reports; prints one JSON line
@@ -306,6 +306,8 @@ int main(int argc, char** argv) {
     flags.add_string("train-model", "", "instead: training images/s of this model (e.g. resnet18)");
     flags.add_int("batch", 128, "--train-model: batch size");
     flags.add_int("steps", 20, "--train-model: steps per timed run (3 runs, median)");
+    flags.add_bool("tf32", false,
+                   "--train-model: TF32 convolutions and GEMMs (torch_peer.py --precision tf32)");
     flags.add_string("device", "cuda",
                      "--train-model: cuda, or cpu for a comparison / a check without a GPU");
     flags.parse(argc, argv);
@@ -323,6 +325,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench_gpu: no CUDA device (%s)\n", cuda::unavailable_reason().c_str());
         return 1;
       }
+      if (flags.get_bool("tf32")) cuda::set_allow_tf32(true);
       return run_train_bench(flags.get_string("train-model"), flags.get_int("batch"), flags.get_int("steps"),
                              device);
     }
