@@ -40,6 +40,11 @@ struct Plan {
   cudnnConvolutionBwdDataAlgo_t bwd_data{};
   cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
   size_t fwd_ws = 0, bwd_data_ws = 0, bwd_filter_ws = 0;
+  // The math type cuDNN ranked each algorithm with (set on conv before that direction runs,
+  // as cuDNN needs algorithm and math type together to pick tensor-core kernels or not).
+  cudnnMathType_t fwd_math{}, bwd_data_math{}, bwd_filter_math{};
+  bool fma_only = false;        // float32 without TF32: no tensor-op algorithms
+  cudnnMathType_t base_math{};  // what the heuristics are asked with
 
   Plan() = default;
   Plan(const Plan&) = delete;
@@ -86,7 +91,9 @@ std::unique_ptr<Plan> build_plan(const Geometry& g, DType dtype, const Conv2dPar
   AG_CUDNN_CHECK(cudnnSetConvolutionGroupCount(plan->conv, as_int(p.groups, "groups")));
   // FMA-only math keeps float32 results at float32 precision (parity with the CPU) unless
   // the program opted into TF32, as for cuBLAS.
-  AG_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+  plan->base_math = tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+  AG_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, plan->base_math));
+  plan->fma_only = dtype == DType::f32 && !tf32;
   // cuDNN must agree with conv_out_size() on the output shape, or the descriptors lie.
   int n = 0, c = 0, h = 0, w = 0;
   AG_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(plan->conv, plan->x, plan->w, &n, &c, &h, &w));
@@ -112,12 +119,17 @@ Plan& plan_for(int device, const Geometry& g, DType dtype, const Conv2dParams& p
   return *it->second;
 }
 
-// The best-ranked algorithm that succeeded and fits kMaxWorkspace; `what` names the
-// direction in the error when none does.
+// The best-ranked algorithm that succeeded and fits kMaxWorkspace, skipping tensor-op
+// ones under fma_only (as PyTorch does) and reduced-precision conversions always; `what`
+// names the direction in the error when none is left.
 template <typename Perf>
-const Perf& pick(const Perf* perf, int count, const char* what) {
-  for (int i = 0; i < count; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace) return perf[i];
+const Perf& pick(const Perf* perf, int count, bool fma_only, const char* what) {
+  for (int i = 0; i < count; ++i) {
+    if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > kMaxWorkspace) continue;
+    if (perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
+    if (fma_only && perf[i].mathType == CUDNN_TENSOR_OP_MATH) continue;
+    return perf[i];
+  }
   AG_FAIL("conv2d on CUDA: cuDNN offers no usable " << what << " algorithm for this shape");
 }
 
@@ -125,9 +137,13 @@ void choose_fwd(Plan& plan, cudnnHandle_t h) {
   if (plan.has_fwd) return;
   cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
   int count = 0;
+  AG_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, plan.base_math));
   AG_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, plan.x, plan.w, plan.conv, plan.y,
                                                         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf));
-  plan.fwd = pick(perf, count, "forward").algo;
+  const auto& best = pick(perf, count, plan.fma_only, "forward");
+  plan.fwd = best.algo;
+  plan.fwd_math = best.mathType;
+  AG_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, plan.fwd_math));
   AG_CUDNN_CHECK(
       cudnnGetConvolutionForwardWorkspaceSize(h, plan.x, plan.w, plan.conv, plan.y, plan.fwd, &plan.fwd_ws));
   plan.has_fwd = true;
@@ -137,9 +153,13 @@ void choose_bwd_data(Plan& plan, cudnnHandle_t h) {
   if (plan.has_bwd_data) return;
   cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
   int count = 0;
+  AG_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, plan.base_math));
   AG_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
       h, plan.w, plan.y, plan.conv, plan.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, perf));
-  plan.bwd_data = pick(perf, count, "backward-data").algo;
+  const auto& best = pick(perf, count, plan.fma_only, "backward-data");
+  plan.bwd_data = best.algo;
+  plan.bwd_data_math = best.mathType;
+  AG_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, plan.bwd_data_math));
   AG_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, plan.w, plan.y, plan.conv, plan.x,
                                                               plan.bwd_data, &plan.bwd_data_ws));
   plan.has_bwd_data = true;
@@ -149,9 +169,13 @@ void choose_bwd_filter(Plan& plan, cudnnHandle_t h) {
   if (plan.has_bwd_filter) return;
   cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
   int count = 0;
+  AG_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, plan.base_math));
   AG_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
       h, plan.x, plan.y, plan.conv, plan.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, perf));
-  plan.bwd_filter = pick(perf, count, "backward-filter").algo;
+  const auto& best = pick(perf, count, plan.fma_only, "backward-filter");
+  plan.bwd_filter = best.algo;
+  plan.bwd_filter_math = best.mathType;
+  AG_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, plan.bwd_filter_math));
   AG_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, plan.x, plan.y, plan.conv, plan.w,
                                                                 plan.bwd_filter, &plan.bwd_filter_ws));
   plan.has_bwd_filter = true;
@@ -197,6 +221,7 @@ void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& w, const Tensor&
   choose_fwd(plan, h);
   const Scaling s(x.dtype());
   Tensor ws = workspace(plan.fwd_ws, out.device());
+  AG_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, plan.fwd_math));
   AG_CUDNN_CHECK(cudnnConvolutionForward(h, s.one(), plan.x, x.raw_data(), plan.w, w.raw_data(), plan.conv,
                                          plan.fwd, ws_ptr(ws, plan.fwd_ws), plan.fwd_ws, s.zero(), plan.y,
                                          out.raw_data()));
@@ -225,6 +250,7 @@ void conv2d_backward_input(Tensor& grad_x, const Tensor& grad_out, const Tensor&
   choose_bwd_data(plan, h);
   const Scaling s(grad_x.dtype());
   Tensor ws = workspace(plan.bwd_data_ws, grad_x.device());
+  AG_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, plan.bwd_data_math));
   AG_CUDNN_CHECK(cudnnConvolutionBackwardData(h, s.one(), plan.w, w.raw_data(), plan.y, grad_out.raw_data(),
                                               plan.conv, plan.bwd_data, ws_ptr(ws, plan.bwd_data_ws),
                                               plan.bwd_data_ws, s.zero(), plan.x, grad_x.raw_data()));
@@ -243,6 +269,7 @@ void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor
   choose_bwd_filter(plan, h);
   const Scaling s(x.dtype());
   Tensor ws = workspace(plan.bwd_filter_ws, grad_w.device());
+  AG_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, plan.bwd_filter_math));
   AG_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, s.one(), plan.x, x.raw_data(), plan.y, grad_out.raw_data(),
                                                 plan.conv, plan.bwd_filter, ws_ptr(ws, plan.bwd_filter_ws),
                                                 plan.bwd_filter_ws, s.zero(), plan.w, grad_w.raw_data()));
