@@ -205,9 +205,10 @@ Tensor collect_features(Classifier& net, DataLoader& loader, Device device, Tens
 
 TrainedRun load_trained_run(const std::string& path, Device device) {
   TrainedRun run;
-  run.dir =
+  // (Built in one expression: assigning "." afterwards trips a GCC 12 -Wrestrict false positive.)
+  const std::string dir =
       std::filesystem::is_regular_file(path) ? std::filesystem::path(path).parent_path().string() : path;
-  if (run.dir.empty()) run.dir = ".";
+  run.dir = dir.empty() ? std::string(".") : dir;
   run.state = read_checkpoint_state(run.dir);
   const std::string what = "checkpoint in '" + run.dir + "'";
   try {
