@@ -145,7 +145,9 @@ bool dot_weight_grad(float* grad_w, const float* grad_out, const float* x, const
     float* zeros = workspace<float>(7, zero_len);
     std::memset(zeros, 0, sizeof(float) * zero_len);
     partial[static_cast<size_t>(omp_get_thread_num())] = acc;
-#pragma omp for schedule(dynamic, 1)
+    // Static: which items land in which thread's accumulator must not depend on timing,
+    // or the sums (and an exactly resumed training run) would differ from run to run.
+#pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ++ch) {
       const int64_t n0 = ch * per_chunk;
       chunk_weight_grad(acc, grad_out, x, g, n0, std::min(per_chunk, g.n - n0), views, zeros);

@@ -211,7 +211,9 @@ bool fast_depthwise_backward_weight(float* grad_w, const float* grad_out, const 
     float* acc = workspace<float>(6, static_cast<size_t>(size));
     std::memset(acc, 0, sizeof(float) * static_cast<size_t>(size));
     partial[static_cast<size_t>(omp_get_thread_num())] = acc;
-#pragma omp for schedule(dynamic, 1)
+    // Static: which items land in which thread's accumulator must not depend on timing,
+    // or the sums (and an exactly resumed training run) would differ from run to run.
+#pragma omp for schedule(static)
     for (int64_t k = 0; k < items; ++k)
       backward_weight_item(acc, grad_out, x, g, p, p.items[static_cast<size_t>(k)]);
   }
