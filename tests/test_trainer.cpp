@@ -130,6 +130,24 @@ TEST_CASE("trainer: resume reproduces an uninterrupted run exactly") {
   }
 }
 
+TEST_CASE("trainer: two identical runs of real models give identical weights (no timing-dependent sums)") {
+  // 16x16 images reach the kernels' wide-row and depthwise paths, which accumulate per thread.
+  const ag_test::TinyData data(32, 8, 16);
+  for (const char* model : {"resnet20:width=0.5", "mobilenetv2:width=0.25,depth=0.25"}) {
+    CAPTURE(model);
+    TempDir tmp;
+    TrainConfig a = ag_test::tiny_config(tmp.file("a"));
+    a.model = model;
+    a.epochs = 1;
+    a.workers = 2;
+    TrainConfig b = a;
+    b.out = tmp.file("b");
+    run_tiny(a, data);
+    run_tiny(b, data);
+    ag_test::check_same_tensors(saved_tensors(a.out), saved_tensors(b.out));
+  }
+}
+
 TEST_CASE("trainer: resuming with another configuration or without a checkpoint is refused") {
   TempDir tmp;
   const ag_test::TinyData data;

@@ -19,20 +19,22 @@
 
 namespace ag_test {
 
-// n images of 3x8x8 in 4 classes (labels cycle 0..3), each a noisy grey background with the
-// class's quadrant brighter, so a small CNN learns them within a few epochs.
-inline std::shared_ptr<const ag::Dataset> quadrant_images(int64_t n, uint64_t seed) {
-  ag::Dataset d(3, 8, 8, {"q0", "q1", "q2", "q3"});
+// n images of 3 x size x size in 4 classes (labels cycle 0..3), each a noisy grey
+// background with the class's quadrant brighter, so a small CNN learns them within a few
+// epochs.
+inline std::shared_ptr<const ag::Dataset> quadrant_images(int64_t n, uint64_t seed, int64_t size = 8) {
+  ag::Dataset d(3, size, size, {"q0", "q1", "q2", "q3"});
   ag::Generator gen(seed);
-  std::vector<uint8_t> img(3 * 8 * 8);
+  std::vector<uint8_t> img(static_cast<size_t>(3 * size * size));
+  const int64_t half = size / 2;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t label = i % 4;
     for (int64_t c = 0; c < 3; ++c)
-      for (int64_t y = 0; y < 8; ++y)
-        for (int64_t x = 0; x < 8; ++x) {
-          const bool inside = (y / 4) * 2 + (x / 4) == label;
+      for (int64_t y = 0; y < size; ++y)
+        for (int64_t x = 0; x < size; ++x) {
+          const bool inside = (y / half) * 2 + (x / half) == label;
           const double v = (inside ? 170.0 : 70.0) + gen.uniform(-50.0, 50.0);
-          img[static_cast<size_t>((c * 8 + y) * 8 + x)] = static_cast<uint8_t>(v);
+          img[static_cast<size_t>((c * size + y) * size + x)] = static_cast<uint8_t>(v);
         }
     d.add(img.data(), label);
   }
@@ -61,6 +63,9 @@ inline ag::train::TrainConfig tiny_config(const std::string& out, const std::str
 
 struct TinyData {
   std::shared_ptr<const ag::Dataset> train = quadrant_images(48, 1), test = quadrant_images(24, 2);
+  TinyData() = default;
+  TinyData(int64_t n_train, int64_t n_test, int64_t size)
+      : train(quadrant_images(n_train, 1, size)), test(quadrant_images(n_test, 2, size)) {}
 };
 
 inline ag::train::TrainerHooks tiny_hooks(const TinyData& data, std::ostream* log) {

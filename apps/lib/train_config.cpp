@@ -339,7 +339,8 @@ void add_train_flags(Flags& flags, const std::set<std::string>& skip) {
   f.add_choice("cifar100-labels", d.cifar100_labels, {"fine", "coarse"}, "CIFAR-100: 100 classes or 20");
   f.add_int("train-subset", d.train_subset, "train on N images only (0: all)");
   f.add_int("test-subset", d.test_subset, "evaluate on N test images only (0: all)");
-  f.add_choice("subset", d.subset_mode, {"first", "random"}, "which N: the first, or N seeded-random ones");
+  f.add_choice("subset", d.subset_mode, {"first", "random"},
+               "which N: N seeded-random ones, or the first N (useless on files sorted by class)");
   f.add_bool("augment", d.augment, "random crop (padding 4) and horizontal flip");
   f.add_int("cutout", d.cutout, "Cutout square side in pixels (0: none)");
   f.add_string("model", d.model,

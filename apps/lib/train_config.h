@@ -23,11 +23,12 @@ struct TrainConfig {
   std::string dataset = "cifar10";  // cifar10 | cifar100 | fashion-mnist | mnist | folder
   std::string data_dir;             // "": default_data_dir(dataset)
   std::string cifar100_labels = "fine";
-  int64_t train_subset = 0;           // 0: the whole training set; else its first N / N random
-  int64_t test_subset = 0;            // 0: the whole test set
-  std::string subset_mode = "first";  // first | random (seeded by seed, then sorted)
-  bool augment = true;                // random crop (pad 4) + horizontal flip
-  int64_t cutout = 0;                 // Cutout square side; 0: none
+  int64_t train_subset = 0;  // 0: the whole training set; else N of its images
+  int64_t test_subset = 0;   // 0: the whole test set
+  // Which N: "random" (seeded by seed, in file order) or "first" (useless on class-sorted files).
+  std::string subset_mode = "random";
+  bool augment = true;  // random crop (pad 4) + horizontal flip
+  int64_t cutout = 0;   // Cutout square side; 0: none
   // Model and loss.
   std::string model = "resnet20";  // a models/factory.h spec, or convnet[:features=F,width=W]
   std::string head = "auto";       // auto | linear | cosine; must agree with the loss
