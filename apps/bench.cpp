@@ -14,6 +14,8 @@
 //   bench --threads 1 --filter conv3x3     # a subset: layers whose name contains the text
 //   bench --batch 32 --reps 3 --no-step    # smaller, faster
 //   bench --json results.json              # also write the figures as JSON
+// On a machine shared with other jobs, run with OMP_WAIT_POLICY=passive: spinning OpenMP
+// threads then wait for a preempted sibling at every barrier (2-3x slower steps).
 // Expected (2-core development machine): ResNet18 3x3 convolutions forward >= 70% of the
 // sgemm figure and backward >= 55%; depthwise layers >= 50% of the copy bandwidth; the
 // ResNet-20 step >= 200 images/s on 2 threads. docs/benchmarks.md records measured figures.
@@ -75,9 +77,10 @@ double sgemm_gflops(int reps) {
   return 2.0 * n * n * n / t / 1e9;
 }
 
-// A 256 MiB copy split across the threads; bytes read + written per second.
+// A 128 MiB copy (well past the caches) split across the threads; bytes read + written
+// per second.
 double copy_gbps(int reps) {
-  const size_t n = size_t{64} << 20;  // floats
+  const size_t n = size_t{32} << 20;  // floats
   std::vector<float> src(n, 1.f), dst(n, 0.f);
   const double t = time_median(reps, [&] {
 #pragma omp parallel
@@ -168,7 +171,7 @@ int64_t inverted_residual(LayerSet& s, int64_t cin, int64_t cout, int64_t t, int
 
 void add_mobilenet_v2(LayerSet& s) {
   s.net = "mobilenetv2";
-  const int64_t cfg[][4] = {{1, 16, 1, 1},  {6, 24, 2, 1},  {6, 32, 3, 2}, {6, 64, 4, 2},
+  const int64_t cfg[][4] = {{1, 16, 1, 1}, {6, 24, 2, 1},  {6, 32, 3, 2}, {6, 64, 4, 2},
                             {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};  // t, c, n, s (CIFAR)
   int64_t hw = s.conv_bn(3, 32, 3, 1, 32), cin = 32;
   for (auto& [t, c, n, stride] : cfg)
@@ -182,7 +185,7 @@ void add_mobilenet_v2(LayerSet& s) {
 
 void add_efficientnet_b0(LayerSet& s) {
   s.net = "efficientnet-b0";
-  const int64_t cfg[][5] = {{1, 3, 1, 16, 1},  {6, 3, 2, 24, 2},  {6, 5, 2, 40, 2},  {6, 3, 2, 80, 3},
+  const int64_t cfg[][5] = {{1, 3, 1, 16, 1},  {6, 3, 2, 24, 2},  {6, 5, 2, 40, 2}, {6, 3, 2, 80, 3},
                             {6, 5, 1, 112, 3}, {6, 5, 2, 192, 4}, {6, 3, 1, 320, 1}};  // t, k, s, c, n
   int64_t hw = s.conv_bn(3, 32, 3, 1, 32), cin = 32;
   for (auto& [t, k, stride, c, n] : cfg)
@@ -229,7 +232,8 @@ LayerResult measure_conv(const LayerSpec& s, int64_t batch, int reps) {
 LayerResult measure_bn(const LayerSpec& s, int64_t batch, int reps) {
   const int64_t c = s.cin;
   Tensor x = Tensor::normal({batch, c, s.hw, s.hw}, 0, 1), y = Tensor::empty(x.shape());
-  Tensor gamma = Tensor::ones({c}), beta = Tensor::zeros({c}), rm = Tensor::zeros({c}), rv = Tensor::ones({c});
+  Tensor gamma = Tensor::ones({c}), beta = Tensor::zeros({c}), rm = Tensor::zeros({c}),
+         rv = Tensor::ones({c});
   Tensor mean = Tensor::empty({c}), invstd = Tensor::empty({c});
   Tensor gy = Tensor::uniform(x.shape(), -1, 1), gx = Tensor::empty(x.shape());
   Tensor gg = Tensor::empty({c}), gb = Tensor::empty({c}), none;
@@ -314,20 +318,23 @@ void run_layers(const LayerSet& set, const train::Flags& flags, double gemm, dou
   const int64_t batch = flags.get_int("batch");
   const int reps = static_cast<int>(flags.get_int("reps"));
   const std::string filter = flags.get_string("filter");
-  std::printf("\n%-30s %8s %8s %6s %8s %8s %6s  %s\n", "layer", "fwd ms", "fwd", "%ceil", "bwd ms", "bwd", "%ceil",
-              "used by");
+  std::printf("\n%-30s %8s %8s %6s %8s %8s %6s %7s  %s\n", "layer", "fwd ms", "fwd", "%ceil", "bwd ms", "bwd",
+              "%ceil", "ceiling", "used by");
   for (size_t i = 0; i < set.specs.size(); ++i) {
     const LayerSpec& s = set.specs[i];
     if (!filter.empty() && s.name().find(filter) == std::string::npos) continue;
-    const LayerResult r = s.kind == Kind::bn ? measure_bn(s, batch, reps) : measure_conv(s, batch, reps);
     const bool flops_bound = s.kind == Kind::conv;
-    const double ceil = flops_bound ? gemm : copy;
+    // The ceiling is measured right before the layer (paired), so that drifts of a shared
+    // machine hit both alike; the start-of-run figure is the fallback with --no-paired.
+    double ceil = flops_bound ? gemm : copy;
+    if (flags.get_bool("paired")) ceil = flops_bound ? sgemm_gflops(3) : copy_gbps(3);
+    const LayerResult r = s.kind == Kind::bn ? measure_bn(s, batch, reps) : measure_conv(s, batch, reps);
     const double f = flops_bound ? r.fwd_flops / r.fwd_s / 1e9 : r.fwd_bytes / r.fwd_s / 1e9;
     const double b = flops_bound ? r.bwd_flops / r.bwd_s / 1e9 : r.bwd_bytes / r.bwd_s / 1e9;
     std::string used;
     for (auto& [net, n] : set.uses[i]) used += (used.empty() ? "" : ", ") + net + " x" + std::to_string(n);
-    std::printf("%-30s %8.2f %8.1f %5.0f%% %8.2f %8.1f %5.0f%%  %s\n", s.name().c_str(), r.fwd_s * 1e3, f,
-                100 * f / ceil, r.bwd_s * 1e3, b, 100 * b / ceil, used.c_str());
+    std::printf("%-30s %8.2f %8.1f %5.0f%% %8.2f %8.1f %5.0f%% %7.1f  %s\n", s.name().c_str(), r.fwd_s * 1e3,
+                f, 100 * f / ceil, r.bwd_s * 1e3, b, 100 * b / ceil, ceil, used.c_str());
     std::fflush(stdout);
     out["layers"].push_back({{"name", s.name()},
                              {"unit", flops_bound ? "GFLOP/s" : "GB/s"},
@@ -337,6 +344,7 @@ void run_layers(const LayerSet& set, const train::Flags& flags, double gemm, dou
                              {"backward_ms", r.bwd_s * 1e3},
                              {"backward", b},
                              {"backward_pct_ceiling", 100 * b / ceil},
+                             {"ceiling", ceil},
                              {"forward_gflops", r.fwd_flops / r.fwd_s / 1e9},
                              {"backward_gflops", r.bwd_flops / r.bwd_s / 1e9},
                              {"used_by", set.uses[i]}});
@@ -354,6 +362,7 @@ int run(int argc, char** argv) {
   flags.add_int("steps", 5, "timed ResNet-20 training steps (after 2 warm-up steps)");
   flags.add_string("json", "", "also write the results to this JSON file");
   flags.add_bool("ceilings", true, "measure the sgemm and copy ceilings (off: for profiling a part)");
+  flags.add_bool("paired", true, "re-measure the ceiling right before each layer (noisy shared machines)");
   flags.parse(argc, argv);
   if (flags.help_requested()) {
     std::cout << flags.usage();
@@ -376,8 +385,11 @@ int run(int argc, char** argv) {
   add_resnet18(set);
   add_mobilenet_v2(set);
   add_efficientnet_b0(set);
-  for (auto& [net, macs] : set.net_macs) std::printf("%s: %ld forward MACs per image\n", net.c_str(), long(macs));
-  std::printf("conv: GFLOP/s vs sgemm; dw and bn: GB/s vs copy. backward = input + weight gradients.\n");
+  for (auto& [net, macs] : set.net_macs)
+    std::printf("%s: %ld forward MACs per image\n", net.c_str(), long(macs));
+  std::printf(
+      "conv: GFLOP/s vs sgemm; dw and bn: GB/s vs copy (bytes read + written); backward = input +\n"
+      "weight gradients; ceiling = the sgemm or copy figure measured just before the layer.\n");
   if (flags.get_bool("layers")) run_layers(set, flags, gemm, copy, out);
   if (flags.get_bool("step")) {
     int64_t params = 0;

@@ -164,6 +164,12 @@ TEST_CASE("conv2d kernels match the naive loops in float32") {
   check_against_naive({2, 3, 32, 32}, {4, 3, 5, 5}, geometry(2, 2, 1, 1), false);
   check_against_naive({1, 300, 4, 16}, {13, 300, 3, 3}, geometry(1, 1, 1, 1), true);
   check_against_naive({3, 7, 16, 16}, {29, 7, 1, 1}, geometry(1, 0, 1, 1), false);
+  // "same" convolutions on 8-, 4- and 2-wide planes: a 16-lane run covers whole rows
+  check_against_naive({3, 5, 8, 8}, {7, 5, 3, 3}, geometry(1, 1, 1, 1), true);
+  check_against_naive({2, 6, 4, 4}, {13, 6, 3, 3}, geometry(1, 1, 1, 1), false);
+  check_against_naive({3, 4, 8, 8}, {5, 4, 5, 5}, geometry(1, 2, 1, 1), true);
+  check_against_naive({2, 4, 8, 8}, {3, 4, 3, 3}, geometry(1, 2, 2, 1), false);
+  check_against_naive({8, 4, 2, 2}, {3, 4, 3, 3}, geometry(1, 1, 1, 1), true);
   // pointwise (the GEMM reads the input directly when a chunk holds one sample)
   check_against_naive({2, 8, 32, 32}, {5, 8, 1, 1}, geometry(1, 0, 1, 1), true);
   check_against_naive({6, 8, 4, 4}, {10, 8, 1, 1}, geometry(1, 0, 1, 1), false);

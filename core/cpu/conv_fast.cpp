@@ -235,7 +235,7 @@ template <typename At>
 void implicit_gemm(float* out, const ConvSource& s, int64_t n, int64_t rows, At&& a_at, const float* bias,
                    const OutMap& om) {
   const int64_t k_total = s.k(), q_total = n * s.p(), taps = s.kh * s.kw;
-  const bool direct = s.sw == 1 && s.wo % 16 == 0 && taps <= kMaxTaps && !(s.kh == 1 && s.kw == 1);
+  const bool direct = direct_ok(s) && taps <= kMaxTaps;
   const std::vector<RowPanel> panels = make_row_panels(rows);
   const int64_t rows_pad = padded_rows(panels);
   float* ap = workspace<float>(4, static_cast<size_t>(rows_pad * k_total));

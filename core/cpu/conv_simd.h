@@ -207,24 +207,47 @@ inline void run_micro_kernel_taps(int mr, int64_t t0, int64_t ntaps, int64_t ci0
   }
 }
 
-// Fills tr for a column panel whose segments (at most one per half) are segs.
+// Whether every 16-lane half of a 16-aligned column run can be read with one masked load
+// per tap: stride 1 and either output rows a multiple of 16 wide (a half is part of one
+// row), or rows as wide as the input's, 16 a multiple of that width and samples a
+// multiple of 16 positions (a half is then 16 / wo whole rows, adjacent in memory, and
+// lane l sits l elements after lane 0).
+inline bool direct_ok(const ConvSource& s) {
+  if (s.sw != 1) return false;
+  if (s.wo % 16 == 0) return true;
+  return 16 % s.wo == 0 && s.w == s.wo && s.sh == 1 && s.p() % 16 == 0;
+}
+
+// Lane mask of the 16 positions starting at output (oh0, ow0) for tap (i, j), for `lanes`
+// live lanes (direct_ok geometry).
+inline __mmask16 tap_lane_mask(const ConvSource& s, int64_t oh0, int64_t ow0, int64_t i, int64_t j,
+                               int lanes) {
+  uint32_t m = 0;
+  for (int l = 0; l < lanes; ++l) {
+    const int64_t ih = (oh0 + (ow0 + l) / s.wo) * s.sh - s.ph + i * s.dh;
+    const int64_t iw = (ow0 + l) % s.wo - s.pw + j * s.dw;
+    if (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w) m |= 1u << l;
+  }
+  return static_cast<__mmask16>(m);
+}
+
+// Fills tr for a column panel with the given segments (direct_ok geometry).
 inline void make_tap_rows(const ConvSource& s, const Segment* segs, int count, TapRows& tr) {
   for (int h = 0; h < 2; ++h) {
     const Segment* sg = nullptr;
-    for (int i = 0; i < count; ++i)
+    int lanes = 0;
+    for (int i = 0; i < count; ++i) {
       if (segs[i].lane == 16 * h) sg = &segs[i];
+      if (segs[i].lane >> 4 == h) lanes += segs[i].len;
+    }
     for (int64_t i = 0; i < s.kh; ++i)
       for (int64_t j = 0; j < s.kw; ++j) {
         const int64_t t = i * s.kw + j;
         tr.b[h][t] = s.data;
-        tr.m[h][t] = 0;
-        if (!sg) continue;
-        const int64_t ih = sg->oh * s.sh - s.ph + i * s.dh, iw0 = sg->ow - s.pw + j * s.dw;
-        if (ih < 0 || ih >= s.h) continue;
-        const int64_t lo = std::max<int64_t>(0, -iw0), hi = std::min<int64_t>(sg->len, s.w - iw0);
-        if (lo >= hi) continue;
-        tr.m[h][t] = static_cast<__mmask16>(((1u << (hi - lo)) - 1) << lo);
-        tr.b[h][t] = s.data + sg->n * s.c * s.h * s.w + ih * s.w + iw0;
+        tr.m[h][t] = sg ? tap_lane_mask(s, sg->oh, sg->ow, i, j, lanes) : 0;
+        if (!tr.m[h][t]) continue;
+        const int64_t ih0 = sg->oh * s.sh - s.ph + i * s.dh, iw0 = sg->ow - s.pw + j * s.dw;
+        tr.b[h][t] = s.data + sg->n * s.c * s.h * s.w + ih0 * s.w + iw0;
       }
   }
 }

@@ -1,5 +1,5 @@
-// Weight gradient of a stride-1 convolution whose output rows are a multiple of 16 wide,
-// as dot products: for each kernel tap (i, j),
+// Weight gradient of a stride-1 convolution in the direct_ok geometry of conv_simd.h (rows
+// a multiple of 16 wide, or whole 8/4/2-wide rows), as dot products: for each kernel tap (i, j),
 //   gW[co][ci][i][j] = sum over samples and output positions q of G[co][q] * X_ij[ci][q],
 // where X_ij is the input shifted by the tap. Both G rows and X_ij rows are contiguous
 // along q (16 positions of one output row per vector; a lane mask does the padding), so
@@ -16,7 +16,7 @@
 #include "core/cpu/gemm_util.h"
 
 #ifdef __AVX512F__
-#include <immintrin.h>
+#include "core/cpu/conv_simd.h"
 // GCC 12 warns falsely inside its own lane-reduction intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
@@ -29,48 +29,49 @@ namespace {
 
 constexpr int kTM = 4, kTN = 4;  // output channels x input channels per register tile
 
-// One tap's view: row/column offsets of the input and the lane mask of each 16-wide
-// column chunk of an output row.
+// One tap's view of a sample: for each run of 16 consecutive output positions (a chunk),
+// the offset of lane 0's input in the plane and the lanes that read inside it. The
+// geometry is conv_simd.h's direct_ok: a chunk is part of one output row, or whole rows
+// adjacent in memory, so lane l's input is always l elements after lane 0's. Chunks
+// whose lanes all read padding are dropped.
 struct TapView {
-  int64_t row_off;
-  std::vector<int64_t> col0;     // input column of lane 0, per chunk
-  std::vector<__mmask16> masks;  // valid lanes, per chunk
+  std::vector<int64_t> g_off, x_off;  // per chunk: output position, input offset of lane 0
+  std::vector<__mmask16> masks;       // valid lanes, per chunk
 };
 
 TapView tap_view(const ConvGeom& g, int64_t i, int64_t j) {
+  const simd::ConvSource s{nullptr, g.c,  g.h,  g.w,  g.kh, g.kw, g.sh,
+                           g.sw,    g.ph, g.pw, g.dh, g.dw, g.ho, g.wo};
   TapView v;
-  v.row_off = i * g.dh - g.ph;
-  for (int64_t ow0 = 0; ow0 < g.wo; ow0 += 16) {
-    const int64_t iw0 = ow0 - g.pw + j * g.dw;
-    const int64_t lo = std::max<int64_t>(0, -iw0), hi = std::min<int64_t>(16, g.w - iw0);
-    v.col0.push_back(iw0);
-    v.masks.push_back(lo < hi ? static_cast<__mmask16>(((1u << (hi - lo)) - 1) << lo) : 0);
+  for (int64_t q = 0; q < g.p; q += 16) {
+    const int64_t oh = q / g.wo, ow = q % g.wo;
+    const int lanes = static_cast<int>(std::min<int64_t>(16, g.p - q));
+    const __mmask16 m = simd::tap_lane_mask(s, oh, ow, i, j, lanes);
+    if (!m) continue;
+    v.g_off.push_back(q);
+    v.x_off.push_back((oh * g.sh - g.ph + i * g.dh) * g.w + ow - g.pw + j * g.dw);
+    v.masks.push_back(m);
   }
   return v;
 }
 
 // acc[r][c] += sum over one sample's positions of g[r][q] * x[c][shifted q].
 // (Plain local pointers and a 4 x 4 tile: 16 accumulators + 5 operands stay in registers.)
-inline void dot_sample(const float* const g[kTM], const float* const x[kTN], const ConvGeom& g_,
-                       const TapView& tv, __m512 acc[kTM][kTN]) {
-  const int64_t chunks = static_cast<int64_t>(tv.masks.size());
-  for (int64_t oh = 0; oh < g_.ho; ++oh) {
-    const int64_t ih = oh * g_.sh + tv.row_off;
-    if (ih < 0 || ih >= g_.h) continue;
-    for (int64_t ch = 0; ch < chunks; ++ch) {
-      const __mmask16 m = tv.masks[static_cast<size_t>(ch)];
-      if (!m) continue;
-      const int64_t go = oh * g_.wo + ch * 16, xo = ih * g_.w + tv.col0[static_cast<size_t>(ch)];
-      const __m512 g0 = _mm512_loadu_ps(g[0] + go), g1 = _mm512_loadu_ps(g[1] + go);
-      const __m512 g2 = _mm512_loadu_ps(g[2] + go), g3 = _mm512_loadu_ps(g[3] + go);
+inline void dot_sample(const float* const g[kTM], const float* const x[kTN], const TapView& tv,
+                       __m512 acc[kTM][kTN]) {
+  const size_t chunks = tv.masks.size();
+  for (size_t ch = 0; ch < chunks; ++ch) {
+    const __mmask16 m = tv.masks[ch];
+    const int64_t go = tv.g_off[ch], xo = tv.x_off[ch];
+    const __m512 g0 = _mm512_loadu_ps(g[0] + go), g1 = _mm512_loadu_ps(g[1] + go);
+    const __m512 g2 = _mm512_loadu_ps(g[2] + go), g3 = _mm512_loadu_ps(g[3] + go);
 #pragma GCC unroll 4
-      for (int c = 0; c < kTN; ++c) {
-        const __m512 xv = _mm512_maskz_loadu_ps(m, x[c] + xo);
-        acc[0][c] = _mm512_fmadd_ps(g0, xv, acc[0][c]);
-        acc[1][c] = _mm512_fmadd_ps(g1, xv, acc[1][c]);
-        acc[2][c] = _mm512_fmadd_ps(g2, xv, acc[2][c]);
-        acc[3][c] = _mm512_fmadd_ps(g3, xv, acc[3][c]);
-      }
+    for (int c = 0; c < kTN; ++c) {
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x[c] + xo);
+      acc[0][c] = _mm512_fmadd_ps(g0, xv, acc[0][c]);
+      acc[1][c] = _mm512_fmadd_ps(g1, xv, acc[1][c]);
+      acc[2][c] = _mm512_fmadd_ps(g2, xv, acc[2][c]);
+      acc[3][c] = _mm512_fmadd_ps(g3, xv, acc[3][c]);
     }
   }
 }
@@ -79,7 +80,7 @@ inline void dot_sample(const float* const g[kTM], const float* const x[kTN], con
 // gp, xp: the tile's rows in the first sample; gs, xs: their sample strides (0 for the
 // zero rows that pad a partial tile).
 void dot_tile(const float* const* gp, const int64_t* gs, const float* const* xp, const int64_t* xs,
-              int64_t ns, const ConvGeom& g, const TapView& tv, float out[kTM][kTN]) {
+              int64_t ns, const TapView& tv, float out[kTM][kTN]) {
   __m512 acc[kTM][kTN];
   for (int r = 0; r < kTM; ++r)
     for (int c = 0; c < kTN; ++c) acc[r][c] = _mm512_setzero_ps();
@@ -88,7 +89,7 @@ void dot_tile(const float* const* gp, const int64_t* gs, const float* const* xp,
     const float* xr[kTN];
     for (int r = 0; r < kTM; ++r) gr[r] = gp[r] + s * gs[r];
     for (int c = 0; c < kTN; ++c) xr[c] = xp[c] + s * xs[c];
-    dot_sample(gr, xr, g, tv, acc);
+    dot_sample(gr, xr, tv, acc);
   }
   for (int r = 0; r < kTM; ++r)
     for (int c = 0; c < kTN; ++c) out[r][c] += _mm512_reduce_add_ps(acc[r][c]);
@@ -116,7 +117,7 @@ void chunk_weight_grad(float* acc, const float* grad_out, const float* x, const 
           xs[c] = live ? g.c * g.h * g.w : 0;
         }
         float out[kTM][kTN] = {};
-        dot_tile(gp, gs, xp, xs, ns, g, views[static_cast<size_t>(t)], out);
+        dot_tile(gp, gs, xp, xs, ns, views[static_cast<size_t>(t)], out);
         for (int r = 0; r < kTM && co0 + r < g.co; ++r)
           for (int c = 0; c < kTN && ci0 + c < g.c; ++c)
             acc[((co0 + r) * g.c + ci0 + c) * taps + t] += out[r][c];
@@ -126,7 +127,8 @@ void chunk_weight_grad(float* acc, const float* grad_out, const float* x, const 
 }  // namespace
 
 bool dot_weight_grad(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
-  if (g.groups != 1 || g.sw != 1 || g.wo % 16 != 0) return false;
+  const simd::ConvSource src{x, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.ho, g.wo};
+  if (g.groups != 1 || !simd::direct_ok(src)) return false;
   const int64_t taps = g.kh * g.kw, size = g.co * g.c * taps;
   std::vector<TapView> views;
   for (int64_t i = 0; i < g.kh; ++i)
