@@ -418,7 +418,9 @@ bool fast_conv_backward_input(float* grad_x, const float* grad_out, const float*
 
 bool fast_conv_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
   if (!fast_conv_supported(g)) return false;
-  if (dot_weight_grad(grad_w, grad_out, x, g)) return true;
+  // Dot products win where channels are few (packing would dominate the GEMM); with many
+  // channels the packed GEMM reuses each packed element enough and is faster.
+  if (g.co * g.c <= 64 * 64 && dot_weight_grad(grad_w, grad_out, x, g)) return true;
   const ConvSource s = source_of(x, g);
   const int64_t rows = g.co, k_total = g.k, k_pad = (k_total + kNR - 1) / kNR * kNR;
   const int64_t p = g.p, q_total = g.n * p, q_blocks = (q_total + kBlockQ - 1) / kBlockQ;
