@@ -1,5 +1,7 @@
 #include "layers/conv2d.h"
 
+#include <sstream>
+
 #include "layers/functional.h"
 #include "layers/init.h"
 
@@ -43,15 +45,15 @@ Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight_, bias_, optio
 
 std::string Conv2d::describe() const {
   const Conv2dParams& g = options_.geometry;
-  std::string s = std::to_string(options_.in_channels) + "->" + std::to_string(options_.out_channels) +
-                  ", k=" + std::to_string(options_.kernel_h);
-  if (options_.kernel_w != options_.kernel_h) s += "x" + std::to_string(options_.kernel_w);
-  if (g.stride_h != 1 || g.stride_w != 1) s += ", s=" + std::to_string(g.stride_h);
-  if (g.pad_h != 0 || g.pad_w != 0) s += ", p=" + std::to_string(g.pad_h);
-  if (g.dilation_h != 1) s += ", d=" + std::to_string(g.dilation_h);
-  if (g.groups != 1) s += ", groups=" + std::to_string(g.groups);
-  if (!options_.bias) s += ", no bias";
-  return s;
+  std::ostringstream os;  // (not string + to_string: GCC 12 warns falsely on that)
+  os << options_.in_channels << "->" << options_.out_channels << ", k=" << options_.kernel_h;
+  if (options_.kernel_w != options_.kernel_h) os << "x" << options_.kernel_w;
+  if (g.stride_h != 1 || g.stride_w != 1) os << ", s=" << g.stride_h;
+  if (g.pad_h != 0 || g.pad_w != 0) os << ", p=" << g.pad_h;
+  if (g.dilation_h != 1) os << ", d=" << g.dilation_h;
+  if (g.groups != 1) os << ", groups=" << g.groups;
+  if (!options_.bias) os << ", no bias";
+  return os.str();
 }
 
 }  // namespace ag
