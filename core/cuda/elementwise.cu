@@ -70,14 +70,14 @@ __global__ void unary_backward_kernel(T* grad_x, const T* grad_y, const T* x, co
 template <typename Body>
 void with_unary_op(UnaryOp op, Body&& body) {
   switch (op) {
+    // clang-format off
 #define AG_UNARY_CASE(name) \
-  case UnaryOp::name:       \
-    return body.template operator()<UnaryOp::name>();
-    AG_UNARY_CASE(neg)
-    AG_UNARY_CASE(exp) AG_UNARY_CASE(log) AG_UNARY_CASE(sqrt) AG_UNARY_CASE(abs) AG_UNARY_CASE(sin)
-        AG_UNARY_CASE(cos) AG_UNARY_CASE(acos) AG_UNARY_CASE(pow) AG_UNARY_CASE(clamp) AG_UNARY_CASE(relu)
-            AG_UNARY_CASE(relu6) AG_UNARY_CASE(silu) AG_UNARY_CASE(sigmoid) AG_UNARY_CASE(tanh)
-                AG_UNARY_CASE(hardswish)
+  case UnaryOp::name: return body.template operator()<UnaryOp::name>();
+    AG_UNARY_CASE(neg) AG_UNARY_CASE(exp) AG_UNARY_CASE(log) AG_UNARY_CASE(sqrt) AG_UNARY_CASE(abs)
+    AG_UNARY_CASE(sin) AG_UNARY_CASE(cos) AG_UNARY_CASE(acos) AG_UNARY_CASE(pow) AG_UNARY_CASE(clamp)
+    AG_UNARY_CASE(relu) AG_UNARY_CASE(relu6) AG_UNARY_CASE(silu) AG_UNARY_CASE(sigmoid)
+    AG_UNARY_CASE(tanh) AG_UNARY_CASE(hardswish)
+    // clang-format on
 #undef AG_UNARY_CASE
   }
 }
