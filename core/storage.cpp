@@ -19,9 +19,12 @@ class CpuAllocator final : public Allocator {
 };
 }  // namespace
 
+// Never destroyed, on purpose: tensors held in static objects (caches, globals
+// of a test program) are freed during exit, possibly after a function-local
+// static allocator would already be gone.
 Allocator& cpu_allocator() {
-  static CpuAllocator instance;
-  return instance;
+  static CpuAllocator* instance = new CpuAllocator();
+  return *instance;
 }
 
 #ifdef AG_WITH_CUDA
