@@ -1,29 +1,8 @@
 // Dispatch of every kernel to its CPU or CUDA twin, by the device of the output.
 // A CPU-only build answers a CUDA tensor with a clear "built without CUDA" error.
-#include "core/kernels.h"
+#include "core/dispatch.h"
 
 namespace ag {
-
-namespace {
-void check_devices(const char* name, const Tensor& out, std::initializer_list<const Tensor*> inputs) {
-  for (const Tensor* t : inputs)
-    AG_CHECK(t->device() == out.device(), name << ": tensors on different devices: output on " << out.device()
-                                               << ", an input on " << t->device());
-}
-}  // namespace
-
-#ifdef AG_WITH_CUDA
-#define AG_ON_DEVICE(name, out, call, ...)         \
-  check_devices(name, out, {__VA_ARGS__});         \
-  if ((out).device().is_cuda()) return cuda::call; \
-  return cpu::call
-#else
-#define AG_ON_DEVICE(name, out, call, ...)                                                     \
-  check_devices(name, out, {__VA_ARGS__});                                                     \
-  AG_CHECK((out).device().is_cpu(),                                                            \
-           name << ": a " << (out).device() << " tensor, but arcgrad was built without CUDA"); \
-  return cpu::call
-#endif
 
 void unary_forward(Tensor& out, const Tensor& x, UnaryOp op, UnaryParams p) {
   AG_ON_DEVICE("unary_forward", out, unary_forward(out, x, op, p), &x);

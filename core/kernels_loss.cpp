@@ -1,16 +1,10 @@
 // Dispatch of the loss kernels (core/kernel_decls.h, "losses") to their CPU or CUDA twins
 // by the output's device, after checking the shapes and layout the fused loops rely on.
-#include "core/kernels.h"
+#include "core/dispatch.h"
 
 namespace ag {
 
 namespace {
-void check_devices(const char* name, const Tensor& out, std::initializer_list<const Tensor*> inputs) {
-  for (const Tensor* t : inputs)
-    AG_CHECK(t->device() == out.device(), name << ": tensors on different devices: output on " << out.device()
-                                               << ", an input on " << t->device());
-}
-
 // logits [N, C] float, labels int64 [N], every per-row tensor [N] of the logits' dtype; all
 // contiguous.
 void check_cross_entropy_args(const char* name, const Tensor& logits, const Tensor& labels,
@@ -27,19 +21,6 @@ void check_cross_entropy_args(const char* name, const Tensor& logits, const Tens
                   << "] contiguous");
 }
 }  // namespace
-
-#ifdef AG_WITH_CUDA
-#define AG_ON_DEVICE(name, out, call, ...)         \
-  check_devices(name, out, {__VA_ARGS__});         \
-  if ((out).device().is_cuda()) return cuda::call; \
-  return cpu::call
-#else
-#define AG_ON_DEVICE(name, out, call, ...)                                                     \
-  check_devices(name, out, {__VA_ARGS__});                                                     \
-  AG_CHECK((out).device().is_cpu(),                                                            \
-           name << ": a " << (out).device() << " tensor, but arcgrad was built without CUDA"); \
-  return cpu::call
-#endif
 
 void cross_entropy_forward(Tensor& loss, Tensor& lse, const Tensor& logits, const Tensor& labels,
                            double label_smoothing) {

@@ -2,93 +2,73 @@
 // their CPU or CUDA twins, by the device of the first output. Optional tensors (bias,
 // gamma, running statistics, unneeded gradients) may be undefined and are skipped by the
 // device check.
-#include "core/kernels.h"
+#include "core/dispatch.h"
 
 namespace ag {
 
-namespace {
-void check_devices(const char* name, const Tensor& out, std::initializer_list<const Tensor*> inputs) {
-  for (const Tensor* t : inputs)
-    AG_CHECK(!t->defined() || t->device() == out.device(),
-             name << ": tensors on different devices: output on " << out.device() << ", an input on "
-                  << t->device());
-}
-}  // namespace
-
-#ifdef AG_WITH_CUDA
-#define AG_ON_DEVICE(name, out, call, ...)         \
-  check_devices(name, out, {__VA_ARGS__});         \
-  if ((out).device().is_cuda()) return cuda::call; \
-  return cpu::call
-#else
-#define AG_ON_DEVICE(name, out, call, ...)                                    \
-  check_devices(name, out, {__VA_ARGS__});                                    \
-  AG_CHECK((out).device().is_cpu(), name << ": a " << (out).device()          \
-                                         << " tensor, but arcgrad was built " \
-                                            "without CUDA");                  \
-  return cpu::call
-#endif
-
 void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                     const Conv2dParams& p) {
-  AG_ON_DEVICE("conv2d_forward", out, conv2d_forward(out, x, w, bias, p), &x, &w, &bias);
+  AG_ON_DEVICE_OPTIONAL("conv2d_forward", out, conv2d_forward(out, x, w, bias, p), &x, &w, &bias);
 }
 void conv2d_backward_input(Tensor& grad_x, const Tensor& grad_out, const Tensor& w, const Conv2dParams& p) {
-  AG_ON_DEVICE("conv2d_backward_input", grad_x, conv2d_backward_input(grad_x, grad_out, w, p), &grad_out, &w);
+  AG_ON_DEVICE_OPTIONAL("conv2d_backward_input", grad_x, conv2d_backward_input(grad_x, grad_out, w, p),
+                        &grad_out, &w);
 }
 void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor& x, const Conv2dParams& p) {
-  AG_ON_DEVICE("conv2d_backward_weight", grad_w, conv2d_backward_weight(grad_w, grad_out, x, p), &grad_out,
-               &x);
+  AG_ON_DEVICE_OPTIONAL("conv2d_backward_weight", grad_w, conv2d_backward_weight(grad_w, grad_out, x, p),
+                        &grad_out, &x);
 }
 void conv2d_backward_bias(Tensor& grad_bias, const Tensor& grad_out) {
-  AG_ON_DEVICE("conv2d_backward_bias", grad_bias, conv2d_backward_bias(grad_bias, grad_out), &grad_out);
+  AG_ON_DEVICE_OPTIONAL("conv2d_backward_bias", grad_bias, conv2d_backward_bias(grad_bias, grad_out),
+                        &grad_out);
 }
 
 void batch_norm_forward_train(Tensor& y, Tensor& mean, Tensor& invstd, Tensor& running_mean,
                               Tensor& running_var, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                               double momentum, double eps, FusedAct act) {
-  AG_ON_DEVICE("batch_norm_forward_train", y,
-               batch_norm_forward_train(y, mean, invstd, running_mean, running_var, x, gamma, beta, momentum,
-                                        eps, act),
-               &mean, &invstd, &running_mean, &running_var, &x, &gamma, &beta);
+  AG_ON_DEVICE_OPTIONAL("batch_norm_forward_train", y,
+                        batch_norm_forward_train(y, mean, invstd, running_mean, running_var, x, gamma, beta,
+                                                 momentum, eps, act),
+                        &mean, &invstd, &running_mean, &running_var, &x, &gamma, &beta);
 }
 void batch_norm_forward_eval(Tensor& y, const Tensor& x, const Tensor& mean, const Tensor& invstd,
                              const Tensor& gamma, const Tensor& beta, FusedAct act) {
-  AG_ON_DEVICE("batch_norm_forward_eval", y, batch_norm_forward_eval(y, x, mean, invstd, gamma, beta, act),
-               &x, &mean, &invstd, &gamma, &beta);
+  AG_ON_DEVICE_OPTIONAL("batch_norm_forward_eval", y,
+                        batch_norm_forward_eval(y, x, mean, invstd, gamma, beta, act), &x, &mean, &invstd,
+                        &gamma, &beta);
 }
 void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, const Tensor& grad_y,
                          const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& invstd,
                          const Tensor& gamma, bool training, FusedAct act) {
   // The first defined gradient decides the device (any of the three may be unneeded).
   const Tensor& out = grad_x.defined() ? grad_x : (grad_gamma.defined() ? grad_gamma : grad_beta);
-  AG_ON_DEVICE(
+  AG_ON_DEVICE_OPTIONAL(
       "batch_norm_backward", out,
       batch_norm_backward(grad_x, grad_gamma, grad_beta, grad_y, x, y, mean, invstd, gamma, training, act),
       &grad_x, &grad_gamma, &grad_beta, &grad_y, &x, &y, &mean, &invstd, &gamma);
 }
 
 void max_pool2d_forward(Tensor& out, Tensor& indices, const Tensor& x, const Pool2dParams& p) {
-  AG_ON_DEVICE("max_pool2d_forward", out, max_pool2d_forward(out, indices, x, p), &indices, &x);
+  AG_ON_DEVICE_OPTIONAL("max_pool2d_forward", out, max_pool2d_forward(out, indices, x, p), &indices, &x);
 }
 void max_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Tensor& indices,
                          const Pool2dParams& p) {
-  AG_ON_DEVICE("max_pool2d_backward", grad_x, max_pool2d_backward(grad_x, grad_out, indices, p), &grad_out,
-               &indices);
+  AG_ON_DEVICE_OPTIONAL("max_pool2d_backward", grad_x, max_pool2d_backward(grad_x, grad_out, indices, p),
+                        &grad_out, &indices);
 }
 void avg_pool2d_forward(Tensor& out, const Tensor& x, const Pool2dParams& p) {
-  AG_ON_DEVICE("avg_pool2d_forward", out, avg_pool2d_forward(out, x, p), &x);
+  AG_ON_DEVICE_OPTIONAL("avg_pool2d_forward", out, avg_pool2d_forward(out, x, p), &x);
 }
 void avg_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Pool2dParams& p) {
-  AG_ON_DEVICE("avg_pool2d_backward", grad_x, avg_pool2d_backward(grad_x, grad_out, p), &grad_out);
+  AG_ON_DEVICE_OPTIONAL("avg_pool2d_backward", grad_x, avg_pool2d_backward(grad_x, grad_out, p), &grad_out);
 }
 
 void add_act_forward(Tensor& out, const Tensor& a, const Tensor& b, FusedAct act) {
-  AG_ON_DEVICE("add_act_forward", out, add_act_forward(out, a, b, act), &a, &b);
+  AG_ON_DEVICE_OPTIONAL("add_act_forward", out, add_act_forward(out, a, b, act), &a, &b);
 }
 void act_backward_from_output(Tensor& grad_x, const Tensor& grad_y, const Tensor& y, FusedAct act) {
-  AG_ON_DEVICE("act_backward_from_output", grad_x, act_backward_from_output(grad_x, grad_y, y, act), &grad_y,
-               &y);
+  AG_ON_DEVICE_OPTIONAL("act_backward_from_output", grad_x, act_backward_from_output(grad_x, grad_y, y, act),
+                        &grad_y, &y);
 }
 
 }  // namespace ag

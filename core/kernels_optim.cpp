@@ -1,17 +1,11 @@
 // Dispatch of the optimizer kernels (core/kernel_decls.h, "optim") to their CPU or CUDA
 // twins by the parameter's device, after checking the shapes, dtypes and layout the fused
 // loops rely on.
-#include "core/kernels.h"
+#include "core/dispatch.h"
 
 namespace ag {
 
 namespace {
-void check_devices(const char* name, const Tensor& out, std::initializer_list<const Tensor*> inputs) {
-  for (const Tensor* t : inputs)
-    AG_CHECK(t->device() == out.device(), name << ": tensors on different devices: output on " << out.device()
-                                               << ", an input on " << t->device());
-}
-
 // Every state tensor must match the parameter exactly: the kernels walk them in lockstep.
 void check_like_param(const char* name, const char* what, const Tensor& param, const Tensor& t) {
   AG_CHECK(t.defined(), name << ": the " << what << " is undefined");
@@ -20,19 +14,6 @@ void check_like_param(const char* name, const char* what, const Tensor& param, c
                 << " but the parameter is " << param.describe() << "; both must match and be contiguous");
 }
 }  // namespace
-
-#ifdef AG_WITH_CUDA
-#define AG_ON_DEVICE(name, out, call, ...)         \
-  check_devices(name, out, {__VA_ARGS__});         \
-  if ((out).device().is_cuda()) return cuda::call; \
-  return cpu::call
-#else
-#define AG_ON_DEVICE(name, out, call, ...)                                                     \
-  check_devices(name, out, {__VA_ARGS__});                                                     \
-  AG_CHECK((out).device().is_cpu(),                                                            \
-           name << ": a " << (out).device() << " tensor, but arcgrad was built without CUDA"); \
-  return cpu::call
-#endif
 
 void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buf, double lr, double momentum,
                 double dampening, double weight_decay, bool nesterov) {
