@@ -98,6 +98,15 @@ done
 if [ -z "$cudnn" ]; then
   # PyTorch's wheel ships cuDNN as the Python package nvidia-cudnn (include/ and lib/).
   py_cudnn=$(python3 -c 'import nvidia.cudnn as m, os; print(os.path.dirname(m.__file__) if m.__file__ else list(m.__path__)[0])' 2>/dev/null)
+  if [ ! -f "$py_cudnn/include/cudnn.h" ]; then
+    # Not at nvidia/cudnn/include (should a wheel lay it out otherwise): look below nvidia/
+    # for include/cudnn.h and take the folder above it (its lib/ beside include/).
+    nv=$(python3 -c 'import nvidia; print(list(nvidia.__path__)[0])' 2>/dev/null)
+    h=""
+    [ -n "$nv" ] && h=$(find "$nv" -path '*/include/cudnn.h' 2>/dev/null | head -1)
+    py_cudnn=""
+    [ -n "$h" ] && py_cudnn=$(dirname "$(dirname "$h")")
+  fi
   if [ -n "$py_cudnn" ] && [ -f "$py_cudnn/include/cudnn.h" ]; then
     cudnn="python nvidia-cudnn ($py_cudnn)"
     cmake_args+=(-DCUDNN_ROOT="$py_cudnn")

@@ -56,28 +56,32 @@ struct BnSumArgs {
 template <typename T, SumKind K>
 __global__ void channel_sums_kernel(double* part1, double* part2, const T* x, const T* g, const T* y,
                                     const double* mean_d, const T* mean_t, BnSumArgs a) {
-  const int64_t c = blockIdx.y, chunk = blockIdx.x;
-  const double mu = K == SumKind::centered_sq ? mean_d[c] : 0.0;
-  const T mu_t = K == SumKind::backward ? mean_t[c] : T(0);
-  double s1 = 0, s2 = 0;
-  for (int64_t i = chunk * blockDim.x + threadIdx.x; i < a.m; i += a.chunks * blockDim.x) {
-    const int64_t o = bn_offset(i, c, a.channels, a.s);
-    if constexpr (K == SumKind::x) {
-      s1 += static_cast<double>(x[o]);
-    } else if constexpr (K == SumKind::centered_sq) {
-      const double dev = static_cast<double>(x[o]) - mu;
-      s1 += dev * dev;
-    } else {
-      const T dy = y ? g[o] * act_mask<T>(y[o], a.act) : g[o];
-      s1 += static_cast<double>(dy);
-      s2 += static_cast<double>(dy * (x[o] - mu_t));
+  const int64_t chunk = blockIdx.x;
+  // gridDim.y is at most 65535 (see channel_grid): with more channels a block takes every
+  // gridDim.y-th one. c is uniform across the block, so its reductions never diverge.
+  for (int64_t c = blockIdx.y; c < a.channels; c += gridDim.y) {
+    const double mu = K == SumKind::centered_sq ? mean_d[c] : 0.0;
+    const T mu_t = K == SumKind::backward ? mean_t[c] : T(0);
+    double s1 = 0, s2 = 0;
+    for (int64_t i = chunk * blockDim.x + threadIdx.x; i < a.m; i += a.chunks * blockDim.x) {
+      const int64_t o = bn_offset(i, c, a.channels, a.s);
+      if constexpr (K == SumKind::x) {
+        s1 += static_cast<double>(x[o]);
+      } else if constexpr (K == SumKind::centered_sq) {
+        const double dev = static_cast<double>(x[o]) - mu;
+        s1 += dev * dev;
+      } else {
+        const T dy = y ? g[o] * act_mask<T>(y[o], a.act) : g[o];
+        s1 += static_cast<double>(dy);
+        s2 += static_cast<double>(dy * (x[o] - mu_t));
+      }
     }
-  }
-  s1 = block_reduce(s1, SumOp{});
-  if constexpr (K == SumKind::backward) s2 = block_reduce(s2, SumOp{});
-  if (threadIdx.x == 0) {
-    part1[c * a.chunks + chunk] = s1;
-    if constexpr (K == SumKind::backward) part2[c * a.chunks + chunk] = s2;
+    s1 = block_reduce(s1, SumOp{});
+    if constexpr (K == SumKind::backward) s2 = block_reduce(s2, SumOp{});
+    if (threadIdx.x == 0) {
+      part1[c * a.chunks + chunk] = s1;
+      if constexpr (K == SumKind::backward) part2[c * a.chunks + chunk] = s2;
+    }
   }
 }
 
@@ -191,6 +195,12 @@ int64_t chunks_for(const BnShape& d, const Launch& launch) {
   return std::max<int64_t>(1, std::min<int64_t>({want, most, 65535}));
 }
 
+// The statistics grid: chunks x channels, the channels capped at gridDim.y's limit of
+// 65535 (channel_sums_kernel loops over the rest; BatchNorm1d can have more features).
+dim3 channel_grid(const BnSumArgs& a) {
+  return dim3(static_cast<unsigned>(a.chunks), static_cast<unsigned>(std::min<int64_t>(a.channels, 65535)));
+}
+
 }  // namespace
 
 void batch_norm_forward_train(Tensor& y, Tensor& mean, Tensor& invstd, Tensor& running_mean,
@@ -200,7 +210,7 @@ void batch_norm_forward_train(Tensor& y, Tensor& mean, Tensor& invstd, Tensor& r
   if (d.c == 0) return;
   Launch launch(y);
   const BnSumArgs args{d.c, d.s, d.n * d.s, chunks_for(d, launch), act};
-  const dim3 grid(static_cast<unsigned>(args.chunks), static_cast<unsigned>(d.c));
+  const dim3 grid = channel_grid(args);
   // Workspace: partial sums [C * chunks], the double means [C].
   Tensor ws = Tensor::empty({d.c * args.chunks + d.c}, DType::f64, x.device());
   double* part = ws.data<double>();
@@ -252,7 +262,7 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, 
   if (d.c == 0) return;
   Launch launch(x);  // grad_x may be undefined when only the parameters need gradients
   const BnSumArgs args{d.c, d.s, d.n * d.s, chunks_for(d, launch), act};
-  const dim3 grid(static_cast<unsigned>(args.chunks), static_cast<unsigned>(d.c));
+  const dim3 grid = channel_grid(args);
   Tensor ws = Tensor::empty({2 * d.c * args.chunks}, DType::f64, x.device());
   double* part1 = ws.data<double>();
   double* part2 = part1 + d.c * args.chunks;

@@ -117,6 +117,10 @@ void copy_between_devices(Tensor& out, const Tensor& src) {
     Launch launch(out);
     AG_CUDA_CHECK(cudaMemcpyPeerAsync(out.raw_data(), out.device().index, src.raw_data(), src.device().index,
                                       bytes, launch.stream));
+    // The copy reads src's block from another device's stream: the source's stream and
+    // allocator know nothing of it, so src could be overwritten or its freed block reused
+    // there while the copy still reads. Wait for it.
+    AG_CUDA_CHECK(cudaStreamSynchronize(launch.stream));
   }
 }
 
