@@ -24,6 +24,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "apps/lib/app_main.h"
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/flags.h"
 #include "apps/lib/plots.h"
@@ -129,61 +130,49 @@ EmbeddingPanel train_panel(TrainConfig c, const TrainerHooks& hooks, const std::
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    Flags flags = make_flags();
-    flags.parse(argc, argv);
-    if (flags.help_requested()) {
-      std::cout << flags.usage();
-      return 0;
-    }
-    TrainConfig base = base_config(flags);
-    base.validate();
-    std::vector<int64_t> classes;
-    for (double v : parse_number_list(flags.get_string("classes"), "classes"))
-      classes.push_back(static_cast<int64_t>(v));
-    const std::string data_dir = base.data_dir.empty() ? default_data_dir(base.dataset) : base.data_dir;
-    const Dataset train = open_dataset(base.dataset, data_dir, Split::train);
-    for (int64_t c : classes)
-      if (c < 0 || c >= train.num_classes() || std::count(classes.begin(), classes.end(), c) > 1)
-        flags.fail("classes",
-                   "needs distinct class indices in [0, " + std::to_string(train.num_classes()) + ")");
-    if (classes.size() < 2) flags.fail("classes", "needs at least 2 classes");
-    TrainerHooks hooks;
-    hooks.train_set = keep_classes(train, classes);
-    hooks.test_set = keep_classes(open_dataset(base.dataset, data_dir, Split::test), classes);
-    install_sigint_handler();
-    const fs::path out = flags.get_string("out");
+int main_body(const Flags& flags) {
+  TrainConfig base = base_config(flags);
+  base.validate();
+  std::vector<int64_t> classes;
+  for (double v : parse_number_list(flags.get_string("classes"), "classes"))
+    classes.push_back(static_cast<int64_t>(v));
+  const std::string data_dir = base.data_dir.empty() ? default_data_dir(base.dataset) : base.data_dir;
+  const Dataset train = open_dataset(base.dataset, data_dir, Split::train);
+  for (int64_t c : classes)
+    if (c < 0 || c >= train.num_classes() || std::count(classes.begin(), classes.end(), c) > 1)
+      flags.fail("classes",
+                 "needs distinct class indices in [0, " + std::to_string(train.num_classes()) + ")");
+  if (classes.size() < 2) flags.fail("classes", "needs at least 2 classes");
+  TrainerHooks hooks;
+  hooks.train_set = keep_classes(train, classes);
+  hooks.test_set = keep_classes(open_dataset(base.dataset, data_dir, Split::test), classes);
+  install_sigint_handler();
+  const fs::path out = flags.get_string("out");
 
-    TrainConfig softmax = base;
-    softmax.loss.kind = "ce";
-    softmax.out = (out / "softmax").string();
-    TrainConfig arcface = base;
-    arcface.loss.kind = "arcface";
-    arcface.loss.s = flags.get_double("s");
-    arcface.loss.m = flags.get_double("m");
-    arcface.margin_warmup_epochs = flags.get_double("margin-warmup");
-    arcface.out = (out / "arcface").string();
-    arcface.validate();
-    bool stopped = false;
-    std::vector<EmbeddingPanel> panels;
-    panels.push_back(train_panel(softmax, hooks, "softmax (linear head)", stopped));
-    if (stopped) return 130;
-    panels.push_back(train_panel(arcface, hooks, "ArcFace " + arcface.loss.describe(), stopped));
-    if (stopped) return 130;
-    const std::string png = (out / "embedding.png").string();
-    if (!gnuplot_available()) {
-      std::cout << "note: gnuplot not found, no embedding.png (Debian: apt install gnuplot-nox)\n";
-      return 0;
-    }
-    plot_embeddings(png, panels);
-    std::cout << "plot: " << png << "\n";
+  TrainConfig softmax = base;
+  softmax.loss.kind = "ce";
+  softmax.out = (out / "softmax").string();
+  TrainConfig arcface = base;
+  arcface.loss.kind = "arcface";
+  arcface.loss.s = flags.get_double("s");
+  arcface.loss.m = flags.get_double("m");
+  arcface.margin_warmup_epochs = flags.get_double("margin-warmup");
+  arcface.out = (out / "arcface").string();
+  arcface.validate();
+  bool stopped = false;
+  std::vector<EmbeddingPanel> panels;
+  panels.push_back(train_panel(softmax, hooks, "softmax (linear head)", stopped));
+  if (stopped) return 130;
+  panels.push_back(train_panel(arcface, hooks, "ArcFace " + arcface.loss.describe(), stopped));
+  if (stopped) return 130;
+  const std::string png = (out / "embedding.png").string();
+  if (!gnuplot_available()) {
+    std::cout << "note: gnuplot not found, no embedding.png (Debian: apt install gnuplot-nox)\n";
     return 0;
-  } catch (const UsageError& e) {
-    std::cerr << "embed: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "embed: error: " << e.what() << "\n";
-    return 1;
   }
+  plot_embeddings(png, panels);
+  std::cout << "plot: " << png << "\n";
+  return 0;
 }
+
+int main(int argc, char** argv) { return run_app(argc, argv, make_flags, main_body); }

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "apps/lib/app_main.h"
 #include "apps/lib/flags.h"
 #include "apps/lib/plots.h"
 #include "apps/lib/run_data.h"
@@ -71,69 +72,57 @@ void report(const EvalResult& r, double loss, const TrainedRun& run, const std::
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    Flags flags = make_flags();
-    flags.parse(argc, argv);
-    if (flags.help_requested()) {
-      std::cout << flags.usage();
-      return 0;
-    }
-    if (flags.get_string("checkpoint").empty()) flags.fail("checkpoint", "is required");
-    if (flags.get_int("threads") > 0) set_num_threads(static_cast<int>(flags.get_int("threads")));
-    const Device device = Device::parse(flags.get_string("device"));
-    const TrainedRun run = load_trained_run(flags.get_string("checkpoint"), device);
-    const TrainConfig c = data_config(run, flags);
-    const bool train_split = flags.get_string("split") == "train";
-    const RunData data = open_run_data(c, train_split, &run.stats);
-    const auto& set = train_split ? data.train : data.test;
-    AG_CHECK(set->num_classes() == static_cast<int64_t>(run.class_names.size()),
-             "the dataset has " << set->num_classes() << " classes but the checkpoint was trained on "
-                                << run.class_names.size());
-    LoaderOptions options;
-    options.batch_size = flags.get_int("batch-size");
-    options.shuffle = false;
-    options.num_workers = c.workers;
-    DataLoader loader(set, eval_transform(run.stats), options);
-    double loss = 0;
-    const EvalResult r = evaluate_classifier(*run.net, loader, device, &loss);
-    report(r, loss, run, data.description + " (" + flags.get_string("split") + " split)");
+int main_body(const Flags& flags) {
+  if (flags.get_string("checkpoint").empty()) flags.fail("checkpoint", "is required");
+  if (flags.get_int("threads") > 0) set_num_threads(static_cast<int>(flags.get_int("threads")));
+  const Device device = Device::parse(flags.get_string("device"));
+  const TrainedRun run = load_trained_run(flags.get_string("checkpoint"), device);
+  const TrainConfig c = data_config(run, flags);
+  const bool train_split = flags.get_string("split") == "train";
+  const RunData data = open_run_data(c, train_split, &run.stats);
+  const auto& set = train_split ? data.train : data.test;
+  AG_CHECK(set->num_classes() == static_cast<int64_t>(run.class_names.size()),
+           "the dataset has " << set->num_classes() << " classes but the checkpoint was trained on "
+                              << run.class_names.size());
+  LoaderOptions options;
+  options.batch_size = flags.get_int("batch-size");
+  options.shuffle = false;
+  options.num_workers = c.workers;
+  DataLoader loader(set, eval_transform(run.stats), options);
+  double loss = 0;
+  const EvalResult r = evaluate_classifier(*run.net, loader, device, &loss);
+  report(r, loss, run, data.description + " (" + flags.get_string("split") + " split)");
 
-    namespace fs = std::filesystem;
-    const fs::path out =
-        flags.get_string("out").empty() ? fs::path(run.dir) / "eval" : fs::path(flags.get_string("out"));
-    fs::create_directories(out);
-    nlohmann::json j = {{"checkpoint", run.dir},
-                        {"epoch", run.state.epoch},
-                        {"data", data.description},
-                        {"split", flags.get_string("split")},
-                        {"count", r.count},
-                        {"top1", r.top1},
-                        {"top5", r.top5},
-                        {"map", r.map},
-                        {"loss", loss},
-                        {"class_names", run.class_names},
-                        {"per_class_accuracy", r.per_class_accuracy},
-                        {"per_class_ap", r.per_class_ap},
-                        {"confusion", r.confusion}};
-    serialize::write_file_atomic((out / "eval.json").string(), j.dump(2) + "\n");
-    std::cout << "\nwrote " << (out / "eval.json").string() << "\n";
-    if (flags.get_bool("plots")) {
-      if (gnuplot_available()) {
-        plot_confusion_matrix(
-            (out / "confusion.png").string(), r.confusion, run.class_names,
-            run.config.model + " " + run.config.loss.describe() + ", " + flags.get_string("split"));
-        std::cout << "plot: " << (out / "confusion.png").string() << "\n";
-      } else {
-        std::cout << "note: gnuplot not found, no confusion.png (Debian: apt install gnuplot-nox)\n";
-      }
+  namespace fs = std::filesystem;
+  const fs::path out =
+      flags.get_string("out").empty() ? fs::path(run.dir) / "eval" : fs::path(flags.get_string("out"));
+  fs::create_directories(out);
+  nlohmann::json j = {{"checkpoint", run.dir},
+                      {"epoch", run.state.epoch},
+                      {"data", data.description},
+                      {"split", flags.get_string("split")},
+                      {"count", r.count},
+                      {"top1", r.top1},
+                      {"top5", r.top5},
+                      {"map", r.map},
+                      {"loss", loss},
+                      {"class_names", run.class_names},
+                      {"per_class_accuracy", r.per_class_accuracy},
+                      {"per_class_ap", r.per_class_ap},
+                      {"confusion", r.confusion}};
+  serialize::write_file_atomic((out / "eval.json").string(), j.dump(2) + "\n");
+  std::cout << "\nwrote " << (out / "eval.json").string() << "\n";
+  if (flags.get_bool("plots")) {
+    if (gnuplot_available()) {
+      plot_confusion_matrix(
+          (out / "confusion.png").string(), r.confusion, run.class_names,
+          run.config.model + " " + run.config.loss.describe() + ", " + flags.get_string("split"));
+      std::cout << "plot: " << (out / "confusion.png").string() << "\n";
+    } else {
+      std::cout << "note: gnuplot not found, no confusion.png (Debian: apt install gnuplot-nox)\n";
     }
-    return 0;
-  } catch (const UsageError& e) {
-    std::cerr << "evaluate: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "evaluate: error: " << e.what() << "\n";
-    return 1;
   }
+  return 0;
 }
+
+int main(int argc, char** argv) { return run_app(argc, argv, make_flags, main_body); }

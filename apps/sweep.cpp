@@ -23,6 +23,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "apps/lib/app_main.h"
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/flags.h"
 #include "apps/lib/train_config.h"
@@ -108,72 +109,60 @@ std::string notes_of(const TrainConfig& base) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    Flags flags = make_flags();
-    flags.parse(argc, argv);
-    if (flags.help_requested()) {
-      std::cout << flags.usage();
-      return 0;
-    }
-    TrainConfig base = config_from_flags(flags, kGridFlags);
-    SweepGrid grid;
-    grid.datasets = split_list(flags.get_string("datasets"), "datasets");
-    if (!flags.get_string("data-dirs").empty())
-      grid.data_dirs = split_list(flags.get_string("data-dirs"), "data-dirs");
-    if (!grid.data_dirs.empty() && grid.data_dirs.size() != grid.datasets.size())
-      flags.fail("data-dirs", "needs one folder per dataset");
-    grid.models = split_list(flags.get_string("models"), "models");
-    grid.losses = split_list(flags.get_string("losses"), "losses");
-    grid.s_values = parse_number_list(flags.get_string("s-values"), "s-values");
-    grid.m_values = parse_number_list(flags.get_string("m-values"), "m-values");
-    const fs::path root = flags.get_string("out");
-    std::vector<TrainConfig> configs;
-    const std::vector<SweepPoint> points = expand_sweep(grid, base.loss);
-    for (const SweepPoint& p : points) {  // every configuration checked before the first run starts
-      TrainConfig c = base;
-      c.dataset = p.dataset;
-      c.data_dir = p.data_dir;
-      c.model = p.model;
-      c.loss = p.loss;
-      c.out = (root / p.folder).string();
-      c.validate();
-      configs.push_back(c);
-    }
-    install_sigint_handler();
-    std::vector<SweepEntry> entries;
-    for (size_t i = 0; i < points.size(); ++i) {
-      std::cout << "\n=== run " << i + 1 << "/" << points.size() << ": " << points[i].dataset << " "
-                << points[i].model << " " << points[i].label << " -> " << configs[i].out << "\n";
-      SweepEntry e;
-      e.point = points[i];
-      if (!run_point(configs[i], e)) return 130;
-      entries.push_back(e);
-    }
-    const std::string md = "# Sweep results\n\n" + sweep_markdown(entries, notes_of(base));
-    fs::create_directories(root);
-    serialize::write_file_atomic((root / "results.md").string(), md);
-    nlohmann::json all = nlohmann::json::array();
-    for (const SweepEntry& e : entries) all.push_back(entry_json(e));
-    serialize::write_file_atomic((root / "results.json").string(), all.dump(2) + "\n");
-    std::cout << "\n" << md << "wrote " << (root / "results.md").string() << "\n";
-    if (base.plots && gnuplot_available()) {
-      for (const std::string& dataset : grid.datasets) {
-        const std::vector<LineSeries> series = accuracy_vs_m_series(entries, dataset);
-        if (series.empty()) continue;
-        const std::string png = (root / (dataset + "_accuracy_vs_m.png")).string();
-        std::string title = dataset + ": test top-1 against m, " + std::to_string(base.epochs) + " epochs";
-        if (base.train_subset > 0) title += ", " + std::to_string(base.train_subset) + " training images";
-        plot_accuracy_vs_m(png, series, title);
-        std::cout << "plot: " << png << "\n";
-      }
-    }
-    return 0;
-  } catch (const UsageError& e) {
-    std::cerr << "sweep: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "sweep: error: " << e.what() << "\n";
-    return 1;
+int main_body(const Flags& flags) {
+  TrainConfig base = config_from_flags(flags, kGridFlags);
+  SweepGrid grid;
+  grid.datasets = split_list(flags.get_string("datasets"), "datasets");
+  if (!flags.get_string("data-dirs").empty())
+    grid.data_dirs = split_list(flags.get_string("data-dirs"), "data-dirs");
+  if (!grid.data_dirs.empty() && grid.data_dirs.size() != grid.datasets.size())
+    flags.fail("data-dirs", "needs one folder per dataset");
+  grid.models = split_list(flags.get_string("models"), "models");
+  grid.losses = split_list(flags.get_string("losses"), "losses");
+  grid.s_values = parse_number_list(flags.get_string("s-values"), "s-values");
+  grid.m_values = parse_number_list(flags.get_string("m-values"), "m-values");
+  const fs::path root = flags.get_string("out");
+  std::vector<TrainConfig> configs;
+  const std::vector<SweepPoint> points = expand_sweep(grid, base.loss);
+  for (const SweepPoint& p : points) {  // every configuration checked before the first run starts
+    TrainConfig c = base;
+    c.dataset = p.dataset;
+    c.data_dir = p.data_dir;
+    c.model = p.model;
+    c.loss = p.loss;
+    c.out = (root / p.folder).string();
+    c.validate();
+    configs.push_back(c);
   }
+  install_sigint_handler();
+  std::vector<SweepEntry> entries;
+  for (size_t i = 0; i < points.size(); ++i) {
+    std::cout << "\n=== run " << i + 1 << "/" << points.size() << ": " << points[i].dataset << " "
+              << points[i].model << " " << points[i].label << " -> " << configs[i].out << "\n";
+    SweepEntry e;
+    e.point = points[i];
+    if (!run_point(configs[i], e)) return 130;
+    entries.push_back(e);
+  }
+  const std::string md = "# Sweep results\n\n" + sweep_markdown(entries, notes_of(base));
+  fs::create_directories(root);
+  serialize::write_file_atomic((root / "results.md").string(), md);
+  nlohmann::json all = nlohmann::json::array();
+  for (const SweepEntry& e : entries) all.push_back(entry_json(e));
+  serialize::write_file_atomic((root / "results.json").string(), all.dump(2) + "\n");
+  std::cout << "\n" << md << "wrote " << (root / "results.md").string() << "\n";
+  if (base.plots && gnuplot_available()) {
+    for (const std::string& dataset : grid.datasets) {
+      const std::vector<LineSeries> series = accuracy_vs_m_series(entries, dataset);
+      if (series.empty()) continue;
+      const std::string png = (root / (dataset + "_accuracy_vs_m.png")).string();
+      std::string title = dataset + ": test top-1 against m, " + std::to_string(base.epochs) + " epochs";
+      if (base.train_subset > 0) title += ", " + std::to_string(base.train_subset) + " training images";
+      plot_accuracy_vs_m(png, series, title);
+      std::cout << "plot: " << png << "\n";
+    }
+  }
+  return 0;
 }
+
+int main(int argc, char** argv) { return run_app(argc, argv, make_flags, main_body); }

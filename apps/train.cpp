@@ -21,6 +21,7 @@
 // 130 stopped by Ctrl-C.
 #include <iostream>
 
+#include "apps/lib/app_main.h"
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/flags.h"
 #include "apps/lib/train_config.h"
@@ -28,35 +29,25 @@
 
 using namespace ag::train;
 
-int main(int argc, char** argv) {
-  try {
-    Flags flags("train", "Trains an image classifier with cross-entropy or an angular-margin loss.");
-    add_train_flags(flags);
-    flags.parse(argc, argv);
-    if (flags.help_requested()) {
-      std::cout << flags.usage();
-      return 0;
-    }
-    TrainConfig config = config_from_flags(flags);
-    if (config.resume && checkpoint_exists(config.out))
-      config = merge_resume_flags(TrainConfig::from_json(read_checkpoint_state(config.out).config), flags);
-    install_sigint_handler();
-    Trainer trainer(config);
-    const TrainResult r = trainer.run();
-    if (r.status == TrainResult::Status::interrupted) return 130;
-    std::cout << "done: " << r.epochs_done << " epochs, " << r.steps << " steps, " << r.wall_seconds
-              << " s; test top-1 " << 100 * r.final_eval.top1 << "%, top-5 " << 100 * r.final_eval.top5
-              << "%, mAP " << 100 * r.final_eval.map << "%\nrun folder: " << config.out << "\n";
-    for (const std::string& p : r.plots) std::cout << "plot: " << p << "\n";
-    return 0;
-  } catch (const UsageError& e) {
-    std::cerr << "train: " << e.what() << "\n";
-    return 2;
-  } catch (const TrainingDiverged& e) {
-    std::cerr << "train: diverged: " << e.what() << "\n";
-    return 3;
-  } catch (const std::exception& e) {
-    std::cerr << "train: error: " << e.what() << "\n";
-    return 1;
-  }
+Flags make_flags() {
+  Flags flags("train", "Trains an image classifier with cross-entropy or an angular-margin loss.");
+  add_train_flags(flags);
+  return flags;
 }
+
+int main_body(const Flags& flags) {
+  TrainConfig config = config_from_flags(flags);
+  if (config.resume && checkpoint_exists(config.out))
+    config = merge_resume_flags(TrainConfig::from_json(read_checkpoint_state(config.out).config), flags);
+  install_sigint_handler();
+  Trainer trainer(config);
+  const TrainResult r = trainer.run();
+  if (r.status == TrainResult::Status::interrupted) return 130;
+  std::cout << "done: " << r.epochs_done << " epochs, " << r.steps << " steps, " << r.wall_seconds
+            << " s; test top-1 " << 100 * r.final_eval.top1 << "%, top-5 " << 100 * r.final_eval.top5
+            << "%, mAP " << 100 * r.final_eval.map << "%\nrun folder: " << config.out << "\n";
+  for (const std::string& p : r.plots) std::cout << "plot: " << p << "\n";
+  return 0;
+}
+
+int main(int argc, char** argv) { return run_app(argc, argv, make_flags, main_body); }

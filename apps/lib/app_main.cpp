@@ -1,0 +1,33 @@
+#include "apps/lib/app_main.h"
+
+#include <iostream>
+
+#include "apps/lib/trainer.h"
+
+namespace ag::train {
+
+int run_app(int argc, char** argv, const std::function<Flags()>& make_flags,
+            const std::function<int(const Flags&)>& body) {
+  std::string program = argc > 0 ? argv[0] : "app";
+  program = program.substr(program.find_last_of('/') + 1);  // npos + 1 == 0: the whole name
+  try {
+    Flags flags = make_flags();
+    flags.parse(argc, argv);
+    if (flags.help_requested()) {
+      std::cout << flags.usage();
+      return 0;
+    }
+    return body(flags);
+  } catch (const UsageError& e) {
+    std::cerr << program << ": " << e.what() << "\n";
+    return 2;
+  } catch (const TrainingDiverged& e) {
+    std::cerr << program << ": diverged: " << e.what() << "\n";
+    return 3;
+  } catch (const std::exception& e) {
+    std::cerr << program << ": error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace ag::train
