@@ -1,5 +1,6 @@
 // Reductions: sum, mean, max over a dim and over all elements; argmax.
 #include "core/ops.h"
+#include "core/parallel.h"
 #include "gradcheck.h"
 
 using namespace ag;
@@ -45,6 +46,27 @@ TEST_CASE("argmax picks the first of tied maxima") {
 TEST_CASE("long float32 sums stay accurate") {
   Tensor x = Tensor::full({1000000}, 0.1);
   CHECK(sum(x).item() == doctest::Approx(100000.0).epsilon(1e-6));
+}
+
+TEST_CASE("a sum over all elements is the same bits for any thread count") {
+  Tensor x = Tensor::uniform({300001}, -1, 1);  // float32, many blocks, a ragged last one
+  const int saved = num_threads();
+  set_num_threads(1);
+  const double one = sum(x).item();
+  for (int threads : {2, 3, 4}) {
+    set_num_threads(threads);
+    CHECK(sum(x).item() == one);
+  }
+  set_num_threads(saved);
+}
+
+TEST_CASE("strided float32 sums accumulate in double") {
+  // 1e5 rows of 0.1 summed down a middle dim: float accumulation would drift by ~1e-3.
+  Tensor x = Tensor::full({1, 100000, 2}, 0.1);
+  Tensor s = sum(x, 1);
+  for (double v : s.to_vector()) CHECK(v == doctest::Approx(10000.0).epsilon(1e-6));
+  Tensor t = sum_to_shape(Tensor::full({100000, 3}, 0.1), {3});
+  for (double v : t.to_vector()) CHECK(v == doctest::Approx(10000.0).epsilon(1e-6));
 }
 
 TEST_CASE("gradcheck: reductions") {

@@ -1,6 +1,8 @@
 // CPU reductions over one dim of x viewed as [outer, n, inner], plus the gradient
 // helpers (broadcast back along the dim, sum a broadcast result down to a shape).
+#include <algorithm>
 #include <limits>
+#include <vector>
 
 #include "core/cpu/strided.h"
 #include "core/kernels.h"
@@ -30,20 +32,26 @@ void reduce_dim(Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t 
       }
       return;
     }
+    // Strided columns: sums go through a double row per slice, as the CUDA twin does, so
+    // float32 results are accurate and the two devices agree closely.
 #pragma omp parallel for if (outer * n * inner > kParallelThreshold) schedule(static)
     for (int64_t o = 0; o < outer; ++o) {
       scalar_t* dst = po + o * inner;
       const scalar_t* src = px + o * n * inner;
-      for (int64_t i = 0; i < inner; ++i) dst[i] = is_max ? -std::numeric_limits<scalar_t>::infinity() : 0;
+      if (is_max) {
+        for (int64_t i = 0; i < inner; ++i) dst[i] = -std::numeric_limits<scalar_t>::infinity();
+        for (int64_t j = 0; j < n; ++j) {
+          const scalar_t* row = src + j * inner;
+          for (int64_t i = 0; i < inner; ++i) dst[i] = row[i] > dst[i] ? row[i] : dst[i];
+        }
+        continue;
+      }
+      std::vector<double> acc(inner, 0.0);
       for (int64_t j = 0; j < n; ++j) {
         const scalar_t* row = src + j * inner;
-        if (is_max)
-          for (int64_t i = 0; i < inner; ++i) dst[i] = row[i] > dst[i] ? row[i] : dst[i];
-        else
-          for (int64_t i = 0; i < inner; ++i) dst[i] += row[i];
+        for (int64_t i = 0; i < inner; ++i) acc[i] += row[i];
       }
-      if (!is_max && divisor != 1.0)
-        for (int64_t i = 0; i < inner; ++i) dst[i] = static_cast<scalar_t>(dst[i] / divisor);
+      for (int64_t i = 0; i < inner; ++i) dst[i] = static_cast<scalar_t>(acc[i] / divisor);
     }
   });
 }
@@ -78,13 +86,24 @@ void broadcast_dim(Tensor& out, const Tensor& g, int64_t outer, int64_t n, int64
 }
 
 void sum_all(Tensor& out, const Tensor& x) {
+  // Partial sums over fixed blocks, added in block order: the result is the same bits for
+  // any thread count (an OpenMP reduction would combine per-thread sums in whatever order
+  // the threads finish).
+  constexpr int64_t kBlock = 1 << 14;
   dispatch_float(x.dtype(), "sum_all", [&]<typename scalar_t>() {
     const scalar_t* px = x.data<scalar_t>();
     const int64_t n = x.numel();
-    double acc = 0;
-#pragma omp parallel for reduction(+ : acc) if (n > kParallelThreshold) schedule(static)
-    for (int64_t i = 0; i < n; ++i) acc += px[i];
-    out.data<scalar_t>()[0] = static_cast<scalar_t>(acc);
+    const int64_t blocks = (n + kBlock - 1) / kBlock;
+    std::vector<double> partial(static_cast<size_t>(blocks), 0.0);
+#pragma omp parallel for if (n > kParallelThreshold) schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+      double acc = 0;
+      for (int64_t i = b * kBlock, end = std::min(n, i + kBlock); i < end; ++i) acc += px[i];
+      partial[b] = acc;
+    }
+    double total = 0;
+    for (double p : partial) total += p;
+    out.data<scalar_t>()[0] = static_cast<scalar_t>(total);
   });
 }
 
@@ -96,8 +115,9 @@ void sum_to(Tensor& out, const Tensor& grad) {
   dispatch_float(out.dtype(), "sum_to", [&]<typename scalar_t>() {
     scalar_t* po = out.data<scalar_t>();
     const scalar_t* pg = grad.data<scalar_t>();
-    for (int64_t i = 0; i < out.numel(); ++i) po[i] = 0;
-    for_each_offset(grad.shape(), strides, [&](int64_t i, int64_t off) { po[off] += pg[i]; });
+    std::vector<double> acc(static_cast<size_t>(out.numel()), 0.0);  // double, like the CUDA twin
+    for_each_offset(grad.shape(), strides, [&](int64_t i, int64_t off) { acc[off] += pg[i]; });
+    for (int64_t i = 0; i < out.numel(); ++i) po[i] = static_cast<scalar_t>(acc[i]);
   });
 }
 
