@@ -114,40 +114,42 @@ void save_checkpoint(const std::string& dir, const Module& model, const optim::O
   serialize::write_file_atomic((base / kStateFile).string(), meta.dump(2) + "\n");
 }
 
-TrainState read_checkpoint_state(const std::string& dir) {
+namespace {
+// A checkpoint file read and checked: its tensors and its arcgrad metadata.
+struct OpenedCheckpoint {
+  serialize::SafetensorsFile file;
+  nlohmann::json meta;
+  std::string what;  // "'<path>'", for messages
+};
+
+OpenedCheckpoint open_checkpoint(const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / kCheckpointFile).string();
   AG_CHECK(std::filesystem::exists(path), "no checkpoint in '" << dir << "' (" << path << " does not exist)");
-  const serialize::SafetensorsFile file = serialize::load_safetensors(path);
-  const std::string what = "'" + path + "'";
-  auto meta = file.metadata.find(kMetaKey);
-  AG_CHECK(meta != file.metadata.end(),
-           what << " is a safetensors file but not an arcgrad checkpoint (no '" << kMetaKey << "' metadata)");
-  nlohmann::json j;
+  OpenedCheckpoint c{serialize::load_safetensors(path), {}, "'" + path + "'"};
+  auto meta = c.file.metadata.find(kMetaKey);
+  AG_CHECK(meta != c.file.metadata.end(), c.what
+                                              << " is a safetensors file but not an arcgrad checkpoint (no '"
+                                              << kMetaKey << "' metadata)");
   try {
-    j = nlohmann::json::parse(meta->second);
+    c.meta = nlohmann::json::parse(meta->second);
   } catch (const nlohmann::json::exception& e) {
-    AG_FAIL(what << ": the checkpoint metadata is not valid JSON (" << e.what() << ")");
+    AG_FAIL(c.what << ": the checkpoint metadata is not valid JSON (" << e.what() << ")");
   }
-  return state_from_json(j, what);
+  return c;
+}
+}  // namespace
+
+TrainState read_checkpoint_state(const std::string& dir) {
+  const OpenedCheckpoint c = open_checkpoint(dir);
+  return state_from_json(c.meta, c.what);
 }
 
 TrainState load_checkpoint(const std::string& dir, Module& model, optim::Optimizer* optimizer) {
-  const std::string path = (std::filesystem::path(dir) / kCheckpointFile).string();
-  AG_CHECK(std::filesystem::exists(path), "no checkpoint in '" << dir << "' (" << path << " does not exist)");
-  serialize::SafetensorsFile file = serialize::load_safetensors(path);
-  const std::string what = "'" + path + "'";
-  auto meta = file.metadata.find(kMetaKey);
-  AG_CHECK(meta != file.metadata.end(),
-           what << " is a safetensors file but not an arcgrad checkpoint (no '" << kMetaKey << "' metadata)");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(meta->second);
-  } catch (const nlohmann::json::exception& e) {
-    AG_FAIL(what << ": the checkpoint metadata is not valid JSON (" << e.what() << ")");
-  }
-  TrainState state = state_from_json(j, what);
+  OpenedCheckpoint c = open_checkpoint(dir);
+  const std::string& what = c.what;
+  TrainState state = state_from_json(c.meta, what);
   serialize::NamedTensors weights, optim_state;
-  for (auto& [name, t] : file.tensors) {
+  for (auto& [name, t] : c.file.tensors) {
     if (name.rfind(kOptimPrefix, 0) == 0) {
       optim_state.emplace_back(name.substr(std::string(kOptimPrefix).size()), t);
     } else {
@@ -156,7 +158,7 @@ TrainState load_checkpoint(const std::string& dir, Module& model, optim::Optimiz
   }
   serialize::load_module_state(model, weights, what);
   if (optimizer) {
-    const std::string saved = j.value("optimizer", "");
+    const std::string saved = c.meta.value("optimizer", "");
     AG_CHECK(saved == optimizer->name(), what << " holds " << (saved.empty() ? "no" : "'" + saved + "'")
                                               << " optimizer state, but the run uses '" << optimizer->name()
                                               << "'");
