@@ -57,6 +57,21 @@ TEST_CASE("l2_normalize gradient at a zero vector is finite") {
   for (double g : x.grad().to_vector()) CHECK(std::isfinite(g));
 }
 
+TEST_CASE("l2_normalize float32: a clamped, non-zero row gets the clamped gradient") {
+  // |x| = 5e-4 < eps = 1e-3, so y = x / eps is linear in x and dL/dx = g / eps. The float32
+  // norm holds float(eps), which is not <= the double eps: the backward must still see the
+  // clamp.
+  for (DType dt : {DType::f32, DType::f64}) {
+    Tensor x = Tensor::from_vector({3e-4, 4e-4}, {1, 2}, dt).set_requires_grad(true);
+    Tensor y = l2_normalize(x, 1, 1e-3);
+    CHECK(y.to_vector()[0] == doctest::Approx(0.3).epsilon(1e-6));
+    sum(y * Tensor::from_vector({1.0, 2.0}, {1, 2}, dt)).backward();
+    std::vector<double> g = x.grad().to_vector();
+    CHECK(g[0] == doctest::Approx(1000.0).epsilon(1e-5));
+    CHECK(g[1] == doctest::Approx(2000.0).epsilon(1e-5));
+  }
+}
+
 TEST_CASE("gradcheck: softmax family") {
   Tensor x = random_leaf({3, 5}, -2, 2);
   CHECK_GRADCHECK([&] { return softmax(x); }, {x});

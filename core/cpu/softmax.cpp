@@ -91,12 +91,15 @@ void l2_normalize_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x
     const scalar_t* pg = grad_y.data<scalar_t>();
     const scalar_t* pn = norm.data<scalar_t>();
     scalar_t* pgx = grad_x.data<scalar_t>();
+    // The forward stored max(|x|, eps) rounded to scalar_t: a clamped float32 norm reads
+    // float(eps), which is above the double eps.
+    const double clamped = static_cast<scalar_t>(eps);
 #pragma omp parallel for collapse(2) if (outer * n * inner > kParallelThreshold) schedule(static)
     for (int64_t o = 0; o < outer; ++o) {
       for (int64_t i = 0; i < inner; ++i) {
         const int64_t base = o * n * inner + i;
         const double d = pn[o * inner + i];
-        if (d <= eps) {  // the norm was clamped: y = x / eps is linear in x
+        if (d <= clamped) {  // the norm was clamped: y = x / eps is linear in x
           for (int64_t j = 0; j < n; ++j)
             pgx[base + j * inner] = static_cast<scalar_t>(pg[base + j * inner] / eps);
           continue;

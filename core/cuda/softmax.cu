@@ -106,7 +106,9 @@ struct L2NormalizeBackwardRow {
   __device__ void operator()(int64_t r) const {
     const int64_t base = row_base(r, n, inner);
     const double d = norm[r];
-    if (d <= eps) {  // the norm was clamped: y = x / eps is linear in x
+    // The forward stored max(|x|, eps) rounded to T: a clamped float32 norm reads float(eps),
+    // which is above the double eps.
+    if (d <= static_cast<double>(static_cast<T>(eps))) {  // clamped: y = x / eps is linear in x
       for (int64_t j = G::lane(); j < n; j += G::size())
         grad_x[base + j * inner] = static_cast<T>(grad_y[base + j * inner] / eps);
       return;  // d is the same for every lane of the group: no lane is left in a reduction
