@@ -1,31 +1,5 @@
 #include "core/storage.h"
-
-#include <cstdlib>
-#include <new>
-
 namespace ag {
-
-namespace {
-// 64-byte alignment: a cache line, and enough for any AVX-512 load.
-class CpuAllocator final : public Allocator {
- public:
-  void* allocate(size_t bytes) override {
-    size_t rounded = (bytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-    AG_CHECK(p != nullptr, "out of host memory: could not allocate " << bytes << " bytes");
-    return p;
-  }
-  void deallocate(void* ptr, size_t) override { std::free(ptr); }
-};
-}  // namespace
-
-// Never destroyed, on purpose: tensors held in static objects (caches, globals
-// of a test program) are freed during exit, possibly after a function-local
-// static allocator would already be gone.
-Allocator& cpu_allocator() {
-  static CpuAllocator* instance = new CpuAllocator();
-  return *instance;
-}
 
 #ifdef AG_WITH_CUDA
 namespace cuda {

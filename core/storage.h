@@ -9,8 +9,9 @@
 
 namespace ag {
 
-// A per-device source of memory. The CPU one uses aligned malloc; the CUDA one caches
-// freed blocks by size so steady-state training never calls cudaMalloc.
+// A per-device source of memory. Both the CPU one (core/host_allocator.h) and the CUDA one
+// cache freed large blocks by size, so steady-state training does not go back to the
+// system for memory every step.
 class Allocator {
  public:
   virtual ~Allocator() = default;
