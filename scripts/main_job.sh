@@ -10,8 +10,9 @@
 # current folder and from the repository root; otherwise Fashion-MNIST from Debian's
 # dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist). It says which.
 # Scale: 4 epochs over a seeded random subset of 12,000 training images, evaluated on 2,000
-# test images: about 3 minutes (Fashion-MNIST) to 4 minutes (CIFAR-10) on 2 free cores.
-# Expected: about 85% test top-1 on Fashion-MNIST, about 55-60% on CIFAR-10.
+# test images: about 2 minutes on 2 free cores after the build (measured 125 s on
+# Fashion-MNIST and 128 s on CIFAR-10, 2026-11-29; docs/results.md, "The main job").
+# Expected: about 86% test top-1 on Fashion-MNIST, about 55-60% on CIFAR-10.
 # The run folder is runs/main_job-<dataset> (or $ARCGRAD_RUN_DIR): config.json,
 # metrics.csv/.jsonl, checkpoint.safetensors, curves.png, confusion.png. Rerunning after a
 # finished run only reports it again; after Ctrl-C it continues the stopped run.
