@@ -5,7 +5,8 @@
 // the throughput of our hand-written kernels (elementwise, broadcasting, strided copy,
 // reductions, softmax, cross-entropy, optimizer updates) in GB/s and as a percentage of
 // the copy ceiling, and of GEMM-shaped products through matmul as a percentage of sgemm.
-// Host <-> device transfers are measured from pageable and from pinned memory.
+// Host <-> device transfers are measured from pageable and from pinned memory; depthwise
+// layers run through the hand-written kernels and through cuDNN, side by side.
 //
 // Run (needs a GPU; without one it says why and exits 1):
 //   bench_gpu                       # everything, about a minute on one H200
@@ -235,6 +236,48 @@ void run_transfers(Bench& b, int64_t n) {
   b.bandwidth("transfer", "device -> host, pinned", 4.0 * n, [&] { pinned.copy_(dev); });
 }
 
+// Depthwise 3x3 / 5x5 layers of the CIFAR MobileNetV2 and EfficientNet-B0 at batch 128,
+// each through the hand-written kernels and through cuDNN's grouped convolution: the
+// evidence for routing depthwise filters to the hand-written kernels (core/cuda/conv.cpp).
+// GB/s of the bytes a layer must move: forward reads x, writes out; backward (input and
+// weight gradients) reads grad_out twice and x once, writes grad_x.
+void run_depthwise(Bench& b, double scale) {
+  struct Layer {
+    int64_t channels, size, kernel, stride;
+  };
+  const Layer layers[] = {{96, 32, 3, 1}, {144, 32, 3, 2}, {192, 16, 3, 1}, {384, 8, 3, 1},
+                          {960, 4, 3, 1}, {240, 16, 5, 2}, {672, 8, 5, 1},  {1152, 4, 5, 1}};
+  const int64_t batch = std::max<int64_t>(1, static_cast<int64_t>(128 * std::min(scale, 1.0)));
+  std::printf("depthwise convolution, batch %ld: hand-written vs cuDNN\n", static_cast<long>(batch));
+  for (const Layer& l : layers) {
+    Conv2dParams p;
+    p.stride_h = p.stride_w = l.stride;
+    p.pad_h = p.pad_w = l.kernel / 2;
+    p.groups = l.channels;
+    const int64_t out_size = conv_out_size(l.size, l.kernel, l.stride, p.pad_h, 1);
+    Tensor x = Tensor::normal({batch, l.channels, l.size, l.size}, 0.0, 1.0).to(kGpu);
+    Tensor w = Tensor::normal({l.channels, 1, l.kernel, l.kernel}, 0.0, 0.1).to(kGpu);
+    Tensor out = gpu_full({batch, l.channels, out_size, out_size}, 0.0);
+    Tensor grad_out = Tensor::normal(out.shape(), 0.0, 1.0).to(kGpu);
+    Tensor grad_x = gpu_full(x.shape(), 0.0), grad_w = gpu_full(w.shape(), 0.0);
+    const double in_bytes = 4.0 * x.numel(), out_bytes = 4.0 * out.numel();
+    const std::string name = "dw" + std::to_string(l.kernel) + "x" + std::to_string(l.kernel) + " " +
+                             std::to_string(l.channels) + " s" + std::to_string(l.stride) + " @" +
+                             std::to_string(l.size);
+    for (bool via_cudnn : {false, true}) {
+      cuda::set_depthwise_via_cudnn(via_cudnn);
+      const std::string impl = via_cudnn ? " cuDNN" : " hand-written";
+      b.bandwidth("depthwise", name + " fwd" + impl, in_bytes + out_bytes,
+                  [&] { conv2d_forward(out, x, w, Tensor(), p); });
+      b.bandwidth("depthwise", name + " bwd" + impl, 2 * out_bytes + 2 * in_bytes, [&] {
+        conv2d_backward_input(grad_x, grad_out, w, p);
+        conv2d_backward_weight(grad_w, grad_out, x, p);
+      });
+    }
+    cuda::set_depthwise_via_cudnn(false);
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -343,6 +386,7 @@ int main(int argc, char** argv) {
     run_rows(bench, big);
     run_optim(bench, big);
     run_transfers(bench, big / 4);
+    run_depthwise(bench, scale);
     const cuda::MemoryStats mem = cuda::memory_stats();
     std::printf("allocator: %ld cudaMalloc calls, %ld cache hits, peak %.1f MiB\n",
                 static_cast<long>(mem.device_mallocs), static_cast<long>(mem.cache_hits),

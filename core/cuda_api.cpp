@@ -19,6 +19,8 @@ bool g_allow_tf32 = false;
 }
 void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
 bool allow_tf32() { return g_allow_tf32; }
+void set_depthwise_via_cudnn(bool) {}
+bool depthwise_via_cudnn() { return false; }
 
 MemoryStats memory_stats(int) { return {}; }
 void empty_cache() {}

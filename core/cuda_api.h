@@ -37,6 +37,13 @@ void synchronize(int index = 0);
 void set_allow_tf32(bool allow);
 bool allow_tf32();
 
+// Plain depthwise convolutions (groups == channels, one filter per channel) run on
+// arcgrad's hand-written kernels (core/cuda/depthwise.cu) because they beat cuDNN's grouped
+// convolution on these shapes; bench_gpu's "depthwise" rows measure both side by side to
+// show it. true routes them to cuDNN instead (for that comparison, or as a fallback).
+void set_depthwise_via_cudnn(bool on);
+bool depthwise_via_cudnn();
+
 // Counters of a device's caching allocator.
 struct MemoryStats {
   size_t allocated_bytes = 0;       // held by live tensors (rounded block sizes)

@@ -43,30 +43,41 @@ std::vector<ConvCase> conv_cases() {
   return cases;
 }
 
+// Routes plain depthwise filters to cuDNN for one scope; the default is restored even when
+// a check fails.
+struct DepthwiseViaCudnn {
+  explicit DepthwiseViaCudnn(bool on) { cuda::set_depthwise_via_cudnn(on); }
+  ~DepthwiseViaCudnn() { cuda::set_depthwise_via_cudnn(false); }
+};
+
 }  // namespace
 
 TEST_CASE("cuda parity: conv2d forward, backward input, weight and bias") {
   AG_SKIP_WITHOUT_GPU();
-  for (DType dt : float_dtypes())
-    for (const ConvCase& c : conv_cases()) {
-      const int64_t ho = conv_out_size(c.h, c.k, c.p.stride_h, c.p.pad_h, c.p.dilation_h);
-      const int64_t wo = conv_out_size(c.w, c.k, c.p.stride_w, c.p.pad_w, c.p.dilation_w);
-      const Shape xs = {c.n, c.c_in, c.h, c.w}, ws = {c.c_out, c.c_in / c.p.groups, c.k, c.k},
-                  ys = {c.n, c.c_out, ho, wo};
-      Tensor x = rand_cpu(xs, dt), w = rand_cpu(ws, dt), b = rand_cpu({c.c_out}, dt), g = rand_cpu(ys, dt);
-      check_parity(
-          describe(c, dt),
-          [&](Device d) -> std::vector<Tensor> {
-            Tensor out = poisoned(ys, dt, d), gx = poisoned(xs, dt, d), gw = poisoned(ws, dt, d),
-                   gb = poisoned({c.c_out}, dt, d);
-            conv2d_forward(out, x.to(d), w.to(d), c.bias ? b.to(d) : Tensor(), c.p);
-            conv2d_backward_input(gx, g.to(d), w.to(d), c.p);
-            conv2d_backward_weight(gw, g.to(d), x.to(d), c.p);
-            conv2d_backward_bias(gb, g.to(d));
-            return {out, gx, gw, gb};
-          },
-          tol_for(dt, 10));
-    }
+  // Plain depthwise filters run on the hand-written kernels, and once more through cuDNN's
+  // grouped convolution (the path bench_gpu compares them with): both must match the CPU.
+  for (bool via_cudnn : {false, true})
+    for (DType dt : float_dtypes())
+      for (const ConvCase& c : conv_cases()) {
+        const DepthwiseViaCudnn route(via_cudnn);
+        const int64_t ho = conv_out_size(c.h, c.k, c.p.stride_h, c.p.pad_h, c.p.dilation_h);
+        const int64_t wo = conv_out_size(c.w, c.k, c.p.stride_w, c.p.pad_w, c.p.dilation_w);
+        const Shape xs = {c.n, c.c_in, c.h, c.w}, ws = {c.c_out, c.c_in / c.p.groups, c.k, c.k},
+                    ys = {c.n, c.c_out, ho, wo};
+        Tensor x = rand_cpu(xs, dt), w = rand_cpu(ws, dt), b = rand_cpu({c.c_out}, dt), g = rand_cpu(ys, dt);
+        check_parity(
+            describe(c, dt) + (via_cudnn ? " (depthwise via cuDNN)" : ""),
+            [&](Device d) -> std::vector<Tensor> {
+              Tensor out = poisoned(ys, dt, d), gx = poisoned(xs, dt, d), gw = poisoned(ws, dt, d),
+                     gb = poisoned({c.c_out}, dt, d);
+              conv2d_forward(out, x.to(d), w.to(d), c.bias ? b.to(d) : Tensor(), c.p);
+              conv2d_backward_input(gx, g.to(d), w.to(d), c.p);
+              conv2d_backward_weight(gw, g.to(d), x.to(d), c.p);
+              conv2d_backward_bias(gb, g.to(d));
+              return {out, gx, gw, gb};
+            },
+            tol_for(dt, 10));
+      }
 }
 
 TEST_CASE("cuda parity: conv2d plans are cached per shape and reused") {

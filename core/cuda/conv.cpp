@@ -4,7 +4,8 @@
 // algorithm cuDNN's heuristics rank first for each of the three directions (chosen once,
 // lazily per direction). Workspaces come from the caching device allocator, so after the
 // first step of a training loop they are served from its cache with no cudaMalloc.
-// Plain depthwise filters go to the hand-written kernels of core/cuda/depthwise.cu.
+// Plain depthwise filters go to the hand-written kernels of core/cuda/depthwise.cu unless
+// set_depthwise_via_cudnn(true) asked for cuDNN (bench_gpu compares the two).
 #include <array>
 #include <map>
 #include <memory>
@@ -215,7 +216,8 @@ void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& w, const Tensor&
     out.fill_(0);
     return;
   }
-  if (is_depthwise(x.shape(), w.shape(), p)) return depthwise_forward(out, x, w, bias, p);
+  if (!depthwise_via_cudnn() && is_depthwise(x.shape(), w.shape(), p))
+    return depthwise_forward(out, x, w, bias, p);
   cudnnHandle_t h = cudnn_handle(launch.device);
   Plan& plan = plan_for(launch.device, {x.shape(), w.shape(), out.shape()}, x.dtype(), p);
   choose_fwd(plan, h);
@@ -244,7 +246,8 @@ void conv2d_backward_input(Tensor& grad_x, const Tensor& grad_out, const Tensor&
     grad_x.fill_(0);
     return;
   }
-  if (is_depthwise(grad_x.shape(), w.shape(), p)) return depthwise_backward_input(grad_x, grad_out, w, p);
+  if (!depthwise_via_cudnn() && is_depthwise(grad_x.shape(), w.shape(), p))
+    return depthwise_backward_input(grad_x, grad_out, w, p);
   cudnnHandle_t h = cudnn_handle(launch.device);
   Plan& plan = plan_for(launch.device, {grad_x.shape(), w.shape(), grad_out.shape()}, grad_x.dtype(), p);
   choose_bwd_data(plan, h);
@@ -263,7 +266,8 @@ void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor
     grad_w.fill_(0);
     return;
   }
-  if (is_depthwise(x.shape(), grad_w.shape(), p)) return depthwise_backward_weight(grad_w, grad_out, x, p);
+  if (!depthwise_via_cudnn() && is_depthwise(x.shape(), grad_w.shape(), p))
+    return depthwise_backward_weight(grad_w, grad_out, x, p);
   cudnnHandle_t h = cudnn_handle(launch.device);
   Plan& plan = plan_for(launch.device, {x.shape(), grad_w.shape(), grad_out.shape()}, x.dtype(), p);
   choose_bwd_filter(plan, h);

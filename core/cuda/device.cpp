@@ -219,6 +219,7 @@ PinnedAllocator& pinned_allocator() {
 }
 
 std::atomic<bool> g_allow_tf32{false};
+std::atomic<bool> g_depthwise_via_cudnn{false};
 
 }  // namespace
 
@@ -296,6 +297,8 @@ void synchronize(int index) {
 
 void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
 bool allow_tf32() { return g_allow_tf32; }
+void set_depthwise_via_cudnn(bool on) { g_depthwise_via_cudnn = on; }
+bool depthwise_via_cudnn() { return g_depthwise_via_cudnn; }
 
 MemoryStats memory_stats(int index) {
   if (!is_available()) return {};
