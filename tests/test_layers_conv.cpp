@@ -193,6 +193,60 @@ TEST_CASE("conv2d kernels match the naive loops in float32") {
   check_against_naive({2, 3, 18, 17}, {3, 1, 3, 3}, geometry(1, 0, 1, 3), false);    // no padding
 }
 
+TEST_CASE("depthwise float32 fast paths match the naive loops") {
+  manual_seed(13);
+  // stride 2 on rows 16-128 wide (even/odd split forward, per-phase input gradient,
+  // streamed weight gradient): 3x3 and 5x5, odd and even sizes, batch 1, a bias or not
+  for (int64_t w : {31, 32, 33, 34, 47, 64, 97})
+    for (int64_t k : {3, 5}) {
+      CAPTURE(w);
+      check_against_naive({2, 16, 9 + w % 4, w}, {16, 1, k, k}, geometry(2, k / 2, 1, 16), w % 2 == 1);
+    }
+  check_against_naive({1, 3, 33, 35}, {3, 1, 3, 3}, geometry(2, 0, 1, 3), true);   // no padding
+  check_against_naive({1, 5, 20, 40}, {5, 1, 5, 5}, geometry(2, 4, 1, 5), false);  // padding 4
+  check_against_naive({3, 2, 8, 32}, {2, 1, 3, 3}, geometry(2, 2, 1, 2), true);
+  // stride 2 on 8-15 wide output rows (16x16 inputs and odd neighbours)
+  for (int64_t w : {15, 16, 17, 22})
+    for (int64_t k : {3, 5}) {
+      CAPTURE(w);
+      check_against_naive({w % 2 ? 1 : 3, 16, w, w}, {16, 1, k, k}, geometry(2, k / 2, 1, 16), w % 2 == 0);
+    }
+  // big enough to run on several threads (each takes a contiguous range of planes)
+  check_against_naive({6, 32, 32, 32}, {32, 1, 3, 3}, geometry(2, 1, 1, 32), true);
+  check_against_naive({5, 32, 32, 32}, {32, 1, 5, 5}, geometry(1, 2, 1, 32), false);
+  // stride 1 on wide rows: dilation (masked weight gradient), batch 1, odd heights
+  check_against_naive({2, 3, 18, 20}, {3, 1, 3, 3}, geometry(1, 2, 2, 3), false);
+  check_against_naive({1, 7, 5, 16}, {7, 1, 5, 5}, geometry(1, 2, 1, 7), true);
+  check_against_naive({1, 4, 33, 130}, {4, 1, 3, 3}, geometry(1, 1, 1, 4), false);  // rows > 128
+  // "same" 3x3 and 5x5 convolutions on every plane width 2..32 (flat vectors for planes
+  // of 4, 16, 64 floats; rows or channels-last for the rest), batch 1 and 3
+  for (int64_t w = 2; w <= 32; ++w)
+    for (int64_t k : {3, 5}) {
+      CAPTURE(w);
+      const int64_t n = w % 2 ? 1 : 3, c = w % 3 ? 16 : 32;
+      check_against_naive({n, c, w, w}, {c, 1, k, k}, geometry(1, k / 2, 1, c), w % 2 == 0);
+    }
+  // small planes, non-square and stride 2 (channels-last), 1x1 planes
+  check_against_naive({2, 16, 4, 8}, {16, 1, 3, 3}, geometry(1, 1, 1, 16), true);
+  check_against_naive({2, 32, 8, 8}, {32, 1, 5, 5}, geometry(2, 2, 1, 32), false);
+  check_against_naive({2, 16, 4, 4}, {16, 1, 3, 3}, geometry(2, 1, 1, 16), true);
+  check_against_naive({3, 16, 1, 1}, {16, 1, 3, 3}, geometry(1, 1, 1, 16), true);
+  check_against_naive({2, 24, 4, 4}, {24, 1, 3, 3}, geometry(1, 1, 1, 24), false);  // 24 channels
+  // stride 2 on 8x8 and 16x16 planes (polyphase components), on one and several threads
+  for (int64_t k : {3, 5}) {
+    check_against_naive({1, 16, 8, 8}, {16, 1, k, k}, geometry(2, k / 2, 1, 16), true);
+    check_against_naive({24, 32, 8, 8}, {32, 1, k, k}, geometry(2, k / 2, 1, 32), false);
+    check_against_naive({10, 32, 16, 16}, {32, 1, k, k}, geometry(2, k / 2, 1, 32), true);
+    // 4x4 -> 2x2, four channels per vector (channel counts a multiple of 4)
+    check_against_naive({3, 12, 4, 4}, {12, 1, k, k}, geometry(2, k / 2, 1, 12), k == 3);
+    check_against_naive({64, 96, 4, 4}, {96, 1, k, k}, geometry(2, k / 2, 1, 96), k == 5);
+  }
+  // flat planes on several threads (the weight gradient splits the channels)
+  check_against_naive({16, 48, 8, 8}, {48, 1, 3, 3}, geometry(1, 1, 1, 48), true);
+  check_against_naive({40, 80, 4, 4}, {80, 1, 5, 5}, geometry(1, 2, 1, 80), false);
+  check_against_naive({72, 160, 2, 2}, {160, 1, 5, 5}, geometry(1, 2, 1, 160), true);
+}
+
 TEST_CASE("conv2d gradient checks over input, weight and bias") {
   manual_seed(11);
   struct Case {

@@ -1,5 +1,10 @@
-// Fast float32 depthwise convolution on AVX-512 (one input channel per group, multiplier
-// 1, channel count a multiple of 16, horizontal stride 1 or 2).
+// Fast float32 depthwise convolution on AVX-512: the entry points. Each tries the in-place
+// NCHW kernels first (depthwise_s2_4x4.cpp and depthwise_flat_s2.cpp for stride 2 on 4x4,
+// 8x8 and 16x16 planes, depthwise_rows.cpp / _s2.cpp / _weight.cpp for rows 16-128 wide,
+// depthwise_flat.cpp for "same" stride-1 planes 1-8 wide), then the channels-last path
+// below (one input channel per group, multiplier 1, channel count a multiple of 16,
+// horizontal stride 1 or 2), which is left with odd or non-square small planes, other
+// paddings and dilation on small planes.
 //
 // Depthwise layers do ~9-25 multiply-adds per element, so they must run at memory speed,
 // and their planes are often tiny (8x8 down to 2x2) where per-plane loops are all
@@ -16,6 +21,7 @@
 #include <vector>
 
 #include "core/cpu/conv_fast.h"
+#include "core/cpu/depthwise_rows.h"
 #include "core/cpu/gemm_util.h"
 
 #ifdef __AVX512F__
@@ -174,7 +180,10 @@ bool fast_depthwise_supported(const ConvGeom& g) {
 
 bool fast_depthwise_forward(float* out, const float* x, const float* w, const float* bias,
                             const ConvGeom& g) {
-  if (dw_rows_forward(out, x, w, bias, g)) return true;
+  if (dw_s2_4x4_forward(out, x, w, bias, g) || dw_flat_s2_forward(out, x, w, bias, g) ||
+      dw_s2_forward(out, x, w, bias, g) || dw_rows_forward(out, x, w, bias, g) ||
+      dw_flat_forward(out, x, w, bias, g))
+    return true;
   if (!fast_depthwise_supported(g)) return false;
   const DwPlan p = plan(g);
   const std::vector<float> wt = weights_channels_last(w, g);
@@ -186,7 +195,10 @@ bool fast_depthwise_forward(float* out, const float* x, const float* w, const fl
 }
 
 bool fast_depthwise_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
-  if (dw_rows_backward_input(grad_x, grad_out, w, g)) return true;
+  if (dw_s2_4x4_backward_input(grad_x, grad_out, w, g) || dw_flat_s2_backward_input(grad_x, grad_out, w, g) ||
+      dw_rows_backward_input(grad_x, grad_out, w, g) || dw_s2_backward_input(grad_x, grad_out, w, g) ||
+      dw_flat_backward_input(grad_x, grad_out, w, g))
+    return true;
   if (!fast_depthwise_supported(g)) return false;
   const DwPlan p = plan(g);
   const std::vector<float> wt = weights_channels_last(w, g);
@@ -198,7 +210,10 @@ bool fast_depthwise_backward_input(float* grad_x, const float* grad_out, const f
 }
 
 bool fast_depthwise_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
-  if (dw_rows_backward_weight(grad_w, grad_out, x, g)) return true;
+  if (dw_s2_4x4_backward_weight(grad_w, grad_out, x, g) ||
+      dw_flat_s2_backward_weight(grad_w, grad_out, x, g) || dw_rows_backward_weight(grad_w, grad_out, x, g) ||
+      dw_flat_backward_weight(grad_w, grad_out, x, g))
+    return true;
   if (!fast_depthwise_supported(g)) return false;
   const DwPlan p = plan(g);
   const int64_t taps = g.kh * g.kw, size = taps * g.c, items = static_cast<int64_t>(p.items.size());

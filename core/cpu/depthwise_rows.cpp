@@ -1,13 +1,16 @@
 // Depthwise convolution on AVX-512 for planes whose output rows are at least 16 wide
 // (the 32x32 and 16x16 layers, which carry most of the bytes): computed in place in NCHW,
-// 16 outputs of a row per vector, with lane masks doing the zero padding and a permute
-// picking every other input for stride 2. Nothing is copied or transposed, so each
-// plane is read once and written once. Smaller planes use the channels-last path of
-// depthwise_fast.cpp.
+// 16 outputs of a row per vector, with lane masks doing the zero padding. Nothing is
+// copied or transposed, so each plane is read once and written once. Stride 2 with 3x3 /
+// 5x5 kernels goes to depthwise_s2.cpp first (the masked-load + permute form below is
+// the fallback for other kernels); small planes use depthwise_flat.cpp or the
+// channels-last path of depthwise_fast.cpp.
 //   forward:          out[oh][ow] = b + sum_ij k[i][j] x[oh s - p + i d][ow s - p + j d]
 //   input gradient:   stride 1 only, as the forward of grad_out with the kernel rotated
 //                     by 180 degrees and padding d (k - 1) - p
-//   weight gradient:  per channel, one vector accumulator per tap over all samples
+//   weight gradient:  depthwise_weight.cpp
+#include "core/cpu/depthwise_rows.h"
+
 #include <algorithm>
 #include <vector>
 
@@ -15,7 +18,6 @@
 #include "core/parallel.h"
 
 #ifdef __AVX512F__
-#include <immintrin.h>
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12, inside its own intrinsics
 #endif
 
@@ -25,52 +27,7 @@ namespace ag::cpu {
 
 namespace {
 
-constexpr int kMaxKw = 7, kMaxChunks = 8;  // kernel width, 16-wide chunks per row (wo <= 128)
-
-// One plane-to-plane correlation: geometry of source and output, padding, dilation.
-struct PlaneGeom {
-  int64_t h, w, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw;
-  int64_t chunks() const { return (wo + 15) / 16; }
-};
-
-// Per (tap column j, chunk): the input column of lane 0 and the lanes that read inside
-// the row; plus the lanes of each chunk that exist in the output.
-struct RowMasks {
-  int64_t col0[kMaxKw][kMaxChunks];
-  __mmask16 load[kMaxKw][kMaxChunks];
-  __mmask16 store[kMaxChunks];
-};
-
-RowMasks row_masks(const PlaneGeom& pg) {
-  RowMasks rm{};
-  for (int64_t ch = 0; ch < pg.chunks(); ++ch) {
-    const int64_t ow0 = ch * 16, lanes = std::min<int64_t>(16, pg.wo - ow0);
-    rm.store[ch] = static_cast<__mmask16>((1u << lanes) - 1);
-    for (int64_t j = 0; j < pg.kw; ++j) {
-      const int64_t iw0 = ow0 * pg.sw - pg.pw + j * pg.dw;
-      uint32_t m = 0;
-      for (int64_t l = 0; l < lanes; ++l)
-        if (iw0 + l * pg.sw >= 0 && iw0 + l * pg.sw < pg.w) m |= 1u << l;
-      rm.col0[j][ch] = iw0;
-      rm.load[j][ch] = static_cast<__mmask16>(m);
-    }
-  }
-  return rm;
-}
-
-// Lanes l of mask m get row[l * SW] (the pointer is at lane 0's input), others zero.
-template <int SW>
-inline __m512 load_lanes(const float* row, __mmask16 m) {
-  if constexpr (SW == 1) {
-    return m == 0xffff ? _mm512_loadu_ps(row) : _mm512_maskz_loadu_ps(m, row);
-  } else {
-    const uint32_t src = _pdep_u32(m, 0x55555555u);
-    const __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(src & 0xffff), row);
-    const __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(src >> 16), row + 16);
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    return _mm512_permutex2var_ps(lo, even, hi);
-  }
-}
+using namespace dw;
 
 // o [ho][wo] = b + the correlation of src [h][w] with k [kh][kw]. Four output rows at a
 // time, so four independent accumulator chains hide the FMA latency. Rows outside the
@@ -107,31 +64,9 @@ void plane_forward(float* o, const float* src, const float* k, float b, const Pl
       }
 #pragma GCC unroll 4
       for (int r = 0; r < kRows; ++r)  // constant trip count: keeps acc[] in registers
-        if (r < rows) _mm512_mask_storeu_ps(o + (oh0 + r) * pg.wo + ch * 16, rm.store[ch], acc[r]);
+        if (r < rows) store_lanes(o + (oh0 + r) * pg.wo + ch * 16, rm.store[ch], acc[r]);
     }
   }
-}
-
-// acc[t] += sum over the plane of g[oh][ow] * src[tap t's input] (KH x KW a constant, so
-// the accumulators live in registers; padding rows read through a zero mask).
-template <int SW, int KH, int KW>
-__attribute__((always_inline)) inline void plane_weight(__m512 acc[KH * KW], const float* g, const float* src,
-                                                        const PlaneGeom& pg, const RowMasks& rm) {
-  for (int64_t oh = 0; oh < pg.ho; ++oh)
-    for (int64_t ch = 0; ch < pg.chunks(); ++ch) {
-      const __m512 gv = _mm512_maskz_loadu_ps(rm.store[ch], g + oh * pg.wo + ch * 16);
-#pragma GCC unroll 5
-      for (int i = 0; i < KH; ++i) {
-        const int64_t ih = oh * pg.sh - pg.ph + i * pg.dh;
-        const bool ok = ih >= 0 && ih < pg.h;
-        const float* row = src + (ok ? ih * pg.w : 0);
-        const __mmask16 live = ok ? 0xffff : 0;
-#pragma GCC unroll 5
-        for (int j = 0; j < KW; ++j)
-          acc[i * KW + j] = _mm512_fmadd_ps(gv, load_lanes<SW>(row + rm.col0[j][ch], rm.load[j][ch] & live),
-                                            acc[i * KW + j]);
-      }
-    }
 }
 
 // The common case (K x K kernel, stride 1, dilation 1) with each input row loaded once:
@@ -162,39 +97,12 @@ void plane_forward_rolling(float* o, const float* src, const float* k, float b, 
           for (int j = 0; j < K; ++j) acc[sl] = _mm512_fmadd_ps(kv[K - 1 - sl][j], sv[j], acc[sl]);
       }
       const int64_t oh = ih + pg.ph - (K - 1);
-      if (oh >= 0) _mm512_mask_storeu_ps(o + oh * pg.wo + ch * 16, rm.store[ch], acc[0]);
+      if (oh >= 0) store_lanes(o + oh * pg.wo + ch * 16, rm.store[ch], acc[0]);
 #pragma GCC unroll 5
       for (int sl = 0; sl + 1 < K; ++sl) acc[sl] = acc[sl + 1];
       acc[K - 1] = _mm512_set1_ps(b);
     }
   }
-}
-
-// Weight-gradient counterpart of plane_forward_rolling: each input row is loaded once
-// (K shifted vectors) and meets the K gradient rows it contributes to.
-template <int K>
-__attribute__((always_inline)) inline void plane_weight_rolling(__m512 acc[K * K], const float* g,
-                                                                const float* src, const PlaneGeom& pg,
-                                                                const RowMasks& rm) {
-  for (int64_t ch = 0; ch < pg.chunks(); ++ch)
-    for (int64_t ih = 0; ih < pg.h; ++ih) {
-      const float* row = src + ih * pg.w;
-      __m512 sv[K];
-#pragma GCC unroll 5
-      for (int j = 0; j < K; ++j) sv[j] = load_lanes<1>(row + rm.col0[j][ch], rm.load[j][ch]);
-#pragma GCC unroll 5
-      for (int i = 0; i < K; ++i) {
-        const int64_t oh = ih + pg.ph - i;
-        const bool ok = oh >= 0 && oh < pg.ho;
-        const __m512 gv = _mm512_maskz_loadu_ps(ok ? rm.store[ch] : 0, g + (ok ? oh : 0) * pg.wo + ch * 16);
-#pragma GCC unroll 5
-        for (int j = 0; j < K; ++j) acc[i * K + j] = _mm512_fmadd_ps(gv, sv[j], acc[i * K + j]);
-      }
-    }
-}
-
-PlaneGeom geom_of(const ConvGeom& g) {
-  return {g.h, g.w, g.ho, g.wo, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw};
 }
 
 // out planes (n * c of them) = forward of the src planes; kernels k [c][kh][kw].
@@ -219,34 +127,6 @@ void planes_forward(float* out, const float* src, const float* k, const float* b
   }
 }
 
-template <int SW, int KH, int KW>
-void weight_grad(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
-  const PlaneGeom pg = geom_of(g);
-  const RowMasks rm = row_masks(pg);
-#pragma omp parallel for schedule(dynamic, 1) if (g.n * g.c * g.p > kParallelThreshold)
-  for (int64_t c = 0; c < g.c; ++c) {  // one thread owns each channel's kernel
-    __m512 acc[KH * KW];
-    for (int t = 0; t < KH * KW; ++t) acc[t] = _mm512_setzero_ps();
-    const bool rolling = SW == 1 && KH == KW && g.sh == 1 && g.dh == 1 && g.dw == 1;
-    for (int64_t n = 0; n < g.n; ++n) {
-      const float* gp = grad_out + (n * g.c + c) * g.p;
-      const float* xp = x + (n * g.c + c) * g.h * g.w;
-      if constexpr (SW == 1 && KH == KW)
-        if (rolling) {
-          plane_weight_rolling<KH>(acc, gp, xp, pg, rm);
-          continue;
-        }
-      plane_weight<SW, KH, KW>(acc, gp, xp, pg, rm);
-    }
-    for (int t = 0; t < KH * KW; ++t) grad_w[c * KH * KW + t] = _mm512_reduce_add_ps(acc[t]);
-  }
-}
-
-bool rows_ok(const ConvGeom& g) {
-  return g.depthwise() && g.co == g.c && g.wo >= 16 && g.wo <= 16 * kMaxChunks && g.kw <= kMaxKw &&
-         (g.sw == 1 || g.sw == 2);
-}
-
 }  // namespace
 
 bool dw_rows_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
@@ -269,17 +149,7 @@ bool dw_rows_backward_input(float* grad_x, const float* grad_out, const float* w
 }
 
 bool dw_rows_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
-  if (!rows_ok(g)) return false;
-  const bool s1 = g.sw == 1;
-  if (g.kh == 3 && g.kw == 3) {
-    s1 ? weight_grad<1, 3, 3>(grad_w, grad_out, x, g) : weight_grad<2, 3, 3>(grad_w, grad_out, x, g);
-    return true;
-  }
-  if (g.kh == 5 && g.kw == 5) {
-    s1 ? weight_grad<1, 5, 5>(grad_w, grad_out, x, g) : weight_grad<2, 5, 5>(grad_w, grad_out, x, g);
-    return true;
-  }
-  return false;
+  return dw_stream_backward_weight(grad_w, grad_out, x, g);
 }
 
 #else
