@@ -95,4 +95,12 @@ inline const std::vector<DType>& float_dtypes() {
   return both;
 }
 
+// For GPU gradchecks whose leaves stay on the CPU: a leaf's copy on the GPU, and an op's
+// result brought back (after checking that it really ran on the GPU).
+inline Tensor gpu(const Tensor& t) { return t.to(kGpu); }
+inline Tensor host(const Tensor& t) {
+  REQUIRE_MESSAGE(t.device() == kGpu, "the op ran on " << t.device() << ", not on the GPU");
+  return t.to(Device::cpu());
+}
+
 }  // namespace ag::testing

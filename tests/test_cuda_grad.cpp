@@ -9,14 +9,6 @@
 using namespace ag;
 using namespace ag::testing;
 
-namespace {
-Tensor gpu(const Tensor& t) { return t.to(kGpu); }
-Tensor host(const Tensor& t) {
-  REQUIRE_MESSAGE(t.device() == kGpu, "the op ran on " << t.device() << ", not on the GPU");
-  return t.to(Device::cpu());
-}
-}  // namespace
-
 TEST_CASE("cuda gradcheck: broadcasting arithmetic") {
   AG_SKIP_WITHOUT_GPU();
   Tensor a = random_leaf({2, 3, 4}), b = random_leaf({3, 1}), c = random_leaf({4}, 0.5, 2.0);

@@ -203,14 +203,6 @@ TEST_CASE("cuda parity: fused residual add + activation and its backward") {
     }
 }
 
-namespace {
-Tensor gpu(const Tensor& t) { return t.to(kGpu); }
-Tensor host(const Tensor& t) {
-  REQUIRE_MESSAGE(t.device() == kGpu, "the op ran on " << t.device() << ", not on the GPU");
-  return t.to(Device::cpu());
-}
-}  // namespace
-
 TEST_CASE("cuda gradcheck: conv2d, batch norm and pooling on the GPU") {
   AG_SKIP_WITHOUT_GPU();
   Tensor x = random_leaf({2, 4, 6, 5}), w = random_leaf({6, 2, 3, 3}), b = random_leaf({6});

@@ -91,7 +91,6 @@ TEST_CASE("cuda gradcheck: cross-entropy and the margin logits") {
   const int64_t n = 4, classes = 6;
   Tensor labels = Tensor::from_labels({2, 0, 5, 3}).to(kGpu);
   Tensor logits = random_leaf({n, classes}, -3, 3), cosine = random_leaf({n, classes}, -0.9, 0.9);
-  auto host = [](const Tensor& t) { return t.to(Device::cpu()); };
   for (Reduction r : {Reduction::none, Reduction::mean, Reduction::sum})
     CHECK_GRADCHECK([&] { return host(cross_entropy(logits.to(kGpu), labels, r, 0.1)); }, {logits});
   CHECK_GRADCHECK([&] { return host(normface_logits(cosine.to(kGpu), 8.0)); }, {cosine});
