@@ -71,6 +71,12 @@ void describe_loss(const MarginLossConfig& l, std::string& label, std::string& f
 
 }  // namespace
 
+std::string loss_label(const MarginLossConfig& loss) {
+  std::string label, folder;
+  describe_loss(loss, label, folder);
+  return label;
+}
+
 std::vector<std::string> split_list(const std::string& text, const std::string& what) {
   std::vector<std::string> items;
   std::stringstream ss(text);

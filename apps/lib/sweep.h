@@ -48,6 +48,9 @@ std::string sweep_markdown(const std::vector<SweepEntry>& entries, const std::st
 std::vector<LineSeries> accuracy_vs_m_series(const std::vector<SweepEntry>& entries,
                                              const std::string& dataset);
 
+// The table row of a loss configuration: "cross-entropy", "ArcFace s=16, m=0.1", ...
+std::string loss_label(const MarginLossConfig& loss);
+
 // "a,b,c" -> {"a", "b", "c"} (empty items are an error naming the text); numbers checked.
 std::vector<std::string> split_list(const std::string& text, const std::string& what);
 std::vector<double> parse_number_list(const std::string& text, const std::string& what);

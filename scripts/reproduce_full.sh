@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# The full-data campaign of docs/results.md: the paper's question answered on full CIFAR
+# with error bars, the headline runs, the margin sweep and the paper's backbones. Every run
+# gets its own folder under a run root outside the repository; rerunning the script skips
+# finished runs and resumes stopped ones from their checkpoints (exactly, on the CPU), so a
+# campaign of many hours can be carried out in parts, killed at any moment and continued.
+#
+#   scripts/reproduce_full.sh [options] [PART ...]
+#
+# PARTs, run in this order (default: all of them):
+#   paper      ResNet-20, CIFAR-100, 15 epochs: cross-entropy, ArcFace s=1 m=0.1 (the
+#              paper's setting), ArcFace s=16 m=0.1; seeds 1 2 3 (seed 1 of all three first)
+#   msweep     ResNet-20, CIFAR-100, 15 epochs, ArcFace s=16, m = 0 0.1 0.3 0.5, seed 1
+#              (the paper's Figure 2; m=0.1 is the paper part's run, not trained twice)
+#   headline   ResNet-20, 60 epochs on CIFAR-100 and 30 on CIFAR-10: cross-entropy and
+#              ArcFace s=16 m=0.1, seed 1
+#   backbones  MobileNetV2, EfficientNet-B0 and ResNet18 at full width, CIFAR-100:
+#              cross-entropy and ArcFace s=16 m=0.1, seed 1 (--backbone-epochs, default 5 on
+#              the CPU, 30 on CUDA; --backbones picks the models)
+#
+# Options:
+#   --build DIR           build folder with the train app (default: build)
+#   --root DIR            run root (default: $ARCGRAD_RUNS or ~/arcgrad-runs)
+#   --cifar100 DIR        CIFAR-100 binary folder (default: ../shared/data/cifar-100-binary)
+#   --cifar10 DIR         CIFAR-10 binary folder (default: $ARCGRAD_DATA/cifar-10-batches-bin)
+#   --device DEV          cpu (default), cuda or cuda:N: passed to train unchanged
+#   --threads N           compute threads per run (default 2)
+#   --backbone-epochs N   epochs of the backbone runs
+#   --backbones LIST      comma-separated model specs (default mobilenetv2,efficientnet_b0,resnet18)
+#   --dry-run             print what would run (and what is done), train nothing
+#   --report              only write the results tables from the run folders
+# After every run (and with --report) the tables are regenerated: ROOT/results.md holds one
+# row per configuration with mean +- std over the seeds that finished (build/campaign_report).
+#
+# Each run folder holds train's own files (config.json, metrics.csv, checkpoint, plots)
+# plus campaign.log: one line per start/stop of a part of the run with the date, wall time,
+# exit status and the machine's load average (a busy machine makes wall times longer, not
+# accuracies different). A finished run has campaign.done; a diverged one campaign.diverged.
+# Exit status: 0 all requested runs finished; 1 a run failed; 130 stopped by a signal.
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+build="build"
+root="${ARCGRAD_RUNS:-$HOME/arcgrad-runs}"
+cifar100="$repo/../shared/data/cifar-100-binary"
+cifar10="${ARCGRAD_DATA:-$repo/datasets}/cifar-10-batches-bin"
+device="cpu"
+threads=2
+backbone_epochs=""
+backbones="mobilenetv2,efficientnet_b0,resnet18"
+dry_run=0
+report_only=0
+parts=()
+
+usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+need() { [ $# -ge 2 ] || { echo "reproduce_full: $1 needs a value" >&2; exit 2; }; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) need "$@"; build="$2"; shift 2 ;;
+    --root) need "$@"; root="$2"; shift 2 ;;
+    --cifar100) need "$@"; cifar100="$2"; shift 2 ;;
+    --cifar10) need "$@"; cifar10="$2"; shift 2 ;;
+    --device) need "$@"; device="$2"; shift 2 ;;
+    --threads) need "$@"; threads="$2"; shift 2 ;;
+    --backbone-epochs) need "$@"; backbone_epochs="$2"; shift 2 ;;
+    --backbones) need "$@"; backbones="$2"; shift 2 ;;
+    --dry-run) dry_run=1; shift ;;
+    --report) report_only=1; shift ;;
+    -h|--help) usage ;;
+    paper|msweep|headline|backbones) parts+=("$1"); shift ;;
+    *) echo "reproduce_full: unknown argument '$1' (parts: paper msweep headline backbones; --help)" >&2; exit 2 ;;
+  esac
+done
+[ ${#parts[@]} -gt 0 ] || parts=(paper msweep headline backbones)
+if [ -z "$backbone_epochs" ]; then
+  case "$device" in cuda*) backbone_epochs=30 ;; *) backbone_epochs=5 ;; esac
+fi
+train="$build/train"
+report="$build/campaign_report"
+[ -x "$train" ] || { echo "reproduce_full: $train not found; build first" >&2; exit 1; }
+mkdir -p "$root"
+root="$(cd "$root" && pwd)"
+
+# The recipe shared by every run: SGD with Nesterov momentum 0.9, one-cycle learning rate
+# peaking at 0.1, weight decay 5e-4 (not on biases and batch-norm parameters), batch 128,
+# random crop (padding 4) + horizontal flip, the full training and test sets.
+recipe=(--optimizer sgd --nesterov --momentum 0.9 --lr 0.1 --schedule onecycle --wd 5e-4
+        --batch-size 128 --augment --train-subset 0 --test-subset 0
+        --threads "$threads" --workers 1 --device "$device" --progress lines)
+
+write_report() {
+  if [ -x "$report" ]; then
+    "$report" --root "$root" --out "$root/results.md" >/dev/null || echo "reproduce_full: report failed" >&2
+  fi
+}
+
+# run DATASET DATA_DIR MODEL EPOCHS SEED LOSS [S M]: one run, skipped when finished.
+run() {
+  local dataset="$1" data_dir="$2" model="$3" epochs="$4" seed="$5" loss="$6" s="${7:-}" m="${8:-}"
+  local slug="$loss" loss_args=(--loss "$loss")
+  if [ "$loss" != ce ]; then slug="${loss}_s${s}_m${m}"; loss_args+=(--s "$s" --m "$m"); fi
+  local dir="$root/e$epochs/$dataset/${model//[:=,]/_}/$slug/seed$seed"
+  if [ -f "$dir/campaign.done" ] || [ -f "$dir/campaign.diverged" ]; then
+    echo "done     $dir"
+    return 0
+  fi
+  local args=(--dataset "$dataset" --data-dir "$data_dir" --model "$model" --epochs "$epochs"
+              --seed "$seed" "${loss_args[@]}" "${recipe[@]}" --out "$dir")
+  if [ -f "$dir/checkpoint.safetensors" ]; then args+=(--resume); fi
+  echo "run      $dir"
+  if [ "$dry_run" = 1 ]; then echo "         $train ${args[*]}"; return 0; fi
+  if [ ! -d "$data_dir" ]; then
+    echo "reproduce_full: no data for $dataset in $data_dir (see --cifar10/--cifar100)" >&2
+    return 1
+  fi
+  mkdir -p "$dir"
+  local start status=0
+  start=$(date +%s)
+  "$train" "${args[@]}" > >(tee -a "$dir/train.log") 2>&1 || status=$?
+  printf '%s wall_s=%d status=%d load=%s resumed=%s\n' "$(date -u +%FT%TZ)" "$(( $(date +%s) - start ))" \
+    "$status" "$(cut -d' ' -f1-3 /proc/loadavg)" "$([ "${args[-1]}" = --resume ] && echo yes || echo no)" \
+    >> "$dir/campaign.log"
+  case "$status" in
+    0) touch "$dir/campaign.done" ;;
+    3) touch "$dir/campaign.diverged" ;;
+    130|137|143) echo "reproduce_full: stopped; rerun to continue" >&2; exit 130 ;;
+    *) echo "reproduce_full: run failed (status $status): $dir" >&2; exit 1 ;;
+  esac
+  write_report
+}
+
+part_paper() {
+  for seed in 1 2 3; do
+    run cifar100 "$cifar100" resnet20 15 "$seed" ce
+    run cifar100 "$cifar100" resnet20 15 "$seed" arcface 1 0.1
+    run cifar100 "$cifar100" resnet20 15 "$seed" arcface 16 0.1
+  done
+}
+part_msweep() {
+  for m in 0 0.1 0.3 0.5; do run cifar100 "$cifar100" resnet20 15 1 arcface 16 "$m"; done
+}
+part_headline() {
+  run cifar100 "$cifar100" resnet20 60 1 ce
+  run cifar100 "$cifar100" resnet20 60 1 arcface 16 0.1
+  run cifar10 "$cifar10" resnet20 30 1 ce
+  run cifar10 "$cifar10" resnet20 30 1 arcface 16 0.1
+}
+part_backbones() {
+  local model
+  for model in ${backbones//,/ }; do
+    run cifar100 "$cifar100" "$model" "$backbone_epochs" 1 ce
+    run cifar100 "$cifar100" "$model" "$backbone_epochs" 1 arcface 16 0.1
+  done
+}
+
+trap 'echo "reproduce_full: interrupted; rerun to continue" >&2; exit 130' INT TERM
+if [ "$report_only" = 1 ]; then
+  [ -x "$report" ] || { echo "reproduce_full: $report not found; build first" >&2; exit 1; }
+  "$report" --root "$root" --out "$root/results.md"
+  exit 0
+fi
+for part in "${parts[@]}"; do "part_$part"; done
+write_report
+echo "reproduce_full: all requested runs finished; tables in $root/results.md"
