@@ -127,6 +127,10 @@ void Flags::parse(const std::vector<std::string>& args) {
       help_ = true;
       continue;
     }
+    if (arg.rfind("--", 0) != 0 && !positional_name_.empty()) {
+      positional_.push_back(arg);
+      continue;
+    }
     if (arg.rfind("--", 0) != 0 || arg.size() == 2)
       throw UsageError("unexpected argument '" + arg + "': flags are written --name value (see --help)");
     const size_t eq = arg.find('=');
@@ -152,9 +156,18 @@ void Flags::parse(const std::vector<std::string>& args) {
   }
 }
 
+Flags& Flags::allow_positional(const std::string& name, const std::string& help) {
+  positional_name_ = name;
+  positional_help_ = help;
+  return *this;
+}
+
 std::string Flags::usage() const {
   std::ostringstream os;
-  os << "usage: " << program_ << " [flags]\n" << summary_ << "\n\nflags:\n";
+  os << "usage: " << program_ << " [flags]" << (positional_name_.empty() ? "" : " " + positional_name_ + "...")
+     << "\n" << summary_ << "\n";
+  if (!positional_name_.empty()) os << "\n" << positional_name_ << ": " << positional_help_ << "\n";
+  os << "\nflags:\n";
   for (const std::string& name : order_) {
     const Flag& f = flags_.at(name);
     std::string left = "  --" + name;
