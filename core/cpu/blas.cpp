@@ -1,22 +1,25 @@
-// CPU matrix products through OpenBLAS (CBLAS, row-major).
-#include <cblas.h>
-
+// CPU matrix products (row-major) through the BLAS that core/cpu/gemm_util.h picks.
+#include "core/cpu/gemm_util.h"
 #include "core/cpu/strided.h"
 #include "core/kernels.h"
 
+#if !AG_BLAS_EIGEN
+extern "C" void openblas_set_num_threads(int);
+#endif
+
 namespace ag::cpu {
+
+void set_blas_threads([[maybe_unused]] int n) {
+#if !AG_BLAS_EIGEN
+  openblas_set_num_threads(n);
+#endif
+}
 
 namespace {
 template <typename T>
 void gemm_raw(const GemmArgs& g, const T* a, const T* b, T* c) {
-  const auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
-  const auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
-  if constexpr (std::is_same_v<T, float>) {
-    cblas_sgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, static_cast<float>(g.alpha), a, g.lda, b, g.ldb,
-                static_cast<float>(g.beta), c, g.ldc);
-  } else {
-    cblas_dgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, c, g.ldc);
-  }
+  gemm_rm<T>(g.trans_a, g.trans_b, g.m, g.n, g.k, static_cast<T>(g.alpha), a, g.lda, b, g.ldb,
+             static_cast<T>(g.beta), c, g.ldc);
 }
 }  // namespace
 

@@ -1,27 +1,70 @@
-// Row-major GEMM on raw pointers for the CPU layer kernels (float through sgemm, double
-// through dgemm), and reusable per-thread workspaces so steady-state training allocates
-// no scratch memory.
+// Row-major GEMM on raw pointers, the one place the CPU backend calls a BLAS: OpenBLAS
+// (CBLAS sgemm/dgemm) by default, or Eigen's own GEMM in a BLAS-free build
+// (-DAG_BLAS=eigen defines AG_BLAS_EIGEN). Also reusable per-thread workspaces so
+// steady-state training allocates no scratch memory.
 #pragma once
-
-#include <cblas.h>
 
 #include <cstdint>
 #include <type_traits>
 #include <vector>
 
+#if AG_BLAS_EIGEN
+#include <Eigen/Core>
+#else
+#include <cblas.h>
+#endif
+
 namespace ag::cpu {
+
+#if AG_BLAS_EIGEN
+// A row-major view of a BLAS operand: rows x cols with leading dimension ld.
+template <typename T>
+using RowMajorMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
+                               Eigen::OuterStride<>>;
+
+template <typename T>
+void eigen_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+                const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  // op(a) is m x k: stored k x m when transposed (BLAS's convention); likewise op(b).
+  const RowMajorMap<T> A(a, trans_a ? k : m, trans_a ? m : k, Eigen::OuterStride<>(lda));
+  const RowMajorMap<T> B(b, trans_b ? n : k, trans_b ? k : n, Eigen::OuterStride<>(ldb));
+  Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>> C(
+      c, m, n, Eigen::OuterStride<>(ldc));
+  // BLAS semantics: with beta = 0, c is not read (it may hold garbage or NaN).
+  if (beta == T(0))
+    C.setZero();
+  else if (beta != T(1))
+    C *= beta;
+  if (m == 0 || n == 0 || k == 0) return;
+  if (trans_a && trans_b)
+    C.noalias() += alpha * (A.transpose() * B.transpose());
+  else if (trans_a)
+    C.noalias() += alpha * (A.transpose() * B);
+  else if (trans_b)
+    C.noalias() += alpha * (A * B.transpose());
+  else
+    C.noalias() += alpha * (A * B);
+}
+#endif
 
 // c[m,n] = alpha * op(a) op(b) + beta * c, op(a) [m,k], op(b) [k,n], leading dims as BLAS.
 template <typename T>
 inline void gemm_rm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                     int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+#if AG_BLAS_EIGEN
+  eigen_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#else
   const auto ta = trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = trans_b ? CblasTrans : CblasNoTrans;
   if constexpr (std::is_same_v<T, float>)
     cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   else
     cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
 }
+
+// The BLAS's own thread count (OpenBLAS keeps its own pool; Eigen uses OpenMP's).
+void set_blas_threads(int n);
 
 // A growable scratch buffer owned by the calling thread; slot tells apart buffers that
 // are alive at the same time (0-1: im2col path, 2-3: depthwise, 4-7: the AVX-512 path). Grows to the largest
