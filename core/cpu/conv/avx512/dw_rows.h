@@ -5,7 +5,7 @@
 // returns false when it does not handle the geometry.
 #pragma once
 
-#include "core/cpu/conv_geom.h"
+#include "core/cpu/conv/geom.h"
 
 #ifdef __AVX512F__
 #include <immintrin.h>

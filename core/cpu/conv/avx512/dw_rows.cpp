@@ -9,12 +9,12 @@
 //   input gradient:   stride 1 only, as the forward of grad_out with the kernel rotated
 //                     by 180 degrees and padding d (k - 1) - p
 //   weight gradient:  depthwise_weight.cpp
-#include "core/cpu/depthwise_rows.h"
+#include "core/cpu/conv/avx512/dw_rows.h"
 
 #include <algorithm>
 #include <vector>
 
-#include "core/cpu/conv_fast.h"
+#include "core/cpu/conv/kernels.h"
 #include "core/parallel.h"
 
 #ifdef __AVX512F__

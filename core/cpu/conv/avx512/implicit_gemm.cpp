@@ -13,7 +13,7 @@
 //   backward weight:  gW[co][k] = sum_q G[co][q] B_x[k][q]              (GEMM over q)
 // Threads split the output columns (forward) or the reduction (weight gradient, with
 // per-thread accumulators summed at the end).
-#include "core/cpu/conv_fast.h"
+#include "core/cpu/conv/kernels.h"
 
 #include <omp.h>
 
@@ -24,7 +24,7 @@
 #include "core/cpu/gemm_util.h"
 
 #ifdef __AVX512F__
-#include "core/cpu/conv_simd.h"
+#include "core/cpu/conv/avx512/simd.h"
 // GCC 12 warns falsely inside its own permute/unpack intrinsics (an "uninitialised"
 // pass-through operand that the unmasked forms never read).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"

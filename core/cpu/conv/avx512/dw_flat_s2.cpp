@@ -14,8 +14,8 @@
 
 #include <algorithm>
 
-#include "core/cpu/depthwise_flat.h"
-#include "core/cpu/depthwise_rows.h"
+#include "core/cpu/conv/avx512/dw_flat.h"
+#include "core/cpu/conv/avx512/dw_rows.h"
 #include "core/cpu/gemm_util.h"
 #include "core/parallel.h"
 

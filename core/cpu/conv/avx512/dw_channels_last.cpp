@@ -20,12 +20,12 @@
 #include <cstring>
 #include <vector>
 
-#include "core/cpu/conv_fast.h"
-#include "core/cpu/depthwise_rows.h"
+#include "core/cpu/conv/kernels.h"
+#include "core/cpu/conv/avx512/dw_rows.h"
 #include "core/cpu/gemm_util.h"
 
 #ifdef __AVX512F__
-#include "core/cpu/conv_simd.h"
+#include "core/cpu/conv/avx512/simd.h"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12, inside its own intrinsics
 #endif
 

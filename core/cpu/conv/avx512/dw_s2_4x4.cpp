@@ -11,8 +11,8 @@
 
 #include <algorithm>
 
-#include "core/cpu/depthwise_flat.h"
-#include "core/cpu/depthwise_rows.h"
+#include "core/cpu/conv/avx512/dw_flat.h"
+#include "core/cpu/conv/avx512/dw_rows.h"
 #include "core/parallel.h"
 
 #ifdef __AVX512F__

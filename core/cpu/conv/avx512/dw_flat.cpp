@@ -12,14 +12,14 @@
 // block per item, which cost as much as the arithmetic on such planes; masked loads
 // per tap were no better (they are slow when they miss the caches). Taps that never land
 // inside the plane (5x5 on 2x2) are cropped off: KC = min(K, 2 W - 1).
-#include "core/cpu/depthwise_flat.h"
+#include "core/cpu/conv/avx512/dw_flat.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <vector>
 
-#include "core/cpu/depthwise_rows.h"
+#include "core/cpu/conv/avx512/dw_rows.h"
 #include "core/cpu/gemm_util.h"
 #include "core/parallel.h"
 

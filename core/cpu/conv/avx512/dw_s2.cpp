@@ -13,7 +13,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "core/cpu/depthwise_rows.h"
+#include "core/cpu/conv/avx512/dw_rows.h"
 #include "core/cpu/gemm_util.h"
 #include "core/parallel.h"
 

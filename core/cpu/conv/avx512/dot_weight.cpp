@@ -12,11 +12,11 @@
 #include <cstring>
 #include <vector>
 
-#include "core/cpu/conv_fast.h"
+#include "core/cpu/conv/kernels.h"
 #include "core/cpu/gemm_util.h"
 
 #ifdef __AVX512F__
-#include "core/cpu/conv_simd.h"
+#include "core/cpu/conv/avx512/simd.h"
 // GCC 12 warns falsely inside its own lane-reduction intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif

@@ -3,7 +3,7 @@
 // im2col + OpenBLAS path. Pointers are contiguous NCHW / [C_out, C_in, KH, KW] data.
 #pragma once
 
-#include "core/cpu/conv_geom.h"
+#include "core/cpu/conv/geom.h"
 
 namespace ag::cpu {
 
