@@ -11,23 +11,16 @@
 #include <cmath>
 #include <string>
 
+#include "conv_params.h"
 #include "core/cpu/conv/routes.h"
 #include "core/kernels.h"
 #include "core/random.h"
 
 using namespace ag;
 using ag::cpu::ConvPass;
+using ag::testing::geometry;
 
 namespace {
-
-Conv2dParams geometry(int64_t stride, int64_t pad, int64_t dilation, int64_t groups) {
-  Conv2dParams p;
-  p.stride_h = p.stride_w = stride;
-  p.pad_h = p.pad_w = pad;
-  p.dilation_h = p.dilation_w = dilation;
-  p.groups = groups;
-  return p;
-}
 
 uint64_t calls(ConvPass pass, const std::string& route) {
   for (const auto& c : cpu::conv_route_counts())
@@ -66,6 +59,20 @@ struct RouteCase {
   const char* weight_grad;
 };
 
+// The three passes' results: y = conv(x, w) + b, grad_x and grad_w from grad_out g.
+struct Passes {
+  Tensor y, grad_x, grad_w;
+};
+
+Passes run_passes(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& g, const Conv2dParams& p) {
+  Passes r{Tensor::empty(g.shape(), x.dtype()), Tensor::empty(x.shape(), x.dtype()),
+           Tensor::empty(w.shape(), x.dtype())};
+  cpu::conv2d_forward(r.y, x, w, b, p);
+  cpu::conv2d_backward_input(r.grad_x, g, w, p);
+  cpu::conv2d_backward_weight(r.grad_w, g, x, p);
+  return r;
+}
+
 // Runs the three passes in float32, checks the routes they took (one call each), then
 // compares with the float64 calls.
 void check_case(const RouteCase& rc) {
@@ -77,33 +84,24 @@ void check_case(const RouteCase& rc) {
   CAPTURE(rc.p.groups);
   const int64_t ho = conv_out_size(rc.x[2], rc.w[2], rc.p.stride_h, rc.p.pad_h, rc.p.dilation_h);
   const int64_t wo = conv_out_size(rc.x[3], rc.w[3], rc.p.stride_w, rc.p.pad_w, rc.p.dilation_w);
-  const Shape os{rc.x[0], rc.w[0], ho, wo};
   const bool depthwise = rc.w[1] == 1 && rc.p.groups == rc.x[1] && rc.p.groups > 1;
   Tensor x = Tensor::uniform(rc.x, -1, 1), w = Tensor::uniform(rc.w, -1, 1), b = Tensor::uniform({rc.w[0]}, -1, 1);
-  Tensor g = Tensor::uniform(os, -1, 1);
+  Tensor g = Tensor::uniform({rc.x[0], rc.w[0], ho, wo}, -1, 1);
 
   const std::string fwd = expected(ConvPass::forward, rc.forward, depthwise);
   const std::string in = expected(ConvPass::input_grad, rc.input_grad, depthwise);
   const std::string wt = expected(ConvPass::weight_grad, rc.weight_grad, depthwise);
   const uint64_t fwd0 = calls(ConvPass::forward, fwd), in0 = calls(ConvPass::input_grad, in),
                  wt0 = calls(ConvPass::weight_grad, wt);
-  Tensor y = Tensor::empty(os), gx = Tensor::empty(rc.x), gw = Tensor::empty(rc.w);
-  cpu::conv2d_forward(y, x, w, b, rc.p);
-  cpu::conv2d_backward_input(gx, g, w, rc.p);
-  cpu::conv2d_backward_weight(gw, g, x, rc.p);
+  const Passes f32 = run_passes(x, w, b, g, rc.p);
   CHECK_MESSAGE(calls(ConvPass::forward, fwd) == fwd0 + 1, "forward did not take " << fwd);
   CHECK_MESSAGE(calls(ConvPass::input_grad, in) == in0 + 1, "input gradient did not take " << in);
   CHECK_MESSAGE(calls(ConvPass::weight_grad, wt) == wt0 + 1, "weight gradient did not take " << wt);
 
-  Tensor x64 = x.to(DType::f64), w64 = w.to(DType::f64), b64 = b.to(DType::f64), g64 = g.to(DType::f64);
-  Tensor y64 = Tensor::empty(os, DType::f64), gx64 = Tensor::empty(rc.x, DType::f64),
-         gw64 = Tensor::empty(rc.w, DType::f64);
-  cpu::conv2d_forward(y64, x64, w64, b64, rc.p);
-  cpu::conv2d_backward_input(gx64, g64, w64, rc.p);
-  cpu::conv2d_backward_weight(gw64, g64, x64, rc.p);
-  check_close(y, y64, static_cast<double>(rc.w[1] * rc.w[2] * rc.w[3]), "forward");
-  check_close(gx, gx64, static_cast<double>(rc.w[0] * rc.w[2] * rc.w[3]), "input gradient");
-  check_close(gw, gw64, 10.0 * static_cast<double>(rc.x[0] * ho * wo), "weight gradient");
+  const Passes f64 = run_passes(x.to(DType::f64), w.to(DType::f64), b.to(DType::f64), g.to(DType::f64), rc.p);
+  check_close(f32.y, f64.y, static_cast<double>(rc.w[1] * rc.w[2] * rc.w[3]), "forward");
+  check_close(f32.grad_x, f64.grad_x, static_cast<double>(rc.w[0] * rc.w[2] * rc.w[3]), "input gradient");
+  check_close(f32.grad_w, f64.grad_w, 10.0 * static_cast<double>(rc.x[0] * ho * wo), "weight gradient");
 }
 
 }  // namespace
