@@ -3,23 +3,16 @@
 // gradient checks over input, weight and bias.
 #include <cmath>
 
+#include "conv_params.h"
 #include "core/random.h"
 #include "gradcheck.h"
 #include "layers/functional.h"
 
 using namespace ag;
+using ag::testing::geometry;
 using ag::testing::random_leaf;
 
 namespace {
-
-Conv2dParams geometry(int64_t stride, int64_t pad, int64_t dilation, int64_t groups) {
-  Conv2dParams p;
-  p.stride_h = p.stride_w = stride;
-  p.pad_h = p.pad_w = pad;
-  p.dilation_h = p.dilation_w = dilation;
-  p.groups = groups;
-  return p;
-}
 
 // The textbook loops: out[n, o, y, x] = b[o] + sum w[o, c', i, j] x[n, g*cg + c', y*s - p + i*d, ...].
 struct NaiveConv {

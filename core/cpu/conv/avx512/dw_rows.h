@@ -1,43 +1,21 @@
-// Shared pieces of the AVX-512 depthwise kernels that work in place in NCHW
-// (depthwise_rows.cpp, _s2.cpp, _weight.cpp, _flat.cpp, _flat_s2.cpp, _s2_4x4.cpp):
-// the plane geometry, the per-chunk lane masks of a 16-wide output row, and the entry
-// points that depthwise_fast.cpp tries before its channels-last path. Each entry point
-// returns false when it does not handle the geometry.
+// Shared pieces of the AVX-512 depthwise kernels that work in place in NCHW (dw_rows.cpp,
+// dw_s2.cpp, dw_stream_weight.cpp, dw_flat.cpp, dw_flat_s2.cpp, dw_s2_4x4.cpp): the plane
+// geometry and the per-chunk lane masks of a 16-wide output row. Their routes' predicates
+// and kernels are declared in core/cpu/conv/kernels.h.
 #pragma once
 
-#include "core/cpu/conv_geom.h"
-
-#ifdef __AVX512F__
 #include <immintrin.h>
 
 #include <algorithm>
+
+#include "core/cpu/conv/geom.h"
+
+#ifndef __AVX512F__
+#error "core/cpu/conv/avx512/ is compiled only for AVX-512 targets (see CMakeLists.txt)"
 #endif
 
 namespace ag::cpu {
 
-// Stride 2 (both directions), dilation 1, square 3x3 / 5x5 kernels, output rows 8-128
-// wide: each input row is split once into its even and odd columns (depthwise_s2.cpp).
-bool dw_s2_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
-bool dw_s2_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
-// Weight gradient for the planes the row kernels take (stride 1 or 2, 3x3 / 5x5; stride 2
-// from 8-wide output rows), streaming the batch in memory order (depthwise_weight.cpp).
-bool dw_stream_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
-// "Same" stride-1 convolutions (up to 5x5) on square planes 1, 2, 4 or 8 wide, one flat
-// 16-float vector at a time (depthwise_flat.cpp).
-bool dw_flat_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
-bool dw_flat_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
-bool dw_flat_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
-// Stride-2 "same" 3x3 / 5x5 on 8x8 and 16x16 planes through the four polyphase
-// components of the input (depthwise_flat_s2.cpp).
-bool dw_flat_s2_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
-bool dw_flat_s2_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
-bool dw_flat_s2_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
-// The same on 4x4 planes (2x2 outputs), four channels per vector (depthwise_s2_4x4.cpp).
-bool dw_s2_4x4_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
-bool dw_s2_4x4_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
-bool dw_s2_4x4_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
-
-#ifdef __AVX512F__
 namespace dw {
 
 constexpr int kMaxKw = 7, kMaxChunks = 8;  // kernel width, 16-wide chunks per row (wo <= 128)
@@ -111,7 +89,7 @@ inline bool rows_ok(const ConvGeom& g, int64_t min_wo = 16) {
          (g.sw == 1 || g.sw == 2);
 }
 
-// Even / odd column split of stride-2 rows (depthwise_s2.cpp, shared with the weight
+// Even / odd column split of stride-2 rows (dw_s2.cpp, shared with the weight
 // gradient): for a row r, ev(r)[m] = x[r][2m] and od(r)[m] = x[r][2m + 1], stored
 // [even | odd] with a zero margin of kMargin floats on both sides, so the tap at column
 // offset 2e + q reads the vector at m0 + e of half q with one unmasked load. One extra
@@ -133,6 +111,5 @@ SplitRows split_rows_buffer(const ConvGeom& g);
 void split_plane(const SplitRows& s, const float* plane);
 
 }  // namespace dw
-#endif
 
 }  // namespace ag::cpu

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "core/cpu/conv_geom.h"
+#include "core/cpu/conv/kernels.h"
 #include "core/cpu/gemm_util.h"
 #include "core/cpu/strided.h"
 

@@ -13,17 +13,13 @@
 #include <algorithm>
 #include <vector>
 
-#include "core/cpu/depthwise_rows.h"
+#include "core/cpu/conv/avx512/dw_rows.h"
 #include "core/cpu/gemm_util.h"
 #include "core/parallel.h"
 
-#ifdef __AVX512F__
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12, inside its own intrinsics
-#endif
 
 namespace ag::cpu {
-
-#ifdef __AVX512F__
 
 namespace dw {
 
@@ -150,11 +146,6 @@ void plane_backward_input(float* gx, const PaddedGrad& pg, const float* k, const
     }
 }
 
-bool s2_ok(const ConvGeom& g) {
-  return rows_ok(g, kS2MinWo) && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 && g.kh == g.kw &&
-         (g.kh == 3 || g.kh == 5) && g.ph >= 0 && g.ph < g.kh && g.pw >= 0 && g.pw < g.kw;
-}
-
 template <int K>
 void forward_s2(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
   const int64_t planes = g.n * g.c;
@@ -186,23 +177,17 @@ void backward_input_s2(float* grad_x, const float* grad_out, const float* w, con
 
 }  // namespace
 
-bool dw_s2_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
-  if (!s2_ok(g)) return false;
+bool dw_s2_accepts(const ConvGeom& g) {
+  return rows_ok(g, kS2MinWo) && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 && g.kh == g.kw &&
+         (g.kh == 3 || g.kh == 5) && g.ph >= 0 && g.ph < g.kh && g.pw >= 0 && g.pw < g.kw;
+}
+
+void dw_s2_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
   g.kh == 3 ? forward_s2<3>(out, x, w, bias, g) : forward_s2<5>(out, x, w, bias, g);
-  return true;
 }
 
-bool dw_s2_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
-  if (!s2_ok(g)) return false;
+void dw_s2_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
   g.kh == 3 ? backward_input_s2<3>(grad_x, grad_out, w, g) : backward_input_s2<5>(grad_x, grad_out, w, g);
-  return true;
 }
-
-#else
-
-bool dw_s2_forward(float*, const float*, const float*, const float*, const ConvGeom&) { return false; }
-bool dw_s2_backward_input(float*, const float*, const float*, const ConvGeom&) { return false; }
-
-#endif
 
 }  // namespace ag::cpu

@@ -1,4 +1,4 @@
-// Shared geometry of the CPU convolution kernels (core/cpu/conv.cpp, depthwise.cpp).
+// The geometry every CPU convolution route reads (core/cpu/conv/).
 #pragma once
 
 #include <cstdint>
@@ -39,18 +39,10 @@ struct ConvGeom {
         k(cg * kh * kw),
         p(ho * wo) {}
 
-  // A depthwise convolution (one input channel per group): the direct kernels take it.
+  // A depthwise convolution (one input channel per group): the depthwise routes take it.
   bool depthwise() const { return cg == 1 && groups == c && groups > 1; }
   // 1x1, stride 1, no padding: the input plane already is the GEMM operand.
   bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
 };
-
-// Depthwise kernels (core/cpu/depthwise.cpp); pointers to contiguous NCHW data.
-template <typename T>
-void depthwise_forward(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g);
-template <typename T>
-void depthwise_backward_input(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g);
-template <typename T>
-void depthwise_backward_weight(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g);
 
 }  // namespace ag::cpu

@@ -1,7 +1,7 @@
 // Stride-2 depthwise "same" convolutions (3x3 / 5x5, padding K / 2) on 4x4 planes
 // (2x2 outputs), on AVX-512, in place in NCHW: EfficientNet-B0's last stride-2 layer.
 //
-// As in depthwise_flat_s2.cpp, every tap is a shift of one polyphase component
+// As in dw_flat_s2.cpp, every tap is a shift of one polyphase component
 // x_ab[r][c] = x[2r + a][2c + b] on the output grid; here a component is 4 floats, so one
 // vector holds the components of 4 channels (lane 4 g + 2 r + c for channel c0 + g), the
 // weights are per lane (gathered once per group of 4 channels, kept in registers while
@@ -11,18 +11,14 @@
 
 #include <algorithm>
 
-#include "core/cpu/depthwise_flat.h"
-#include "core/cpu/depthwise_rows.h"
+#include "core/cpu/conv/avx512/dw_flat.h"
+#include "core/cpu/conv/avx512/dw_rows.h"
 #include "core/parallel.h"
 
-#ifdef __AVX512F__
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12, inside its own intrinsics
 #pragma GCC diagnostic ignored "-Wuninitialized"        // GCC 12, the gathers' undefined source
-#endif
 
 namespace ag::cpu {
-
-#ifdef __AVX512F__
 
 namespace {
 
@@ -161,11 +157,6 @@ void weight_groups(float* grad_w, const float* go, const float* x, int64_t n, in
   }
 }
 
-bool ok(const ConvGeom& g) {
-  return g.depthwise() && g.co == g.c && g.c % 4 == 0 && g.h == 4 && g.w == 4 && g.sh == 2 && g.sw == 2 &&
-         g.dh == 1 && g.dw == 1 && g.kh == g.kw && (g.kh == 3 || g.kh == 5) && g.ph == g.kh / 2 &&
-         g.pw == g.kw / 2;
-}
 
 // Runs f.template operator()<K>(g0, g1) on each thread's contiguous range of channel
 // groups (a channel is never split: bitwise the same for any thread count).
@@ -185,34 +176,26 @@ void over_groups(const ConvGeom& g, Fn&& f) {
 
 }  // namespace
 
-bool dw_s2_4x4_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
-  if (!ok(g)) return false;
-  over_groups(g,
-              [&]<int K>(int64_t g0, int64_t g1) { forward_groups<K>(out, x, w, bias, g.n, g.c, g0, g1); });
-  return true;
+bool dw_s2_4x4_accepts(const ConvGeom& g) {
+  return g.depthwise() && g.co == g.c && g.c % 4 == 0 && g.h == 4 && g.w == 4 && g.sh == 2 && g.sw == 2 &&
+         g.dh == 1 && g.dw == 1 && g.kh == g.kw && (g.kh == 3 || g.kh == 5) && g.ph == g.kh / 2 &&
+         g.pw == g.kw / 2;
 }
 
-bool dw_s2_4x4_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
-  if (!ok(g)) return false;
+void dw_s2_4x4_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
+  over_groups(g,
+              [&]<int K>(int64_t g0, int64_t g1) { forward_groups<K>(out, x, w, bias, g.n, g.c, g0, g1); });
+}
+
+void dw_s2_4x4_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
   over_groups(g, [&]<int K>(int64_t g0, int64_t g1) {
     backward_input_groups<K>(grad_x, grad_out, w, g.n, g.c, g0, g1);
   });
-  return true;
 }
 
-bool dw_s2_4x4_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
-  if (!ok(g)) return false;
+void dw_s2_4x4_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
   over_groups(
       g, [&]<int K>(int64_t g0, int64_t g1) { weight_groups<K>(grad_w, grad_out, x, g.n, g.c, g0, g1); });
-  return true;
 }
-
-#else
-
-bool dw_s2_4x4_forward(float*, const float*, const float*, const float*, const ConvGeom&) { return false; }
-bool dw_s2_4x4_backward_input(float*, const float*, const float*, const ConvGeom&) { return false; }
-bool dw_s2_4x4_backward_weight(float*, const float*, const float*, const ConvGeom&) { return false; }
-
-#endif
 
 }  // namespace ag::cpu

@@ -7,25 +7,21 @@
 // (2 oh + di, 2 ow + dj) for di, dj in -K/2 .. K/2, which is component (di & 1, dj & 1) at
 // (oh + floor(di / 2), ow + floor(dj / 2)): every tap is a shift of one component on the
 // output's grid, i.e. a stride-1 "same" tap on a W/2 x W/2 plane, done like
-// depthwise_flat.cpp with a masked valignd. No masked loads, no transposes, no buffers.
+// dw_flat.cpp with a masked valignd. No masked loads, no transposes, no buffers.
 // The input gradient runs the other way: each component sums the gradient shifted back
 // by its taps, and the four components are interleaved into the plane.
 #include <omp.h>
 
 #include <algorithm>
 
-#include "core/cpu/depthwise_flat.h"
-#include "core/cpu/depthwise_rows.h"
+#include "core/cpu/conv/avx512/dw_flat.h"
+#include "core/cpu/conv/avx512/dw_rows.h"
 #include "core/cpu/gemm_util.h"
 #include "core/parallel.h"
 
-#ifdef __AVX512F__
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12, inside its own intrinsics
-#endif
 
 namespace ag::cpu {
-
-#ifdef __AVX512F__
 
 namespace {
 
@@ -196,11 +192,6 @@ void weight_channels(float* grad_w, const float* go, const float* x, int64_t n, 
   }
 }
 
-bool ok(const ConvGeom& g) {
-  return g.depthwise() && g.co == g.c && g.h == g.w && (g.w == 8 || g.w == 16) && g.sh == 2 && g.sw == 2 &&
-         g.dh == 1 && g.dw == 1 && g.kh == g.kw && (g.kh == 3 || g.kh == 5) && g.ph == g.kh / 2 &&
-         g.pw == g.kw / 2;
-}
 
 // Calls f.template operator()<W, K>() for the geometry.
 template <typename Fn>
@@ -211,8 +202,13 @@ void with_shape(const ConvGeom& g, Fn&& f) {
 
 }  // namespace
 
-bool dw_flat_s2_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
-  if (!ok(g)) return false;
+bool dw_flat_s2_accepts(const ConvGeom& g) {
+  return g.depthwise() && g.co == g.c && g.h == g.w && (g.w == 8 || g.w == 16) && g.sh == 2 && g.sw == 2 &&
+         g.dh == 1 && g.dw == 1 && g.kh == g.kw && (g.kh == 3 || g.kh == 5) && g.ph == g.kh / 2 &&
+         g.pw == g.kw / 2;
+}
+
+void dw_flat_s2_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
   const int64_t planes = g.n * g.c;
   with_shape(g, [&]<int W, int K>() {
 #pragma omp parallel if (planes * g.p > kParallelThreshold)
@@ -221,11 +217,9 @@ bool dw_flat_s2_forward(float* out, const float* x, const float* w, const float*
       forward_planes<W, K>(out, x, w, bias, g.c, planes * u / nt, planes * (u + 1) / nt);
     }
   });
-  return true;
 }
 
-bool dw_flat_s2_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
-  if (!ok(g)) return false;
+void dw_flat_s2_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
   const int64_t planes = g.n * g.c;
   with_shape(g, [&]<int W, int K>() {
 #pragma omp parallel if (planes * g.p > kParallelThreshold)
@@ -234,11 +228,9 @@ bool dw_flat_s2_backward_input(float* grad_x, const float* grad_out, const float
       backward_input_planes<W, K>(grad_x, grad_out, w, g.c, planes * u / nt, planes * (u + 1) / nt);
     }
   });
-  return true;
 }
 
-bool dw_flat_s2_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
-  if (!ok(g)) return false;
+void dw_flat_s2_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
   with_shape(g, [&]<int W, int K>() {
 #pragma omp parallel if (g.n * g.c * g.p > kParallelThreshold)
     {
@@ -246,15 +238,6 @@ bool dw_flat_s2_backward_weight(float* grad_w, const float* grad_out, const floa
       weight_channels<W, K>(grad_w, grad_out, x, g.n, g.c, g.c * u / nt, g.c * (u + 1) / nt);
     }
   });
-  return true;
 }
-
-#else
-
-bool dw_flat_s2_forward(float*, const float*, const float*, const float*, const ConvGeom&) { return false; }
-bool dw_flat_s2_backward_input(float*, const float*, const float*, const ConvGeom&) { return false; }
-bool dw_flat_s2_backward_weight(float*, const float*, const float*, const ConvGeom&) { return false; }
-
-#endif
 
 }  // namespace ag::cpu

@@ -1,4 +1,4 @@
-// Weight gradient of a stride-1 convolution in the direct_ok geometry of conv_simd.h (rows
+// Weight gradient of a stride-1 convolution in the direct_ok geometry of simd.h (rows
 // a multiple of 16 wide, or whole 8/4/2-wide rows), as dot products: for each kernel tap (i, j),
 //   gW[co][ci][i][j] = sum over samples and output positions q of G[co][q] * X_ij[ci][q],
 // where X_ij is the input shifted by the tap. Both G rows and X_ij rows are contiguous
@@ -12,18 +12,14 @@
 #include <cstring>
 #include <vector>
 
-#include "core/cpu/conv_fast.h"
+#include "core/cpu/conv/kernels.h"
 #include "core/cpu/gemm_util.h"
 
-#ifdef __AVX512F__
-#include "core/cpu/conv_simd.h"
+#include "core/cpu/conv/avx512/simd.h"
 // GCC 12 warns falsely inside its own lane-reduction intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 namespace ag::cpu {
-
-#ifdef __AVX512F__
 
 namespace {
 
@@ -31,7 +27,7 @@ constexpr int kTM = 4, kTN = 4;  // output channels x input channels per registe
 
 // One tap's view of a sample: for each run of 16 consecutive output positions (a chunk),
 // the offset of lane 0's input in the plane and the lanes that read inside it. The
-// geometry is conv_simd.h's direct_ok: a chunk is part of one output row, or whole rows
+// geometry is simd.h's direct_ok: a chunk is part of one output row, or whole rows
 // adjacent in memory, so lane l's input is always l elements after lane 0's. Chunks
 // whose lanes all read padding are dropped.
 struct TapView {
@@ -126,9 +122,14 @@ void chunk_weight_grad(float* acc, const float* grad_out, const float* x, const 
 
 }  // namespace
 
-bool dot_weight_grad(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
-  const simd::ConvSource src{x, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.ho, g.wo};
-  if (g.groups != 1 || !simd::direct_ok(src)) return false;
+// Dot products win where channels are few (packing would dominate the GEMM); with many
+// channels the packed GEMM of implicit_gemm.cpp reuses each packed element enough and is faster.
+bool dot_weight_accepts(const ConvGeom& g) {
+  const simd::ConvSource src{nullptr, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.ho, g.wo};
+  return g.groups == 1 && g.co * g.c <= 64 * 64 && simd::direct_ok(src);
+}
+
+void dot_weight_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
   const int64_t taps = g.kh * g.kw, size = g.co * g.c * taps;
   std::vector<TapView> views;
   for (int64_t i = 0; i < g.kh; ++i)
@@ -161,13 +162,6 @@ bool dot_weight_grad(float* grad_w, const float* grad_out, const float* x, const
     for (int t = 0; t < used; ++t) sum += partial[static_cast<size_t>(t)][e];
     grad_w[e] = sum;
   }
-  return true;
 }
-
-#else
-
-bool dot_weight_grad(float*, const float*, const float*, const ConvGeom&) { return false; }
-
-#endif
 
 }  // namespace ag::cpu

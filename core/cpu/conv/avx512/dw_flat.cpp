@@ -8,29 +8,25 @@
 // channels, with per-lane weights) is loaded once with plain loads; each tap is then one
 // valignd of two neighbouring vectors with a zero mask (W and the kernel are template
 // constants, so the shifts and masks are immediates). Nothing is copied or transposed.
-// The channels-last path this replaces transposed every item twice and zeroed a padded
+// The channels-last route this replaces transposed every item twice and zeroed a padded
 // block per item, which cost as much as the arithmetic on such planes; masked loads
 // per tap were no better (they are slow when they miss the caches). Taps that never land
 // inside the plane (5x5 on 2x2) are cropped off: KC = min(K, 2 W - 1).
-#include "core/cpu/depthwise_flat.h"
+#include "core/cpu/conv/avx512/dw_flat.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <vector>
 
-#include "core/cpu/depthwise_rows.h"
+#include "core/cpu/conv/avx512/dw_rows.h"
 #include "core/cpu/gemm_util.h"
 #include "core/parallel.h"
 
-#ifdef __AVX512F__
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12, inside its own intrinsics
 #pragma GCC diagnostic ignored "-Wuninitialized"        // GCC 12, the gathers' undefined source
-#endif
 
 namespace ag::cpu {
-
-#ifdef __AVX512F__
 
 namespace {
 
@@ -198,13 +194,6 @@ void weight_units(float* acc, const float* go, const float* x, int64_t per_sampl
   }
 }
 
-bool flat_ok(const ConvGeom& g) {
-  const int64_t p = g.h * g.w;
-  return g.depthwise() && g.co == g.c && g.h == g.w && (g.w == 1 || g.w == 2 || g.w == 4 || g.w == 8) &&
-         g.c % std::max<int64_t>(1, 16 / p) == 0 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
-         g.kh == g.kw && g.kh % 2 == 1 && g.kh <= 5 && g.ph == g.kh / 2 && g.pw == g.kw / 2;
-}
-
 // Calls f.template operator()<W, KC>() for the geometry's plane width and cropped kernel.
 template <typename Fn>
 void with_shape(const ConvGeom& g, Fn&& f) {
@@ -274,37 +263,30 @@ void backward_weight(float* grad_w, const float* grad_out, const float* x, const
 
 }  // namespace
 
-bool dw_flat_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
-  if (!flat_ok(g)) return false;
+bool dw_flat_accepts(const ConvGeom& g) {
+  const int64_t p = g.h * g.w;
+  return g.depthwise() && g.co == g.c && g.h == g.w && (g.w == 1 || g.w == 2 || g.w == 4 || g.w == 8) &&
+         g.c % std::max<int64_t>(1, 16 / p) == 0 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+         g.kh == g.kw && g.kh % 2 == 1 && g.kh <= 5 && g.ph == g.kh / 2 && g.pw == g.kw / 2;
+}
+
+void dw_flat_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
   forward(out, x, w, bias, g);
-  return true;
 }
 
 // The input gradient of a "same" stride-1 convolution is the forward of grad_out with the
 // kernel rotated by 180 degrees (the padding stays (K - 1) / 2).
-bool dw_flat_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
-  if (!flat_ok(g)) return false;
+void dw_flat_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
   const int64_t taps = g.kh * g.kw;
   std::vector<float> flipped(static_cast<size_t>(g.c * taps));
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t t = 0; t < taps; ++t)
       flipped[static_cast<size_t>(c * taps + t)] = w[c * taps + taps - 1 - t];
   forward(grad_x, grad_out, flipped.data(), nullptr, g);
-  return true;
 }
 
-bool dw_flat_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
-  if (!flat_ok(g)) return false;
+void dw_flat_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
   backward_weight(grad_w, grad_out, x, g);
-  return true;
 }
-
-#else
-
-bool dw_flat_forward(float*, const float*, const float*, const float*, const ConvGeom&) { return false; }
-bool dw_flat_backward_input(float*, const float*, const float*, const ConvGeom&) { return false; }
-bool dw_flat_backward_weight(float*, const float*, const float*, const ConvGeom&) { return false; }
-
-#endif
 
 }  // namespace ag::cpu

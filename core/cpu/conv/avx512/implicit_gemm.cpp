@@ -1,19 +1,21 @@
-// Fast float32 convolution on AVX-512: an implicit GEMM with our own micro-kernel, used
-// for ungrouped convolutions with horizontal stride 1 or 2 (conv.cpp falls back to
-// im2col + OpenBLAS otherwise, and for float64).
+// Fast float32 convolution on AVX-512: an implicit GEMM with our own micro-kernel, the
+// routes implicit_gemm (forward and weight gradient: ungrouped, horizontal stride 1 or 2),
+// implicit_gemm_s1 and implicit_gemm_phases (input gradient) of routes.cpp. Other shapes
+// and float64 take im2col + OpenBLAS (im2col.cpp).
 //
 // Why not im2col + OpenBLAS: OpenBLAS 0.3.21 runs its AVX2 (Haswell) kernels on this
 // AVX-512 CPU, and im2col writes and re-reads a K x P matrix per sample. Here B panels are
-// packed straight from the NCHW tensor (conv_simd.h) into L1-sized blocks and a 12x32
+// packed straight from the NCHW tensor (simd.h) into L1-sized blocks and a 12x32
 // AVX-512 micro-kernel does the arithmetic.
 //
 //   forward:          out[co][q] = sum_k W[co][k] B_x[k][q]            (GEMM over k)
 //   backward input:   the same forward run on grad_out with the kernel flipped and
-//                     transposed (stride 1 only: grad_x = grad_out (*) rot180(W)^T)
+//                     transposed (stride 1: grad_x = grad_out (*) rot180(W)^T; stride s:
+//                     one such stride-1 convolution per phase of the input)
 //   backward weight:  gW[co][k] = sum_q G[co][q] B_x[k][q]              (GEMM over q)
 // Threads split the output columns (forward) or the reduction (weight gradient, with
 // per-thread accumulators summed at the end).
-#include "core/cpu/conv_fast.h"
+#include "core/cpu/conv/kernels.h"
 
 #include <omp.h>
 
@@ -23,16 +25,12 @@
 
 #include "core/cpu/gemm_util.h"
 
-#ifdef __AVX512F__
-#include "core/cpu/conv_simd.h"
+#include "core/cpu/conv/avx512/simd.h"
 // GCC 12 warns falsely inside its own permute/unpack intrinsics (an "uninitialised"
 // pass-through operand that the unmasked forms never read).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 namespace ag::cpu {
-
-#ifdef __AVX512F__
 
 namespace {
 
@@ -334,22 +332,20 @@ void pack_b_transposed(float* bp, const ConvSource& s, int64_t k0, int64_t q0, i
 
 }  // namespace
 
-bool fast_conv_supported(const ConvGeom& g) { return g.groups == 1 && (g.sw == 1 || g.sw == 2); }
+bool implicit_gemm_accepts(const ConvGeom& g) { return g.groups == 1 && (g.sw == 1 || g.sw == 2); }
 
-bool fast_conv_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
-  if (!fast_conv_supported(g)) return false;
+void implicit_gemm_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
   const int64_t k_total = g.k;
   implicit_gemm(
       out, source_of(x, g), g.n, g.co, [&](int64_t m, int64_t k) { return w[m * k_total + k]; }, bias,
       OutMap{g.p, 0, g.wo, 1});
-  return true;
 }
 
-namespace {
+bool implicit_gemm_input_s1_accepts(const ConvGeom& g) { return g.groups == 1 && g.sh == 1 && g.sw == 1; }
 
 // Stride 1: grad_x = grad_out correlated with the kernel rotated by 180 degrees, in and
 // out channels swapped: a stride-1 convolution (padding d (k - 1) - p) whose output is H x W.
-void backward_input_stride1(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
+void implicit_gemm_backward_input_s1(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
   const ConvSource s{
       grad_out, g.co, g.ho, g.wo, g.kh, g.kw, 1, 1, g.dh * (g.kh - 1) - g.ph, g.dw * (g.kw - 1) - g.pw,
       g.dh,     g.dw, g.h,  g.w};
@@ -362,6 +358,8 @@ void backward_input_stride1(float* grad_x, const float* grad_out, const float* w
       },
       nullptr, OutMap{g.h * g.w, 0, g.w, 1});
 }
+
+namespace {
 
 // Kernel rows i (descending) that reach input rows y = r (mod stride): (r + pad - i) % stride == 0.
 std::vector<int64_t> phase_taps(int64_t r, int64_t pad, int64_t stride, int64_t kernel) {
@@ -404,23 +402,18 @@ void backward_input_phase(float* grad_x, const float* grad_out, const float* w, 
 
 }  // namespace
 
-bool fast_conv_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
-  if (g.groups != 1) return false;
-  if (g.sh == 1 && g.sw == 1) {
-    backward_input_stride1(grad_x, grad_out, w, g);
-    return true;
-  }
-  if (g.dh != 1 || g.dw != 1) return false;
-  for (int64_t ry = 0; ry < g.sh; ++ry)
-    for (int64_t rx = 0; rx < g.sw; ++rx) backward_input_phase(grad_x, grad_out, w, g, ry, rx);
-  return true;
+bool implicit_gemm_input_phases_accepts(const ConvGeom& g) {
+  return g.groups == 1 && (g.sh > 1 || g.sw > 1) && g.dh == 1 && g.dw == 1;
 }
 
-bool fast_conv_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
-  if (!fast_conv_supported(g)) return false;
-  // Dot products win where channels are few (packing would dominate the GEMM); with many
-  // channels the packed GEMM reuses each packed element enough and is faster.
-  if (g.co * g.c <= 64 * 64 && dot_weight_grad(grad_w, grad_out, x, g)) return true;
+void implicit_gemm_backward_input_phases(float* grad_x, const float* grad_out, const float* w,
+                                         const ConvGeom& g) {
+  for (int64_t ry = 0; ry < g.sh; ++ry)
+    for (int64_t rx = 0; rx < g.sw; ++rx) backward_input_phase(grad_x, grad_out, w, g, ry, rx);
+}
+
+// The packed GEMM over output positions; threads split the reduction.
+void implicit_gemm_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
   const ConvSource s = source_of(x, g);
   const int64_t rows = g.co, k_total = g.k, k_pad = (k_total + kNR - 1) / kNR * kNR;
   const int64_t p = g.p, q_total = g.n * p, q_blocks = (q_total + kBlockQ - 1) / kBlockQ;
@@ -459,16 +452,6 @@ bool fast_conv_backward_weight(float* grad_w, const float* grad_out, const float
       for (int t = 0; t < used_threads; ++t) sum += partial[static_cast<size_t>(t)][m * k_pad + k];
       grad_w[m * k_total + k] = sum;
     }
-  return true;
 }
-
-#else  // no AVX-512: conv.cpp keeps to im2col + OpenBLAS
-
-bool fast_conv_supported(const ConvGeom&) { return false; }
-bool fast_conv_forward(float*, const float*, const float*, const float*, const ConvGeom&) { return false; }
-bool fast_conv_backward_input(float*, const float*, const float*, const ConvGeom&) { return false; }
-bool fast_conv_backward_weight(float*, const float*, const float*, const ConvGeom&) { return false; }
-
-#endif
 
 }  // namespace ag::cpu

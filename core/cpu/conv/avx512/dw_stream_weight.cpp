@@ -13,17 +13,13 @@
 
 #include <vector>
 
-#include "core/cpu/depthwise_rows.h"
+#include "core/cpu/conv/avx512/dw_rows.h"
 #include "core/cpu/gemm_util.h"
 #include "core/parallel.h"
 
-#ifdef __AVX512F__
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12, inside its own intrinsics
-#endif
 
 namespace ag::cpu {
-
-#ifdef __AVX512F__
 
 namespace {
 
@@ -162,18 +158,16 @@ void weight_grad_for(float* grad_w, const float* grad_out, const float* x, const
 
 }  // namespace
 
-bool dw_stream_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
-  if (!rows_ok(g, g.sw == 2 ? kS2MinWo : 16) || g.kh != g.kw || g.sh != g.sw) return false;
-  if (g.sw == 2 && (g.dh != 1 || g.dw != 1)) return false;  // the split rows assume dilation 1
-  if (g.kh == 3) return weight_grad_for<3>(grad_w, grad_out, x, g), true;
-  if (g.kh == 5) return weight_grad_for<5>(grad_w, grad_out, x, g), true;
-  return false;
+bool dw_stream_weight_accepts(const ConvGeom& g) {
+  return rows_ok(g, g.sw == 2 ? kS2MinWo : 16) && g.kh == g.kw && g.sh == g.sw && (g.kh == 3 || g.kh == 5) &&
+         (g.sw == 1 || (g.dh == 1 && g.dw == 1));  // the split rows of stride 2 assume dilation 1
 }
 
-#else
-
-bool dw_stream_backward_weight(float*, const float*, const float*, const ConvGeom&) { return false; }
-
-#endif
+void dw_stream_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
+  if (g.kh == 3)
+    weight_grad_for<3>(grad_w, grad_out, x, g);
+  else
+    weight_grad_for<5>(grad_w, grad_out, x, g);
+}
 
 }  // namespace ag::cpu

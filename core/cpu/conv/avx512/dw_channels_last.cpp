@@ -1,10 +1,8 @@
-// Fast float32 depthwise convolution on AVX-512: the entry points. Each tries the in-place
-// NCHW kernels first (depthwise_s2_4x4.cpp and depthwise_flat_s2.cpp for stride 2 on 4x4,
-// 8x8 and 16x16 planes, depthwise_rows.cpp / _s2.cpp / _weight.cpp for rows 16-128 wide,
-// depthwise_flat.cpp for "same" stride-1 planes 1-8 wide), then the channels-last path
-// below (one input channel per group, multiplier 1, channel count a multiple of 16,
-// horizontal stride 1 or 2), which is left with odd or non-square small planes, other
-// paddings and dilation on small planes.
+// Depthwise convolution on AVX-512 in channels-last order (one input channel per group,
+// multiplier 1, channel count a multiple of 16, horizontal stride 1 or 2). In the route
+// tables (routes.cpp) it comes after the in-place NCHW kernels (dw_s2_4x4, dw_flat_s2,
+// dw_s2, dw_rows, dw_stream, dw_flat), so it is left with odd or non-square small planes,
+// other paddings and dilation on small planes.
 //
 // Depthwise layers do ~9-25 multiply-adds per element, so they must run at memory speed,
 // and their planes are often tiny (8x8 down to 2x2) where per-plane loops are all
@@ -20,18 +18,14 @@
 #include <cstring>
 #include <vector>
 
-#include "core/cpu/conv_fast.h"
-#include "core/cpu/depthwise_rows.h"
+#include "core/cpu/conv/kernels.h"
+#include "core/cpu/conv/avx512/dw_rows.h"
 #include "core/cpu/gemm_util.h"
 
-#ifdef __AVX512F__
-#include "core/cpu/conv_simd.h"
+#include "core/cpu/conv/avx512/simd.h"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12, inside its own intrinsics
-#endif
 
 namespace ag::cpu {
-
-#ifdef __AVX512F__
 
 namespace {
 
@@ -174,47 +168,30 @@ void backward_weight_item(float* acc, const float* grad_out, const float* x, con
 
 }  // namespace
 
-bool fast_depthwise_supported(const ConvGeom& g) {
+bool dw_channels_last_accepts(const ConvGeom& g) {
   return g.depthwise() && g.co == g.c && g.c % 16 == 0 && (g.sw == 1 || g.sw == 2);
 }
 
-bool fast_depthwise_forward(float* out, const float* x, const float* w, const float* bias,
-                            const ConvGeom& g) {
-  if (dw_s2_4x4_forward(out, x, w, bias, g) || dw_flat_s2_forward(out, x, w, bias, g) ||
-      dw_s2_forward(out, x, w, bias, g) || dw_rows_forward(out, x, w, bias, g) ||
-      dw_flat_forward(out, x, w, bias, g))
-    return true;
-  if (!fast_depthwise_supported(g)) return false;
+void dw_channels_last_forward(float* out, const float* x, const float* w, const float* bias,
+                              const ConvGeom& g) {
   const DwPlan p = plan(g);
   const std::vector<float> wt = weights_channels_last(w, g);
   const int64_t items = static_cast<int64_t>(p.items.size());
 #pragma omp parallel for schedule(dynamic, 1) if (items > 1)
   for (int64_t k = 0; k < items; ++k)
     forward_item(out, x, wt.data(), bias, g, p, p.items[static_cast<size_t>(k)]);
-  return true;
 }
 
-bool fast_depthwise_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
-  if (dw_s2_4x4_backward_input(grad_x, grad_out, w, g) || dw_flat_s2_backward_input(grad_x, grad_out, w, g) ||
-      dw_rows_backward_input(grad_x, grad_out, w, g) || dw_s2_backward_input(grad_x, grad_out, w, g) ||
-      dw_flat_backward_input(grad_x, grad_out, w, g))
-    return true;
-  if (!fast_depthwise_supported(g)) return false;
+void dw_channels_last_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
   const DwPlan p = plan(g);
   const std::vector<float> wt = weights_channels_last(w, g);
   const int64_t items = static_cast<int64_t>(p.items.size());
 #pragma omp parallel for schedule(dynamic, 1) if (items > 1)
   for (int64_t k = 0; k < items; ++k)
     backward_input_item(grad_x, grad_out, wt.data(), g, p, p.items[static_cast<size_t>(k)]);
-  return true;
 }
 
-bool fast_depthwise_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
-  if (dw_s2_4x4_backward_weight(grad_w, grad_out, x, g) ||
-      dw_flat_s2_backward_weight(grad_w, grad_out, x, g) || dw_rows_backward_weight(grad_w, grad_out, x, g) ||
-      dw_flat_backward_weight(grad_w, grad_out, x, g))
-    return true;
-  if (!fast_depthwise_supported(g)) return false;
+void dw_channels_last_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
   const DwPlan p = plan(g);
   const int64_t taps = g.kh * g.kw, size = taps * g.c, items = static_cast<int64_t>(p.items.size());
   std::vector<float*> partial(static_cast<size_t>(omp_get_max_threads()), nullptr);
@@ -238,18 +215,6 @@ bool fast_depthwise_backward_weight(float* grad_w, const float* grad_out, const 
       for (int u = 0; u < used; ++u) sum += partial[static_cast<size_t>(u)][t * g.c + c];
       grad_w[c * taps + t] = sum;
     }
-  return true;
 }
-
-#else  // no AVX-512: depthwise.cpp's portable kernels
-
-bool fast_depthwise_supported(const ConvGeom&) { return false; }
-bool fast_depthwise_forward(float*, const float*, const float*, const float*, const ConvGeom&) {
-  return false;
-}
-bool fast_depthwise_backward_input(float*, const float*, const float*, const ConvGeom&) { return false; }
-bool fast_depthwise_backward_weight(float*, const float*, const float*, const ConvGeom&) { return false; }
-
-#endif
 
 }  // namespace ag::cpu

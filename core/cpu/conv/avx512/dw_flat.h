@@ -1,12 +1,15 @@
-// Compile-time helpers of the flat depthwise kernels (depthwise_flat.cpp,
-// depthwise_flat_s2.cpp): a plane (or a polyphase component of one) is held in whole
+// Compile-time helpers of the flat depthwise kernels (dw_flat.cpp, dw_flat_s2.cpp,
+// dw_s2_4x4.cpp): a plane (or a polyphase component of one) is held in whole
 // 16-float vectors, and every tap is a constant shift of it with a constant lane mask.
 #pragma once
 
-#ifdef __AVX512F__
 #include <immintrin.h>
 
 #include <utility>
+
+#ifndef __AVX512F__
+#error "core/cpu/conv/avx512/ is compiled only for AVX-512 targets (see CMakeLists.txt)"
+#endif
 
 namespace ag::cpu::dw {
 
@@ -29,4 +32,3 @@ __attribute__((always_inline)) inline __m512 shifted(const __m512* xs) {
 }
 
 }  // namespace ag::cpu::dw
-#endif

@@ -1,4 +1,4 @@
-// AVX-512 building blocks of the fast float32 convolution (core/cpu/conv_fast.cpp):
+// AVX-512 building blocks of the implicit-GEMM convolution (implicit_gemm.cpp, dot_weight.cpp):
 //   - ConvSource: an NCHW tensor seen as the implicit im2col matrix B[k][q] of a
 //     convolution (k = (c, i, j) kernel tap, q = (n, oh, ow) output position), read
 //     straight from the tensor: no im2col buffer is ever written;
@@ -6,16 +6,18 @@
 //     (stride 1) or every-other (stride 2) input elements, so one masked load (plus a
 //     permute for stride 2) fetches them, with the mask doing the zero padding;
 //   - a 16x16 transpose, and the GEMM micro-kernel C[MR x 32] += A[k][MR] * B[k][32].
-// Only compiled where the compiler targets AVX-512 (the build uses -march=native).
+// Only compiled where the compiler targets AVX-512 (CMakeLists.txt leaves avx512/ out otherwise).
 #pragma once
-
-#ifdef __AVX512F__
 
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <vector>
+
+#ifndef __AVX512F__
+#error "core/cpu/conv/avx512/ is compiled only for AVX-512 targets (see CMakeLists.txt)"
+#endif
 
 namespace ag::cpu::simd {
 
@@ -290,5 +292,3 @@ inline void run_micro_kernel(int mr, int64_t kc, const float* a, const float* b,
 }
 
 }  // namespace ag::cpu::simd
-
-#endif  // __AVX512F__

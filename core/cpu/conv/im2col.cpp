@@ -1,6 +1,5 @@
-// CPU 2-d convolution: the direct kernels of depthwise.cpp for depthwise convolutions,
-// the AVX-512 implicit GEMM of conv_fast.cpp for float32 where it applies, and otherwise
-// (float64, grouped, other strides, no AVX-512) im2col + OpenBLAS GEMM, described here.
+// The generic route of the CPU convolution (routes.cpp): im2col + OpenBLAS GEMM, for
+// every geometry and both float types.
 //
 // Samples are processed in chunks of B so that every GEMM has about kTargetColumns
 // columns: deep layers with small planes (4x4) then still get a wide, efficient GEMM and
@@ -11,8 +10,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "core/cpu/conv_fast.h"
-#include "core/cpu/conv_geom.h"
+#include "core/cpu/conv/kernels.h"
 #include "core/cpu/gemm_util.h"
 #include "core/cpu/strided.h"
 
@@ -132,8 +130,10 @@ void add_channel_bias(T* out, const T* bias, const ConvGeom& g, int64_t n0, int6
     }
 }
 
+}  // namespace
+
 template <typename T>
-void forward_gemm(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g) {
+void im2col_forward(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g) {
   const int64_t chunk = chunk_size(g, sizeof(T));
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
@@ -156,7 +156,7 @@ void forward_gemm(T* out, const T* x, const T* w, const T* bias, const ConvGeom&
 }
 
 template <typename T>
-void backward_input_gemm(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g) {
+void im2col_backward_input(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g) {
   const int64_t chunk = chunk_size(g, sizeof(T));
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
@@ -185,7 +185,7 @@ void backward_input_gemm(T* grad_x, const T* grad_out, const T* w, const ConvGeo
 }
 
 template <typename T>
-void backward_weight_gemm(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g) {
+void im2col_backward_weight(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g) {
   const int64_t chunk = chunk_size(g, sizeof(T));
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
@@ -210,53 +210,7 @@ void backward_weight_gemm(T* grad_w, const T* grad_out, const T* x, const ConvGe
   }
 }
 
-}  // namespace
-
-// Each kernel tries the fast float32 paths first (they decline geometries they do not
-// handle), then the portable ones.
-void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
-                    const Conv2dParams& p) {
-  const ConvGeom g(x.shape(), w.shape(), p);
-  dispatch_float(x.dtype(), "conv2d_forward", [&]<typename scalar_t>() {
-    scalar_t* po = out.data<scalar_t>();
-    const scalar_t *px = x.data<scalar_t>(), *pw = w.data<scalar_t>();
-    const scalar_t* pb = bias.defined() ? bias.data<scalar_t>() : nullptr;
-    if constexpr (std::is_same_v<scalar_t, float>)
-      if (g.depthwise() ? fast_depthwise_forward(po, px, pw, pb, g) : fast_conv_forward(po, px, pw, pb, g))
-        return;
-    if (g.depthwise()) return depthwise_forward(po, px, pw, pb, g);
-    forward_gemm(po, px, pw, pb, g);
-  });
-}
-
-void conv2d_backward_input(Tensor& grad_x, const Tensor& grad_out, const Tensor& w, const Conv2dParams& p) {
-  const ConvGeom g(grad_x.shape(), w.shape(), p);
-  dispatch_float(grad_x.dtype(), "conv2d_backward_input", [&]<typename scalar_t>() {
-    scalar_t* gx = grad_x.data<scalar_t>();
-    const scalar_t *go = grad_out.data<scalar_t>(), *pw = w.data<scalar_t>();
-    if constexpr (std::is_same_v<scalar_t, float>)
-      if (g.depthwise() ? fast_depthwise_backward_input(gx, go, pw, g)
-                        : fast_conv_backward_input(gx, go, pw, g))
-        return;
-    if (g.depthwise()) return depthwise_backward_input(gx, go, pw, g);
-    backward_input_gemm(gx, go, pw, g);
-  });
-}
-
-void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor& x, const Conv2dParams& p) {
-  const ConvGeom g(x.shape(), grad_w.shape(), p);
-  dispatch_float(grad_w.dtype(), "conv2d_backward_weight", [&]<typename scalar_t>() {
-    scalar_t* gw = grad_w.data<scalar_t>();
-    const scalar_t *go = grad_out.data<scalar_t>(), *px = x.data<scalar_t>();
-    if constexpr (std::is_same_v<scalar_t, float>)
-      if (g.depthwise() ? fast_depthwise_backward_weight(gw, go, px, g)
-                        : fast_conv_backward_weight(gw, go, px, g))
-        return;
-    if (g.depthwise()) return depthwise_backward_weight(gw, go, px, g);
-    backward_weight_gemm(gw, go, px, g);
-  });
-}
-
+// The bias gradient has a single route: a per-channel sum.
 void conv2d_backward_bias(Tensor& grad_bias, const Tensor& grad_out) {
   const int64_t n = grad_out.size(0), c = grad_out.size(1), plane = grad_out.numel() / (n * c);
   dispatch_float(grad_bias.dtype(), "conv2d_backward_bias", [&]<typename scalar_t>() {
@@ -275,5 +229,12 @@ void conv2d_backward_bias(Tensor& grad_bias, const Tensor& grad_out) {
     }
   });
 }
+
+template void im2col_forward<float>(float*, const float*, const float*, const float*, const ConvGeom&);
+template void im2col_forward<double>(double*, const double*, const double*, const double*, const ConvGeom&);
+template void im2col_backward_input<float>(float*, const float*, const float*, const ConvGeom&);
+template void im2col_backward_input<double>(double*, const double*, const double*, const ConvGeom&);
+template void im2col_backward_weight<float>(float*, const float*, const float*, const ConvGeom&);
+template void im2col_backward_weight<double>(double*, const double*, const double*, const ConvGeom&);
 
 }  // namespace ag::cpu

@@ -2,28 +2,23 @@
 // (the 32x32 and 16x16 layers, which carry most of the bytes): computed in place in NCHW,
 // 16 outputs of a row per vector, with lane masks doing the zero padding. Nothing is
 // copied or transposed, so each plane is read once and written once. Stride 2 with 3x3 /
-// 5x5 kernels goes to depthwise_s2.cpp first (the masked-load + permute form below is
-// the fallback for other kernels); small planes use depthwise_flat.cpp or the
-// channels-last path of depthwise_fast.cpp.
+// 5x5 kernels is routed to dw_s2.cpp first (the masked-load + permute form below takes
+// other kernels); small planes go to dw_flat.cpp or dw_channels_last.cpp (routes.cpp).
 //   forward:          out[oh][ow] = b + sum_ij k[i][j] x[oh s - p + i d][ow s - p + j d]
 //   input gradient:   stride 1 only, as the forward of grad_out with the kernel rotated
 //                     by 180 degrees and padding d (k - 1) - p
-//   weight gradient:  depthwise_weight.cpp
-#include "core/cpu/depthwise_rows.h"
+//   weight gradient:  dw_stream_weight.cpp
+#include "core/cpu/conv/avx512/dw_rows.h"
 
 #include <algorithm>
 #include <vector>
 
-#include "core/cpu/conv_fast.h"
+#include "core/cpu/conv/kernels.h"
 #include "core/parallel.h"
 
-#ifdef __AVX512F__
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12, inside its own intrinsics
-#endif
 
 namespace ag::cpu {
-
-#ifdef __AVX512F__
 
 namespace {
 
@@ -129,14 +124,17 @@ void planes_forward(float* out, const float* src, const float* k, const float* b
 
 }  // namespace
 
-bool dw_rows_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
-  if (!rows_ok(g)) return false;
+bool dw_rows_accepts(const ConvGeom& g) { return rows_ok(g); }
+
+void dw_rows_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
   planes_forward(out, x, w, bias, g.n * g.c, g.c, geom_of(g));
-  return true;
 }
 
-bool dw_rows_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
-  if (!rows_ok(g) || g.sh != 1 || g.sw != 1 || g.w < 16 || g.w > 16 * kMaxChunks) return false;
+bool dw_rows_input_accepts(const ConvGeom& g) {
+  return rows_ok(g) && g.sh == 1 && g.sw == 1 && g.w >= 16 && g.w <= 16 * kMaxChunks;
+}
+
+void dw_rows_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
   const int64_t taps = g.kh * g.kw;
   std::vector<float> flipped(static_cast<size_t>(g.c * taps));
   for (int64_t c = 0; c < g.c; ++c)
@@ -145,19 +143,6 @@ bool dw_rows_backward_input(float* grad_x, const float* grad_out, const float* w
   const PlaneGeom pg{
       g.ho, g.wo, g.h, g.w, g.kh, g.kw, 1, 1, g.dh * (g.kh - 1) - g.ph, g.dw * (g.kw - 1) - g.pw, g.dh, g.dw};
   planes_forward(grad_x, grad_out, flipped.data(), nullptr, g.n * g.c, g.c, pg);
-  return true;
 }
-
-bool dw_rows_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
-  return dw_stream_backward_weight(grad_w, grad_out, x, g);
-}
-
-#else
-
-bool dw_rows_forward(float*, const float*, const float*, const float*, const ConvGeom&) { return false; }
-bool dw_rows_backward_input(float*, const float*, const float*, const ConvGeom&) { return false; }
-bool dw_rows_backward_weight(float*, const float*, const float*, const ConvGeom&) { return false; }
-
-#endif
 
 }  // namespace ag::cpu

@@ -1,0 +1,98 @@
+// The routes of the CPU convolution: for each, the shapes it accepts (a predicate) and its
+// kernels, one per pass. routes.cpp orders them into one table per pass; a kernel may
+// assume its predicate accepted the geometry. Pointers are contiguous NCHW /
+// [C_out, C_in / groups, KH, KW] data.
+#pragma once
+
+#include "core/cpu/conv/geom.h"
+
+namespace ag::cpu {
+
+// ---- portable routes (float32 and float64), any CPU ----
+
+// im2col + OpenBLAS GEMM (im2col.cpp): every geometry.
+template <typename T>
+void im2col_forward(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g);
+template <typename T>
+void im2col_backward_input(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g);
+template <typename T>
+void im2col_backward_weight(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g);
+
+// Direct depthwise loops (depthwise_reference.cpp): every depthwise geometry, any
+// channel multiplier.
+template <typename T>
+void depthwise_forward(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g);
+template <typename T>
+void depthwise_backward_input(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g);
+template <typename T>
+void depthwise_backward_weight(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g);
+
+// ---- AVX-512 routes (float32), compiled only for AVX-512 targets: avx512/ ----
+
+// Implicit GEMM with our own micro-kernel (avx512/implicit_gemm.cpp). Forward and weight
+// gradient: ungrouped, horizontal stride 1 or 2.
+bool implicit_gemm_accepts(const ConvGeom& g);
+void implicit_gemm_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
+void implicit_gemm_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
+// Input gradient, stride 1 (any dilation): one stride-1 convolution of grad_out.
+bool implicit_gemm_input_s1_accepts(const ConvGeom& g);
+void implicit_gemm_backward_input_s1(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+// Input gradient, stride > 1 (dilation 1): one stride-1 convolution per phase of the input.
+bool implicit_gemm_input_phases_accepts(const ConvGeom& g);
+void implicit_gemm_backward_input_phases(float* grad_x, const float* grad_out, const float* w,
+                                         const ConvGeom& g);
+
+// Weight gradient as dot products (avx512/dot_weight.cpp): ungrouped, stride 1, few
+// channels (C_out * C_in <= 64 * 64), output rows a multiple of 16 wide or whole 8/4/2-wide
+// rows (simd::direct_ok).
+bool dot_weight_accepts(const ConvGeom& g);
+void dot_weight_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
+
+// Depthwise, multiplier 1, stride 2, "same" 3x3 / 5x5 on 4x4 planes, four channels per
+// vector (avx512/dw_s2_4x4.cpp).
+bool dw_s2_4x4_accepts(const ConvGeom& g);
+void dw_s2_4x4_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
+void dw_s2_4x4_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+void dw_s2_4x4_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
+
+// The same on 8x8 and 16x16 planes through the four polyphase components of the input
+// (avx512/dw_flat_s2.cpp).
+bool dw_flat_s2_accepts(const ConvGeom& g);
+void dw_flat_s2_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
+void dw_flat_s2_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+void dw_flat_s2_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
+
+// Stride 2 (both directions), dilation 1, square 3x3 / 5x5 kernels, output rows 8-128
+// wide: each input row split once into its even and odd columns (avx512/dw_s2.cpp).
+bool dw_s2_accepts(const ConvGeom& g);
+void dw_s2_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
+void dw_s2_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+
+// In place in NCHW, output rows 16-128 wide, stride 1 or 2 (avx512/dw_rows.cpp); the input
+// gradient for stride 1 with input rows 16-128 wide only.
+bool dw_rows_accepts(const ConvGeom& g);
+void dw_rows_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
+bool dw_rows_input_accepts(const ConvGeom& g);
+void dw_rows_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+
+// Weight gradient streaming the batch in memory order, for the planes the row kernels take
+// (stride 1 or 2 both ways, square 3x3 / 5x5; stride 2 from 8-wide output rows, dilation
+// 1) (avx512/dw_stream_weight.cpp).
+bool dw_stream_weight_accepts(const ConvGeom& g);
+void dw_stream_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
+
+// "Same" stride-1 convolutions (up to 5x5) on square planes 1, 2, 4 or 8 wide, one flat
+// 16-float vector at a time (avx512/dw_flat.cpp).
+bool dw_flat_accepts(const ConvGeom& g);
+void dw_flat_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
+void dw_flat_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+void dw_flat_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
+
+// Channels-last in cache: multiplier 1, channels a multiple of 16, horizontal stride 1 or
+// 2, any plane (avx512/dw_channels_last.cpp).
+bool dw_channels_last_accepts(const ConvGeom& g);
+void dw_channels_last_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
+void dw_channels_last_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+void dw_channels_last_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
+
+}  // namespace ag::cpu

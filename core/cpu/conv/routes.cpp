@@ -1,0 +1,183 @@
+// How a CPU convolution runs: this file is the one place to read.
+//
+// Each pass (forward, input gradient, weight gradient) has one ordered table of routes. A
+// route names a kernel, the predicate that says which shapes (ConvGeom) it takes, and the
+// kernel's float32 and float64 forms (no float64 form: a float32-only route, which float64
+// calls pass over). The routes are tried in table order and the first whose predicate
+// accepts the shape runs. Each table lists the depthwise routes first (the specialised
+// ones, then dw_reference, which takes every depthwise shape), then the dense ones; the last
+// route, im2col + OpenBLAS, takes every shape. One table per pass rather than separate
+// depthwise and dense tables: the dense fast routes need groups == 1, so they never see a
+// depthwise shape, and one table reads as the whole decision.
+//
+// The AVX-512 routes (kernels under avx512/) are compiled only where the build targets
+// AVX-512: CMake then adds avx512/ to the library and defines AG_CONV_AVX512 for this file
+// (docs/design.md says why compile time rather than CPUID). Elsewhere every call takes a
+// portable route. Inside a route, a kernel may still choose its loop form (e.g. the
+// implicit GEMM reads B in place or packs it), but never hands the call to another route.
+#include "core/cpu/conv/routes.h"
+
+#include <atomic>
+#include <iterator>
+#include <type_traits>
+
+#include "core/cpu/conv/kernels.h"
+
+namespace ag::cpu {
+
+namespace {
+
+template <typename T>
+using ForwardKernel = void (*)(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g);
+template <typename T>
+using InputGradKernel = void (*)(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g);
+template <typename T>
+using WeightGradKernel = void (*)(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g);
+
+template <template <typename> class Kernel>
+struct Route {
+  const char* name;
+  bool (*accepts)(const ConvGeom& g);
+  Kernel<float> f32;
+  Kernel<double> f64;  // null: float32 only
+};
+
+bool depthwise(const ConvGeom& g) { return g.depthwise(); }
+bool any_shape(const ConvGeom&) { return true; }
+
+constexpr Route<ForwardKernel> kForward[] = {
+#if AG_CONV_AVX512
+    {"dw_s2_4x4", dw_s2_4x4_accepts, dw_s2_4x4_forward, nullptr},
+    {"dw_flat_s2", dw_flat_s2_accepts, dw_flat_s2_forward, nullptr},
+    {"dw_s2", dw_s2_accepts, dw_s2_forward, nullptr},
+    {"dw_rows", dw_rows_accepts, dw_rows_forward, nullptr},
+    {"dw_flat", dw_flat_accepts, dw_flat_forward, nullptr},
+    {"dw_channels_last", dw_channels_last_accepts, dw_channels_last_forward, nullptr},
+#endif
+    {"dw_reference", depthwise, depthwise_forward<float>, depthwise_forward<double>},
+#if AG_CONV_AVX512
+    {"implicit_gemm", implicit_gemm_accepts, implicit_gemm_forward, nullptr},
+#endif
+    {"im2col_blas", any_shape, im2col_forward<float>, im2col_forward<double>},
+};
+
+constexpr Route<InputGradKernel> kInputGrad[] = {
+#if AG_CONV_AVX512
+    {"dw_s2_4x4", dw_s2_4x4_accepts, dw_s2_4x4_backward_input, nullptr},
+    {"dw_flat_s2", dw_flat_s2_accepts, dw_flat_s2_backward_input, nullptr},
+    {"dw_s2", dw_s2_accepts, dw_s2_backward_input, nullptr},
+    {"dw_rows", dw_rows_input_accepts, dw_rows_backward_input, nullptr},
+    {"dw_flat", dw_flat_accepts, dw_flat_backward_input, nullptr},
+    {"dw_channels_last", dw_channels_last_accepts, dw_channels_last_backward_input, nullptr},
+#endif
+    {"dw_reference", depthwise, depthwise_backward_input<float>, depthwise_backward_input<double>},
+#if AG_CONV_AVX512
+    {"implicit_gemm_s1", implicit_gemm_input_s1_accepts, implicit_gemm_backward_input_s1, nullptr},
+    {"implicit_gemm_phases", implicit_gemm_input_phases_accepts, implicit_gemm_backward_input_phases, nullptr},
+#endif
+    {"im2col_blas", any_shape, im2col_backward_input<float>, im2col_backward_input<double>},
+};
+
+constexpr Route<WeightGradKernel> kWeightGrad[] = {
+#if AG_CONV_AVX512
+    {"dw_s2_4x4", dw_s2_4x4_accepts, dw_s2_4x4_backward_weight, nullptr},
+    {"dw_flat_s2", dw_flat_s2_accepts, dw_flat_s2_backward_weight, nullptr},
+    {"dw_stream", dw_stream_weight_accepts, dw_stream_backward_weight, nullptr},
+    {"dw_flat", dw_flat_accepts, dw_flat_backward_weight, nullptr},
+    {"dw_channels_last", dw_channels_last_accepts, dw_channels_last_backward_weight, nullptr},
+#endif
+    {"dw_reference", depthwise, depthwise_backward_weight<float>, depthwise_backward_weight<double>},
+#if AG_CONV_AVX512
+    {"dot_weight", dot_weight_accepts, dot_weight_backward_weight, nullptr},
+    {"implicit_gemm", implicit_gemm_accepts, implicit_gemm_backward_weight, nullptr},
+#endif
+    {"im2col_blas", any_shape, im2col_backward_weight<float>, im2col_backward_weight<double>},
+};
+
+// ---- the debug counter: calls per route, in table order ----
+
+std::atomic<uint64_t> forward_calls[std::size(kForward)];
+std::atomic<uint64_t> input_grad_calls[std::size(kInputGrad)];
+std::atomic<uint64_t> weight_grad_calls[std::size(kWeightGrad)];
+
+template <typename T, template <typename> class K>
+K<T> kernel_of(const Route<K>& route) {
+  if constexpr (std::is_same_v<T, float>)
+    return route.f32;
+  else
+    return route.f64;
+}
+
+// Runs the first route of the table that has a kernel for T and accepts g.
+template <typename T, template <typename> class K, size_t N, typename... Args>
+void run_first(const Route<K> (&table)[N], std::atomic<uint64_t> (&calls)[N], const ConvGeom& g,
+               Args... args) {
+  static_assert(N > 0);
+  for (size_t i = 0; i < N; ++i) {
+    const K<T> kernel = kernel_of<T>(table[i]);
+    if (!kernel || !table[i].accepts(g)) continue;
+    calls[i].fetch_add(1, std::memory_order_relaxed);
+    return kernel(args..., g);
+  }
+}
+
+template <template <typename> class K, size_t N>
+void append_counts(std::vector<ConvRouteCount>& out, ConvPass pass, const Route<K> (&table)[N],
+                   const std::atomic<uint64_t> (&calls)[N]) {
+  for (size_t i = 0; i < N; ++i) out.push_back({pass, table[i].name, calls[i].load(std::memory_order_relaxed)});
+}
+
+}  // namespace
+
+const char* conv_pass_name(ConvPass pass) {
+  switch (pass) {
+    case ConvPass::forward:
+      return "forward";
+    case ConvPass::input_grad:
+      return "input gradient";
+    case ConvPass::weight_grad:
+      return "weight gradient";
+  }
+  return "?";
+}
+
+std::vector<ConvRouteCount> conv_route_counts() {
+  std::vector<ConvRouteCount> out;
+  append_counts(out, ConvPass::forward, kForward, forward_calls);
+  append_counts(out, ConvPass::input_grad, kInputGrad, input_grad_calls);
+  append_counts(out, ConvPass::weight_grad, kWeightGrad, weight_grad_calls);
+  return out;
+}
+
+void reset_conv_route_counts() {
+  for (auto& c : forward_calls) c.store(0, std::memory_order_relaxed);
+  for (auto& c : input_grad_calls) c.store(0, std::memory_order_relaxed);
+  for (auto& c : weight_grad_calls) c.store(0, std::memory_order_relaxed);
+}
+
+// ---- the kernel entry points (core/kernel_decls.h) ----
+
+void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
+                    const Conv2dParams& p) {
+  const ConvGeom g(x.shape(), w.shape(), p);
+  dispatch_float(x.dtype(), "conv2d_forward", [&]<typename T>() {
+    const T* pb = bias.defined() ? bias.data<T>() : nullptr;
+    run_first<T>(kForward, forward_calls, g, out.data<T>(), x.data<T>(), w.data<T>(), pb);
+  });
+}
+
+void conv2d_backward_input(Tensor& grad_x, const Tensor& grad_out, const Tensor& w, const Conv2dParams& p) {
+  const ConvGeom g(grad_x.shape(), w.shape(), p);
+  dispatch_float(grad_x.dtype(), "conv2d_backward_input", [&]<typename T>() {
+    run_first<T>(kInputGrad, input_grad_calls, g, grad_x.data<T>(), grad_out.data<T>(), w.data<T>());
+  });
+}
+
+void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor& x, const Conv2dParams& p) {
+  const ConvGeom g(x.shape(), grad_w.shape(), p);
+  dispatch_float(grad_w.dtype(), "conv2d_backward_weight", [&]<typename T>() {
+    run_first<T>(kWeightGrad, weight_grad_calls, g, grad_w.data<T>(), grad_out.data<T>(), x.data<T>());
+  });
+}
+
+}  // namespace ag::cpu

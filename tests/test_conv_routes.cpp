@@ -1,0 +1,151 @@
+// The route tables of the CPU convolution (core/cpu/conv/routes.cpp): each float32 shape
+// below is chosen to reach one route per pass; the debug counter must show that route ran,
+// every route of every table must have run at least once, and each float32 result must
+// agree with the same call in float64, which always takes the portable routes (im2col +
+// OpenBLAS, the reference depthwise loops: test_layers_conv checks those against naive
+// loops). In a build without AVX-512 the tables hold the portable routes only, and the
+// shapes are expected there.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "conv_params.h"
+#include "core/cpu/conv/routes.h"
+#include "core/kernels.h"
+#include "core/random.h"
+
+using namespace ag;
+using ag::cpu::ConvPass;
+using ag::testing::geometry;
+
+namespace {
+
+uint64_t calls(ConvPass pass, const std::string& route) {
+  for (const auto& c : cpu::conv_route_counts())
+    if (c.pass == pass && c.route == route) return c.calls;
+  return 0;
+}
+
+bool in_table(ConvPass pass, const std::string& route) {
+  for (const auto& c : cpu::conv_route_counts())
+    if (c.pass == pass && c.route == route) return true;
+  return false;
+}
+
+// The route a shape is meant for, or the portable route that stands in for it in a build
+// without that route.
+std::string expected(ConvPass pass, const std::string& route, bool depthwise) {
+  if (in_table(pass, route)) return route;
+  return depthwise ? "dw_reference" : "im2col_blas";
+}
+
+void check_close(const Tensor& got, const Tensor& want, double terms, const char* what) {
+  const std::vector<double> a = got.to_vector(), b = want.to_vector();
+  REQUIRE(a.size() == b.size());
+  const double tol = std::max(1e-5, 2e-8 * terms);
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]) / (1 + std::abs(b[i])));
+  INFO(what << ": worst relative error " << worst << " (tolerance " << tol << ")");
+  CHECK(worst <= tol);
+}
+
+struct RouteCase {
+  Shape x, w;
+  Conv2dParams p;
+  const char* forward;
+  const char* input_grad;
+  const char* weight_grad;
+};
+
+// The three passes' results: y = conv(x, w) + b, grad_x and grad_w from grad_out g.
+struct Passes {
+  Tensor y, grad_x, grad_w;
+};
+
+Passes run_passes(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& g, const Conv2dParams& p) {
+  Passes r{Tensor::empty(g.shape(), x.dtype()), Tensor::empty(x.shape(), x.dtype()),
+           Tensor::empty(w.shape(), x.dtype())};
+  cpu::conv2d_forward(r.y, x, w, b, p);
+  cpu::conv2d_backward_input(r.grad_x, g, w, p);
+  cpu::conv2d_backward_weight(r.grad_w, g, x, p);
+  return r;
+}
+
+// Runs the three passes in float32, checks the routes they took (one call each), then
+// compares with the float64 calls.
+void check_case(const RouteCase& rc) {
+  CAPTURE(shape_str(rc.x));
+  CAPTURE(shape_str(rc.w));
+  CAPTURE(rc.p.stride_h);
+  CAPTURE(rc.p.pad_h);
+  CAPTURE(rc.p.dilation_h);
+  CAPTURE(rc.p.groups);
+  const int64_t ho = conv_out_size(rc.x[2], rc.w[2], rc.p.stride_h, rc.p.pad_h, rc.p.dilation_h);
+  const int64_t wo = conv_out_size(rc.x[3], rc.w[3], rc.p.stride_w, rc.p.pad_w, rc.p.dilation_w);
+  const bool depthwise = rc.w[1] == 1 && rc.p.groups == rc.x[1] && rc.p.groups > 1;
+  Tensor x = Tensor::uniform(rc.x, -1, 1), w = Tensor::uniform(rc.w, -1, 1), b = Tensor::uniform({rc.w[0]}, -1, 1);
+  Tensor g = Tensor::uniform({rc.x[0], rc.w[0], ho, wo}, -1, 1);
+
+  const std::string fwd = expected(ConvPass::forward, rc.forward, depthwise);
+  const std::string in = expected(ConvPass::input_grad, rc.input_grad, depthwise);
+  const std::string wt = expected(ConvPass::weight_grad, rc.weight_grad, depthwise);
+  const uint64_t fwd0 = calls(ConvPass::forward, fwd), in0 = calls(ConvPass::input_grad, in),
+                 wt0 = calls(ConvPass::weight_grad, wt);
+  const Passes f32 = run_passes(x, w, b, g, rc.p);
+  CHECK_MESSAGE(calls(ConvPass::forward, fwd) == fwd0 + 1, "forward did not take " << fwd);
+  CHECK_MESSAGE(calls(ConvPass::input_grad, in) == in0 + 1, "input gradient did not take " << in);
+  CHECK_MESSAGE(calls(ConvPass::weight_grad, wt) == wt0 + 1, "weight gradient did not take " << wt);
+
+  const Passes f64 = run_passes(x.to(DType::f64), w.to(DType::f64), b.to(DType::f64), g.to(DType::f64), rc.p);
+  check_close(f32.y, f64.y, static_cast<double>(rc.w[1] * rc.w[2] * rc.w[3]), "forward");
+  check_close(f32.grad_x, f64.grad_x, static_cast<double>(rc.w[0] * rc.w[2] * rc.w[3]), "input gradient");
+  check_close(f32.grad_w, f64.grad_w, 10.0 * static_cast<double>(rc.x[0] * ho * wo), "weight gradient");
+}
+
+}  // namespace
+
+TEST_CASE("every CPU convolution route runs for its shapes and agrees with the float64 route") {
+  manual_seed(21);
+  cpu::reset_conv_route_counts();
+  for (const auto& c : cpu::conv_route_counts()) REQUIRE(c.calls == 0);
+
+  const RouteCase cases[] = {
+      // depthwise, multiplier 1: stride 2 on 4x4, 8x8 and 32x32 planes
+      {{2, 16, 4, 4}, {16, 1, 3, 3}, geometry(2, 1, 1, 16), "dw_s2_4x4", "dw_s2_4x4", "dw_s2_4x4"},
+      {{2, 16, 8, 8}, {16, 1, 5, 5}, geometry(2, 2, 1, 16), "dw_flat_s2", "dw_flat_s2", "dw_flat_s2"},
+      {{2, 16, 32, 32}, {16, 1, 3, 3}, geometry(2, 1, 1, 16), "dw_s2", "dw_s2", "dw_stream"},
+      // stride 1 on rows 16-128 wide, on 8x8 planes, on odd small planes, on 3 channels
+      {{2, 16, 20, 20}, {16, 1, 3, 3}, geometry(1, 1, 1, 16), "dw_rows", "dw_rows", "dw_stream"},
+      {{2, 16, 8, 8}, {16, 1, 3, 3}, geometry(1, 1, 1, 16), "dw_flat", "dw_flat", "dw_flat"},
+      {{2, 32, 7, 6}, {32, 1, 3, 3}, geometry(2, 1, 1, 32), "dw_channels_last", "dw_channels_last",
+       "dw_channels_last"},
+      {{2, 3, 7, 6}, {3, 1, 3, 3}, geometry(1, 1, 1, 3), "dw_reference", "dw_reference", "dw_reference"},
+      // a channel multiplier: only the reference loops take it
+      {{2, 3, 8, 8}, {6, 1, 3, 3}, geometry(1, 1, 1, 3), "dw_reference", "dw_reference", "dw_reference"},
+      // dense: rows 16 wide with few channels (dot-product weight gradient), 9-wide rows,
+      // stride 2 (input gradient by phases), dilation with stride, groups
+      {{2, 4, 16, 16}, {8, 4, 3, 3}, geometry(1, 1, 1, 1), "implicit_gemm", "implicit_gemm_s1", "dot_weight"},
+      {{2, 8, 9, 9}, {8, 8, 3, 3}, geometry(1, 1, 1, 1), "implicit_gemm", "implicit_gemm_s1", "implicit_gemm"},
+      {{2, 4, 9, 9}, {6, 4, 3, 3}, geometry(2, 1, 1, 1), "implicit_gemm", "implicit_gemm_phases",
+       "implicit_gemm"},
+      {{2, 2, 11, 11}, {3, 2, 3, 3}, geometry(2, 1, 2, 1), "implicit_gemm", "im2col_blas", "implicit_gemm"},
+      {{2, 4, 7, 8}, {6, 2, 3, 3}, geometry(1, 1, 1, 2), "im2col_blas", "im2col_blas", "im2col_blas"},
+  };
+  for (const RouteCase& rc : cases) check_case(rc);
+
+  // Every route of every table ran (float64 calls count on the portable routes).
+  for (const auto& c : cpu::conv_route_counts()) {
+    INFO(std::string(cpu::conv_pass_name(c.pass)) << " route " << std::string(c.route) << " never ran");
+    CHECK(c.calls > 0);
+  }
+}
+
+TEST_CASE("each CPU convolution route table ends with the route that takes every shape") {
+  std::string last[3];
+  for (const auto& c : cpu::conv_route_counts()) last[static_cast<int>(c.pass)] = c.route;
+  for (const std::string& route : last) CHECK(route == "im2col_blas");
+  cpu::reset_conv_route_counts();
+  for (const auto& c : cpu::conv_route_counts()) CHECK(c.calls == 0);
+}
