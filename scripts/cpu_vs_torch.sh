@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# arcgrad against PyTorch on the CPU, side by side in one run: whole training steps
+# (batch 128, SGD Nesterov, cross-entropy, random data) of ResNet-20, ResNet18,
+# MobileNetV2 and EfficientNet-B0, the two engines interleaved model by model over several
+# rounds so that both see the same machine state; prints every round, then the medians
+# and the ratio arcgrad / PyTorch per model. A benchmark, not a test: it needs PyTorch
+# (Debian python3-torch, run by /usr/bin/python3) and the peer script
+# ../shared/tools/peers/torch_cpu_bench.py (or --torch-bench PATH).
+#
+#   scripts/cpu_vs_torch.sh [--build DIR] [--rounds N] [--threads N] [--steps N]
+#                           [--models a,b,c] [--torch-bench PATH] [--json FILE]
+# Defaults: build, 3 rounds, 2 threads, 5 steps per timed run (each engine reports the
+# median of 3 timed runs after warm-up), all four models.
+# Keep the machine otherwise idle while it runs (stop other jobs: the figures are ratios of
+# the same run, but a loaded machine makes them noisy).
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+build=build rounds=3 threads=2 steps=5 json=""
+models="resnet20,resnet18,mobilenetv2,efficientnet_b0"
+torch_bench="$repo/../shared/tools/peers/torch_cpu_bench.py"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) build="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    --threads) threads="$2"; shift 2 ;;
+    --steps) steps="$2"; shift 2 ;;
+    --models) models="$2"; shift 2 ;;
+    --torch-bench) torch_bench="$2"; shift 2 ;;
+    --json) json="$2"; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "cpu_vs_torch: unknown argument '$1' (--help)" >&2; exit 2 ;;
+  esac
+done
+[ -x "$build/bench_gpu" ] || { echo "cpu_vs_torch: $build/bench_gpu not found; build first" >&2; exit 1; }
+[ -f "$torch_bench" ] || { echo "cpu_vs_torch: $torch_bench not found (--torch-bench)" >&2; exit 1; }
+/usr/bin/python3 -c "import torch" 2>/dev/null ||
+  { echo "cpu_vs_torch: PyTorch is missing (Debian: apt install python3-torch)" >&2; exit 1; }
+
+images_per_s() { sed -n 's/.*"images_per_s": *\([0-9.eE+]*\).*/\1/p' | tail -n 1; }
+results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
+echo "cpu_vs_torch: $(date -u +%FT%TZ), $threads threads, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
+for round in $(seq 1 "$rounds"); do
+  for model in ${models//,/ }; do
+    a=$(AG_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" "$build/bench_gpu" --train-model "$model" \
+          --device cpu --steps "$steps" | images_per_s)
+    t=$(OMP_NUM_THREADS="$threads" /usr/bin/python3 "$torch_bench" "$model" "$threads" "$steps" 3 | images_per_s)
+    printf 'round %d  %-16s arcgrad %8.1f img/s   pytorch %8.1f img/s   ratio %.2f\n' \
+      "$round" "$model" "$a" "$t" "$(awk -v a="$a" -v t="$t" 'BEGIN {print a / t}')"
+    echo "$model $a $t" >> "$results"
+  done
+done
+echo
+printf '%-16s %16s %16s %8s   %s\n' model "arcgrad img/s" "pytorch img/s" ratio "(medians over rounds; ratio range)"
+median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+json_rows=()
+for model in ${models//,/ }; do
+  a=$(awk -v m="$model" '$1 == m {print $2}' "$results" | median)
+  t=$(awk -v m="$model" '$1 == m {print $3}' "$results" | median)
+  range=$(awk -v m="$model" '$1 == m {r = $2 / $3; if (lo == "" || r < lo) lo = r; if (r > hi) hi = r}
+          END {printf "%.2f-%.2f", lo, hi}' "$results")
+  printf '%-16s %16.1f %16.1f %8.2f   %s\n' "$model" "$a" "$t" "$(awk -v a="$a" -v t="$t" 'BEGIN {print a / t}')" "$range"
+  json_rows+=("{\"model\": \"$model\", \"arcgrad\": $a, \"pytorch\": $t, \"ratio_range\": \"$range\"}")
+done
+if [ -n "$json" ]; then
+  (IFS=,; echo "[${json_rows[*]}]") > "$json"
+fi
