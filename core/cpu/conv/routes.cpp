@@ -6,7 +6,7 @@
 // calls pass over). The routes are tried in table order and the first whose predicate
 // accepts the shape runs. Each table lists the depthwise routes first (the specialised
 // ones, then dw_reference, which takes every depthwise shape), then the dense ones; the last
-// route, im2col + OpenBLAS, takes every shape. One table per pass rather than separate
+// route, im2col + GEMM (OpenBLAS, or Eigen in a BLAS-free build), takes every shape. One table per pass rather than separate
 // depthwise and dense tables: the dense fast routes need groups == 1, so they never see a
 // depthwise shape, and one table reads as the whole decision.
 //
