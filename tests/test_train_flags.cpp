@@ -1,4 +1,5 @@
-// The apps' flag parser: forms, types, defaults, errors that name the flag, --help.
+// The apps' flag parser (CLI11 underneath): forms, types, defaults, errors that name the
+// flag, --help.
 #include <doctest/doctest.h>
 
 #include "apps/lib/flags.h"
@@ -78,8 +79,11 @@ TEST_CASE("flags: --help and the usage text") {
   CHECK(u.find("--epochs INT") != std::string::npos);
   CHECK(u.find("passes over the training set (default: 10)") != std::string::npos);
   CHECK(u.find("--loss ce|arcface") != std::string::npos);
-  CHECK(u.find("--augment ") != std::string::npos);
-  CHECK(u.find("--help") != std::string::npos);
+  CHECK(u.find("--augment, --no-augment") != std::string::npos);
+  CHECK(u.find("random crop and flip (default: true)") != std::string::npos);
+  CHECK(u.find("--data-dir TEXT") != std::string::npos);
+  CHECK(u.find("dataset folder (default: ../shared/data)") != std::string::npos);
+  CHECK(u.find("-h, --help") != std::string::npos);
 }
 
 TEST_CASE("flags: registration and lookup mistakes are programming errors") {
