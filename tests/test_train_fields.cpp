@@ -179,6 +179,9 @@ TEST_CASE("settings table: a resumed run may change exactly these settings") {
     if (may_change_on_resume(f)) resumable.insert(flag_of(f));
   CHECK(resumable == std::set<std::string>{"epochs", "threads", "workers", "device", "out", "resume",
                                            "progress", "plots"});
+  TrainConfig not_utf8;
+  not_utf8.model = "\xff";  // a command line may hold any bytes
+  CHECK(resume_conflict(TrainConfig(), not_utf8).find("--model was \"resnet20\", now ") == 0);
   const TrainConfig saved = parse({"--out", "runs/x"});
   for (const AnyField& f : train_fields()) {
     const json value = kOtherValue.at(flag_of(f));
@@ -231,7 +234,9 @@ TEST_CASE("settings table: ranges and choices name the flag, from the command li
     }
     return std::string("no error");
   };
-  CHECK(json_error({{"epochs", "ten"}}).find("field 'epochs' is malformed") != std::string::npos);
+  CHECK(
+      json_error({{"epochs", "ten"}}).find("field 'epochs' is malformed (string \"ten\" is not an integer") !=
+      std::string::npos);
   CHECK(json_error({{"epochs", 2.5}}).find("field 'epochs' is malformed") != std::string::npos);
   CHECK(json_error({{"threads", 1e12}}).find("field 'threads'") != std::string::npos);
   CHECK(json_error({{"threads", int64_t{1} << 40}}).find("field 'threads'") != std::string::npos);

@@ -2,6 +2,10 @@
 // flag, --help.
 #include <doctest/doctest.h>
 
+#include <functional>
+#include <stdexcept>
+
+#include "apps/lib/app_main.h"
 #include "apps/lib/flags.h"
 
 using namespace ag;
@@ -93,4 +97,34 @@ TEST_CASE("flags: registration and lookup mistakes are programming errors") {
                        Error);
   CHECK_THROWS_WITH_AS(f.get_int("lr"), doctest::Contains("not of the requested type"), Error);
   CHECK_THROWS_WITH_AS(f.get_int("nope"), doctest::Contains("no flag --nope"), Error);
+}
+
+TEST_CASE("flags: a moved Flags keeps its flags bound") {
+  Flags a = make();
+  Flags b(std::move(a));
+  b.parse({"--epochs", "4", "--no-augment"});
+  CHECK(b.get_int("epochs") == 4);
+  CHECK(!b.get_bool("augment"));
+  CHECK(b.was_set("epochs"));
+  Flags c("other", "x");
+  c = make();
+  c.parse({"--lr=0.5"});
+  CHECK(c.get_double("lr") == 0.5);
+  CHECK(!c.was_set("epochs"));
+}
+
+TEST_CASE("flags: run_app exits 2 on a usage error, 0 after --help, 1 on any other error") {
+  auto run = [](std::vector<std::string> args, std::function<int(const Flags&)> body) {
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    return run_app(static_cast<int>(argv.size()), argv.data(), make, body);
+  };
+  auto epochs = [](const Flags& f) { return static_cast<int>(f.get_int("epochs")); };
+  CHECK(run({"train", "--epochs", "7"}, epochs) == 7);
+  CHECK(run({"train", "--epoch", "7"}, epochs) == 2);
+  CHECK(run({"train", "--epochs"}, epochs) == 2);
+  CHECK(run({"train", "--lr", "fast"}, epochs) == 2);
+  CHECK(run({"train", "--help"}, epochs) == 0);
+  CHECK(run({"train"}, [](const Flags& f) -> int { f.fail("lr", "must be > 0"); }) == 2);
+  CHECK(run({"train"}, [](const Flags&) -> int { throw std::runtime_error("disk full"); }) == 1);
 }

@@ -38,6 +38,13 @@ std::string str(const T& v) {
 }
 std::string str(const std::string& v) { return v.empty() ? "\"\"" : v; }
 
+// A value as JSON shows it ("resnet20" quoted, 0.1 plain); bytes that are not UTF-8 (a
+// command line may hold any) are replaced rather than thrown on.
+template <typename T>
+std::string shown(const T& v) {
+  return json(v).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 template <typename T>
 constexpr bool is_count = std::integral<T> && !std::same_as<T, bool>;
 
@@ -94,6 +101,14 @@ void validate_device(const TrainConfig& c) {
   }
 }
 
+template <typename T>
+const char* type_wanted() {
+  if constexpr (std::same_as<T, std::string>) return "text";
+  if constexpr (std::same_as<T, bool>) return "true or false";
+  if constexpr (std::same_as<T, double>) return "a number";
+  return "an integer in range";
+}
+
 // One setting read from config.json; a value of the wrong type, or an integer that does
 // not fit, is an error naming its key.
 template <typename T>
@@ -115,9 +130,8 @@ void read_json(const json& j, const Field<T>& field, TrainConfig& c) {
   else if constexpr (is_count<T>)
     ok = v.is_number_unsigned() ? std::in_range<T>(v.get<uint64_t>())
                                 : v.is_number_integer() && std::in_range<T>(v.get<int64_t>());
-  AG_CHECK(ok, "training configuration: field '" << name << "' is malformed (" << v.dump() << " is not "
-                                                 << (is_count<T> ? "an integer in range" : "of its type")
-                                                 << ")");
+  AG_CHECK(ok, "training configuration: field '" << name << "' is malformed (" << v.type_name() << " "
+                                                 << shown(v) << " is not " << type_wanted<T>() << ")");
   field.member.of(c) = v.get<T>();
 }
 
@@ -237,7 +251,7 @@ std::string resume_conflict(const TrainConfig& saved, const TrainConfig& now) {
   for_each_field([&](const auto& field) {
     const auto &was = field.member.of(saved), &is = field.member.of(now);
     if (conflict.empty() && !field.may_change_on_resume && was != is)
-      conflict = "--" + std::string(field.flag) + " was " + json(was).dump() + ", now " + json(is).dump();
+      conflict = "--" + std::string(field.flag) + " was " + shown(was) + ", now " + shown(is);
   });
   return conflict;
 }
@@ -251,8 +265,8 @@ TrainConfig merge_resume_flags(const TrainConfig& saved, const Flags& flags) {
     if (field.may_change_on_resume)
       field.member.of(c) = value;
     else if (value != field.member.of(saved))
-      throw UsageError("--" + std::string(field.flag) + " " + json(value).dump() +
-                       " differs from the resumed run's " + json(field.member.of(saved)).dump() +
+      throw UsageError("--" + std::string(field.flag) + " " + shown(value) +
+                       " differs from the resumed run's " + shown(field.member.of(saved)) +
                        "; a resumed run keeps its configuration (it may change only " + resumable_flags() +
                        ")");
   });
