@@ -113,6 +113,7 @@ TEST_CASE("settings table: every row has a distinct flag, JSON key and help text
   CHECK(usage.find("--augment, --no-augment") != std::string::npos);
   CHECK(usage.find("(default: true)") != std::string::npos);
   CHECK(usage.find("--data-dir TEXT") != std::string::npos);
+  CHECK(usage.find(" \n") == std::string::npos);  // no trailing blanks
 }
 
 TEST_CASE("settings table: each flag sets its own field and nothing else") {

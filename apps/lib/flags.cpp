@@ -105,7 +105,8 @@ class UsageFormatter : public CLI::Formatter {
   }
 
   std::string make_option_opts(const CLI::Option* opt) const override {
-    return opt->get_type_size() == 0 ? "" : " " + opt->get_type_name();
+    const std::string type = opt->get_type_name();  // "" for a switch
+    return opt->get_type_size() == 0 || type.empty() ? "" : " " + type;
   }
 
   std::string make_option_desc(const CLI::Option* opt) const override {
