@@ -40,6 +40,10 @@ TEST_CASE("flags: defaults, both value forms, switches") {
   CHECK(g.get_int("epochs") == -2);
   CHECK(g.get_double("lr") == -1e-3);
   CHECK(g.get_string("loss") == "ce");
+
+  Flags h = make();
+  h.parse({"--epochs", "010"});
+  CHECK(h.get_int("epochs") == 10);  // decimal, as written (CLI11 alone would read octal)
   CHECK(!g.was_set("loss"));
   const auto j = g.to_json();
   CHECK(j["epochs"] == -2);

@@ -64,10 +64,13 @@ Complaint needs_a_value(Complaint rest) {
 Complaint any_text() {
   return [](std::string&) { return std::string(); };
 }
+// Also rewrites the value in plain decimal: CLI11 would read "010" as octal.
 Complaint integer() {
   return [](std::string& v) {
     int64_t i = 0;
-    return parse_int(v, i) ? std::string() : "'" + v + "' is not an integer";
+    if (!parse_int(v, i)) return "'" + v + "' is not an integer";
+    v = std::to_string(i);
+    return std::string();
   };
 }
 Complaint number() {
@@ -160,7 +163,7 @@ Flags& Flags::add_int(const std::string& name, int64_t def, const std::string& h
   f.integer = def;
   f.option =
       app_->add_option("--" + name, f.integer, help)->type_name("INT")->default_str(std::to_string(def));
-  f.option->check(CLI::Validator(needs_a_value(integer()), ""));
+  f.option->transform(CLI::Validator(needs_a_value(integer()), ""));
   return *this;
 }
 
