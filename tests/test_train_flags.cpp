@@ -132,3 +132,22 @@ TEST_CASE("flags: run_app exits 2 on a usage error, 0 after --help, 1 on any oth
   CHECK(run({"train"}, [](const Flags& f) -> int { f.fail("lr", "must be > 0"); }) == 2);
   CHECK(run({"train"}, [](const Flags&) -> int { throw std::runtime_error("disk full"); }) == 1);
 }
+
+TEST_CASE("flags: positional arguments only where allowed, in order, between the flags") {
+  Flags f = make();
+  f.allow_positional("IMAGES", "image files");
+  f.parse({"a.png", "--epochs", "3", "b dir/", "--no-augment", "c.jpg"});
+  CHECK(f.positional() == std::vector<std::string>{"a.png", "b dir/", "c.jpg"});
+  CHECK(f.get_int("epochs") == 3);
+  CHECK(!f.get_bool("augment"));
+  const std::string u = f.usage();
+  CHECK(u.find("usage: train [flags] IMAGES...\n") == 0);
+  CHECK(u.find("\nIMAGES: image files\n") != std::string::npos);
+  Flags none = make();
+  none.allow_positional("IMAGES", "image files");
+  none.parse({"--epochs", "3"});
+  CHECK(none.positional().empty());
+  Flags strict = make();
+  CHECK_THROWS_WITH_AS(strict.parse({"a.png"}), doctest::Contains("unexpected argument 'a.png'"), UsageError);
+  CHECK(strict.usage().find("usage: train [flags]\n") == 0);
+}

@@ -97,7 +97,12 @@ class UsageFormatter : public CLI::Formatter {
   UsageFormatter() { column_width(30); }
 
   std::string make_help(const CLI::App* app, std::string name, CLI::AppFormatMode mode) const override {
-    return "usage: " + name + " [flags]\n" + app->get_description() + "\n" + make_groups(app, mode);
+    std::string usage = "usage: " + name + " [flags]", positional;
+    for (const CLI::Option* p : app->get_options([](const CLI::Option* o) { return o->get_positional(); })) {
+      usage += " " + p->get_name(true) + "...";
+      positional += "\n" + p->get_name(true) + ": " + p->get_description() + "\n";
+    }
+    return usage + "\n" + app->get_description() + "\n" + positional + make_groups(app, mode);
   }
 
   std::string make_option_name(const CLI::Option* opt, bool) const override {
@@ -199,6 +204,14 @@ Flags& Flags::add_choice(const std::string& name, const std::string& def,
   return *this;
 }
 
+Flags& Flags::allow_positional(const std::string& name, const std::string& help) {
+  AG_CHECK(positional_name_.empty() && !name.empty() && name[0] != '-',
+           "Flags: allow_positional('" << name << "') twice or with a flag-like name");
+  positional_name_ = name;
+  app_->add_option(name, help)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->expected(-1);
+  return *this;
+}
+
 void Flags::fail(const std::string& name, const std::string& message) const {
   throw UsageError("--" + name + ": " + message + " (see --help)");
 }
@@ -226,6 +239,7 @@ void Flags::parse(const std::vector<std::string>& args) {
   } catch (const CLI::ParseError& e) {
     throw UsageError(std::string(e.what()) + " (see --help)");
   }
+  if (!positional_name_.empty()) positional_ = app_->get_option(positional_name_)->results();
   const std::vector<std::string> extra = app_->remaining();
   if (extra.empty()) return;
   const std::string& arg = extra.front();

@@ -51,9 +51,14 @@ class Flags {
   Flags& add_choice(const std::string& name, const std::string& def, const std::vector<std::string>& choices,
                     const std::string& help);
 
+  // Arguments that are not flags (e.g. predict's image files): an error unless allowed;
+  // name and help appear in usage().
+  Flags& allow_positional(const std::string& name, const std::string& help);
+  const std::vector<std::string>& positional() const { return positional_; }
+
   // Parses argv[1..argc); later occurrences of a flag win. Throws UsageError for an
   // unknown flag, a missing or malformed value, a value outside a choice list, or a
-  // positional argument.
+  // positional argument where none is allowed.
   void parse(int argc, const char* const* argv);
   void parse(const std::vector<std::string>& args);
   bool help_requested() const { return help_; }
@@ -89,6 +94,8 @@ class Flags {
   std::map<std::string, Flag> flags_;
   std::vector<std::string> order_;  // registration order, for to_json()
   bool help_ = false;
+  std::string positional_name_;  // "": none allowed
+  std::vector<std::string> positional_;
 };
 
 }  // namespace ag::train
