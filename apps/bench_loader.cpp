@@ -14,20 +14,45 @@
 #include <memory>
 #include <string>
 
+#include "apps/lib/app_main.h"
 #include "core/random.h"
 #include "data/loader.h"
 #include "data/open_dataset.h"
 
 namespace {
 
-struct Flags {
-  std::string kind = "synthetic";
-  std::string dir;
-  int64_t batch = 128;
-  int epochs = 2;
-  int cutout = 16;
-  int64_t synthetic_size = 50000;
+// The measurement's settings, read from the flags once.
+struct Settings {
+  std::string kind, dir;
+  int64_t batch = 0, synthetic_size = 0;
+  int epochs = 0, cutout = 0;
 };
+
+ag::train::Flags make_flags() {
+  ag::train::Flags f("bench_loader", "Throughput of the data loader alone, in augmented images per second.");
+  f.add_string("kind", "synthetic", std::string("synthetic, or a dataset kind: ") + ag::dataset_kinds());
+  f.add_string("dir", "", "the dataset's folder (\"\": its default)");
+  f.add_int("batch", 128, "batch size");
+  f.add_int("epochs", 2, "timed epochs");
+  f.add_int("cutout", 16, "Cutout square side in pixels (0: none)");
+  f.add_int("size", 50000, "images of the synthetic dataset");
+  return f;
+}
+
+Settings read_settings(const ag::train::Flags& f) {
+  Settings s;
+  s.kind = f.get_string("kind");
+  s.dir = f.get_string("dir");
+  s.batch = f.get_int("batch");
+  s.synthetic_size = f.get_int("size");
+  if (s.batch < 1) f.fail("batch", "must be >= 1");
+  if (s.synthetic_size < 1) f.fail("size", "must be >= 1");
+  if (f.get_int("epochs") < 1 || f.get_int("epochs") > 1000) f.fail("epochs", "must lie in [1, 1000]");
+  if (f.get_int("cutout") < 0 || f.get_int("cutout") > 1024) f.fail("cutout", "must lie in [0, 1024]");
+  s.epochs = static_cast<int>(f.get_int("epochs"));
+  s.cutout = static_cast<int>(f.get_int("cutout"));
+  return s;
+}
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -48,19 +73,19 @@ ag::Dataset synthetic_dataset(int64_t n) {
 }
 
 // Images per second over `epochs` full epochs, after one warm-up batch.
-double measure(std::shared_ptr<const ag::Dataset> data, const Flags& flags, int workers) {
+double measure(std::shared_ptr<const ag::Dataset> data, const Settings& settings, int workers) {
   ag::LoaderOptions options;
-  options.batch_size = flags.batch;
+  options.batch_size = settings.batch;
   options.num_workers = workers;
   options.seed = 1;
-  ag::DataLoader loader(data, ag::train_transform(ag::compute_channel_stats(*data), 4, flags.cutout),
+  ag::DataLoader loader(data, ag::train_transform(ag::compute_channel_stats(*data), 4, settings.cutout),
                         options);
   loader.start_epoch(0);
   loader.next();
   auto start = std::chrono::steady_clock::now();
   int64_t images = 0;
   double checksum = 0;
-  for (int e = 0; e < flags.epochs; ++e) {
+  for (int e = 0; e < settings.epochs; ++e) {
     loader.start_epoch(e + 1);
     while (auto batch = loader.next()) {
       images += batch->images.size(0);
@@ -69,51 +94,25 @@ double measure(std::shared_ptr<const ag::Dataset> data, const Flags& flags, int 
   }
   double rate = images / seconds_since(start);
   std::printf("workers=%d  batch=%lld  %lld images  %.0f images/s  (checksum %.3f)\n", workers,
-              static_cast<long long>(flags.batch), static_cast<long long>(images), rate, checksum);
+              static_cast<long long>(settings.batch), static_cast<long long>(images), rate, checksum);
   return rate;
-}
-
-Flags parse(int argc, char** argv) {
-  Flags f;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--kind")
-      f.kind = value;
-    else if (flag == "--dir")
-      f.dir = value;
-    else if (flag == "--batch")
-      f.batch = std::stoll(value);
-    else if (flag == "--epochs")
-      f.epochs = std::stoi(value);
-    else if (flag == "--cutout")
-      f.cutout = std::stoi(value);
-    else if (flag == "--size")
-      f.synthetic_size = std::stoll(value);
-    else
-      throw std::runtime_error("unknown flag " + flag + " (flags: --kind synthetic|" + ag::dataset_kinds() +
-                               " --dir --batch --epochs --cutout --size)");
-  }
-  return f;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    Flags flags = parse(argc, argv);
-    auto start = std::chrono::steady_clock::now();
-    auto data = std::make_shared<const ag::Dataset>(
-        flags.kind == "synthetic" ? synthetic_dataset(flags.synthetic_size)
-                                  : ag::open_dataset(flags.kind, flags.dir, ag::Split::train));
-    std::printf("loaded %s (%s): %lld images %lldx%lldx%lld, %lld classes in %.2f s\n", flags.kind.c_str(),
-                data->source().c_str(), static_cast<long long>(data->size()),
-                static_cast<long long>(data->channels()), static_cast<long long>(data->height()),
-                static_cast<long long>(data->width()), static_cast<long long>(data->num_classes()),
-                seconds_since(start));
-    for (int workers : {0, 1, 2}) measure(data, flags, workers);
-  } catch (const std::exception& e) {
-    std::cerr << "bench_loader: " << e.what() << "\n";
-    return 1;
-  }
+int main_body(const ag::train::Flags& f) {
+  const Settings settings = read_settings(f);
+  auto start = std::chrono::steady_clock::now();
+  auto data = std::make_shared<const ag::Dataset>(
+      settings.kind == "synthetic" ? synthetic_dataset(settings.synthetic_size)
+                                   : ag::open_dataset(settings.kind, settings.dir, ag::Split::train));
+  std::printf("loaded %s (%s): %lld images %lldx%lldx%lld, %lld classes in %.2f s\n", settings.kind.c_str(),
+              data->source().c_str(), static_cast<long long>(data->size()),
+              static_cast<long long>(data->channels()), static_cast<long long>(data->height()),
+              static_cast<long long>(data->width()), static_cast<long long>(data->num_classes()),
+              seconds_since(start));
+  for (int workers : {0, 1, 2}) measure(data, settings, workers);
   return 0;
 }
+
+int main(int argc, char** argv) { return ag::train::run_app(argc, argv, make_flags, main_body); }

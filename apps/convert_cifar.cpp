@@ -15,73 +15,54 @@
 // test_batch.bin and batches.meta.txt, readable with read_cifar10 / open_dataset("cifar10").
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <iostream>
 #include <string>
 
+#include "apps/lib/app_main.h"
 #include "core/error.h"
 #include "data/cifar_convert.h"
 
+using namespace ag::train;
+
 namespace {
 
-void usage() {
-  std::cerr << "usage: convert_cifar --in DIR --out DIR [--format cifar10|cifar100] [--coarse-map FILE]"
-               " [--threads N]\n";
+Flags make_flags() {
+  Flags f("convert_cifar", "Converts an image-folder tree into the CIFAR binary layout.");
+  f.add_string("in", "", "folder holding train/<class>/<image> and test/<class>/<image> (required)");
+  f.add_string("out", "", "folder for the .bin files (required)");
+  f.add_choice("format", "cifar10", {"cifar10", "cifar100"}, "binary layout");
+  f.add_string("coarse-map", "", "CIFAR-100: \"fine coarse\" lines (\"\": the official superclass map)");
+  f.add_int("threads", 0, "decoding threads (0: all hardware threads)");
+  return f;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::string in, out;
+int main_body(const Flags& flags) {
+  if (flags.get_string("in").empty()) flags.fail("in", "is required");
+  if (flags.get_string("out").empty()) flags.fail("out", "is required");
+  const int64_t threads = flags.get_int("threads");
+  if (threads < 0 || threads > 1024)
+    flags.fail("threads", "must lie in [0, 1024], got " + std::to_string(threads));
+  const std::string out = flags.get_string("out");
   ag::ConvertOptions options;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    if (flag == "-h" || flag == "--help") {
-      usage();
-      return 0;
-    }
-    if (i + 1 >= argc) {
-      usage();
-      return 2;
-    }
-    std::string value = argv[++i];
-    if (flag == "--in")
-      in = value;
-    else if (flag == "--out")
-      out = value;
-    else if (flag == "--format")
-      options.format = value;
-    else if (flag == "--coarse-map")
-      options.coarse_map = value;
-    else if (flag == "--threads")
-      options.folder.num_threads = std::atoi(value.c_str());
-    else {
-      std::cerr << "convert_cifar: unknown flag " << flag << "\n";
-      usage();
-      return 2;
-    }
-  }
-  if (in.empty() || out.empty()) {
-    usage();
-    return 2;
-  }
+  options.format = flags.get_string("format");
+  options.coarse_map = flags.get_string("coarse-map");
+  options.folder.num_threads = static_cast<int>(threads);
   options.progress = [](const char* split, int64_t done, int64_t total) {
     std::fprintf(stderr, "\rdecoding %s: %lld / %lld images", split, static_cast<long long>(done),
                  static_cast<long long>(total));
     if (done == total) std::fprintf(stderr, "\n");
   };
-  try {
-    auto start = std::chrono::steady_clock::now();
-    ag::ConvertResult r = ag::convert_folder_to_cifar(in, out, options);
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("wrote %s: %lld train + %lld test images, %lld classes", out.c_str(),
-                static_cast<long long>(r.train), static_cast<long long>(r.test),
-                static_cast<long long>(r.classes));
-    if (r.superclasses) std::printf(", %lld superclasses", static_cast<long long>(r.superclasses));
-    std::printf(" (%.1f s)\n", seconds);
-  } catch (const std::exception& e) {
-    std::cerr << "convert_cifar: " << e.what() << "\n";
-    return 1;
-  }
+  auto start = std::chrono::steady_clock::now();
+  ag::ConvertResult r = ag::convert_folder_to_cifar(flags.get_string("in"), out, options);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("wrote %s: %lld train + %lld test images, %lld classes", out.c_str(),
+              static_cast<long long>(r.train), static_cast<long long>(r.test),
+              static_cast<long long>(r.classes));
+  if (r.superclasses) std::printf(", %lld superclasses", static_cast<long long>(r.superclasses));
+  std::printf(" (%.1f s)\n", seconds);
   return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return run_app(argc, argv, make_flags, main_body); }

@@ -15,77 +15,53 @@
 #include <iostream>
 #include <string>
 
+#include "apps/lib/app_main.h"
 #include "models/factory.h"
+
+using namespace ag::train;
 
 namespace {
 
-struct Flags {
-  std::string model = "resnet18";
-  std::string head = "linear";
-  int64_t classes = 10;
-  int64_t batch = 1;
-  int64_t size = 32;
-  int depth = 3;
-  bool list = false;
-};
-
-const char* kUsage =
-    "flags: --model NAME[:knob=value,...] --classes N --head linear|cosine|none --batch N --size PIXELS "
-    "--depth ROWS_DEPTH --list";
-
-Flags parse(int argc, char** argv) {
-  Flags f;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--list") {
-      f.list = true;
-      continue;
-    }
-    if (flag == "--help" || flag == "-h") throw std::runtime_error(kUsage);
-    if (i + 1 >= argc) throw std::runtime_error(flag + " needs a value; " + kUsage);
-    const std::string value = argv[++i];
-    if (flag == "--model")
-      f.model = value;
-    else if (flag == "--head")
-      f.head = value;
-    else if (flag == "--classes")
-      f.classes = std::stoll(value);
-    else if (flag == "--batch")
-      f.batch = std::stoll(value);
-    else if (flag == "--size")
-      f.size = std::stoll(value);
-    else if (flag == "--depth")
-      f.depth = std::stoi(value);
-    else
-      throw std::runtime_error("unknown flag " + flag + "; " + kUsage);
-  }
+Flags make_flags() {
+  Flags f("summary", "Prints a model's layers with output shapes, parameters and multiply-accumulates.");
+  f.add_string("model", "resnet18", "model spec: NAME[:knob=value,...] (see --list)");
+  f.add_int("classes", 10, "number of classes");
+  f.add_string("head", "linear", "classifier head (see --list)");
+  f.add_int("batch", 1, "batch size of the input");
+  f.add_int("size", 32, "input height and width in pixels");
+  f.add_int("depth", 3, "nesting depth of the rows shown");
+  f.add_bool("list", false, "print the model names, knobs and heads instead");
   return f;
+}
+
+void print_names() {
+  std::printf("models:");
+  for (const std::string& n : ag::model_names()) std::printf(" %s", n.c_str());
+  std::printf("\nknobs (name:knob=value,...): width, depth, dropout, drop_path, in_channels\nheads:");
+  for (const std::string& h : ag::head_names()) std::printf(" %s", h.c_str());
+  std::printf("\n");
+}
+
+int main_body(const Flags& flags) {
+  if (flags.get_bool("list")) {
+    print_names();
+    return 0;
+  }
+  for (const char* name : {"classes", "batch", "size"})
+    if (flags.get_int(name) < 1) flags.fail(name, "must be >= 1, got " + std::to_string(flags.get_int(name)));
+  if (flags.get_int("depth") < 0 || flags.get_int("depth") > 64) flags.fail("depth", "must lie in [0, 64]");
+  const std::string spec = flags.get_string("model"), head = flags.get_string("head");
+  const int64_t classes = flags.get_int("classes"), size = flags.get_int("size");
+  ag::ModelOptions options;
+  ag::ModelPtr model = ag::make_model(spec, classes, head, options);
+  ag::parse_model_spec(spec, options);
+  const ag::ModelSummary s = ag::summarize(*model, {flags.get_int("batch"), options.in_channels, size, size});
+  std::printf("%s, %s head, %lld classes: %s\n", spec.c_str(), head.c_str(), static_cast<long long>(classes),
+              model->describe().c_str());
+  std::cout << ag::format_summary(s, static_cast<int>(flags.get_int("depth")));
+  return 0;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    const Flags flags = parse(argc, argv);
-    if (flags.list) {
-      std::printf("models:");
-      for (const std::string& n : ag::model_names()) std::printf(" %s", n.c_str());
-      std::printf("\nknobs (name:knob=value,...): width, depth, dropout, drop_path, in_channels\nheads:");
-      for (const std::string& h : ag::head_names()) std::printf(" %s", h.c_str());
-      std::printf("\n");
-      return 0;
-    }
-    ag::ModelOptions options;
-    ag::ModelPtr model = ag::make_model(flags.model, flags.classes, flags.head, options);
-    ag::parse_model_spec(flags.model, options);
-    const ag::ModelSummary s =
-        ag::summarize(*model, {flags.batch, options.in_channels, flags.size, flags.size});
-    std::printf("%s, %s head, %lld classes: %s\n", flags.model.c_str(), flags.head.c_str(),
-                static_cast<long long>(flags.classes), model->describe().c_str());
-    std::cout << ag::format_summary(s, flags.depth);
-  } catch (const std::exception& e) {
-    std::cerr << "summary: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
-}
+int main(int argc, char** argv) { return run_app(argc, argv, make_flags, main_body); }

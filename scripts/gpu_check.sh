@@ -59,6 +59,7 @@ carried=()
 [ -f /usr/include/doctest/doctest.h ] || { unpack doctest-dev; carried+=(doctest); }
 [ -f /usr/include/stb/stb_image.h ] || { unpack libstb-dev; carried+=(stb); }
 [ -f /usr/include/nlohmann/json.hpp ] || { unpack nlohmann-json3-dev; carried+=(nlohmann-json); }
+[ -f /usr/include/CLI/CLI.hpp ] || { unpack libcli11-dev; carried+=(cli11); }
 if [ ! -f /usr/include/zlib.h ]; then
   unpack zlib1g-dev
   carried+=(zlib)

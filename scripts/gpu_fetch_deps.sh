@@ -15,7 +15,7 @@ packages=(
   libeigen3-dev                                                   # Eigen headers + CMake config
   libopenblas-dev libopenblas-pthread-dev libopenblas0-pthread    # BLAS (cblas.h, libopenblas.so)
   libgfortran5 libquadmath0                                       # OpenBLAS's runtime needs
-  doctest-dev libstb-dev nlohmann-json3-dev zlib1g-dev            # headers
+  doctest-dev libstb-dev nlohmann-json3-dev zlib1g-dev libcli11-dev  # headers
 )
 
 mkdir -p gpu_carry/debs

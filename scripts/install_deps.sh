@@ -10,6 +10,7 @@ packages=(
   doctest-dev                          # tests
   libstb-dev zlib1g-dev                # image decoding, gzip'd IDX files
   nlohmann-json3-dev                   # JSON (configs, safetensors headers)
+  libcli11-dev                         # command-line flags (apps/lib/flags.cpp)
   gnuplot-nox                          # PNG plots
   dataset-fashion-mnist                # the main job's fallback data set
 )

@@ -1,7 +1,9 @@
-// A small command-line parser for the apps: `--name value` and `--name=value`, typed
-// flags with defaults and help texts, `--help`/`-h`. Booleans are switches: `--augment`
-// sets true, `--no-augment` false, `--augment=false` either way (a bare `--augment false`
-// would be ambiguous, so a bool never takes the next argument).
+// The apps' command lines, parsed by CLI11: `--name value` and `--name=value`, typed flags
+// with defaults and help texts, `--help`/`-h`. Booleans are switches: `--augment` sets
+// true, `--no-augment` false, `--augment=false` either way (a bare `--augment false` would
+// be ambiguous, so a bool never takes the next argument). Every mistake on the command
+// line is a UsageError whose message names the flag; apps exit with status 2 on it
+// (apps/lib/app_main.h).
 //
 //   Flags flags("train", "Trains a CIFAR classifier.");
 //   flags.add_int("epochs", 10, "passes over the training set");
@@ -13,11 +15,17 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
 
 namespace ag::train {
 
@@ -31,6 +39,9 @@ class UsageError : public Error {
 class Flags {
  public:
   Flags(std::string program, std::string summary);
+  Flags(Flags&&) noexcept;
+  Flags& operator=(Flags&&) noexcept;
+  ~Flags();
 
   // Registration (a name twice, or an empty name, is a programming error: ag::Error).
   Flags& add_string(const std::string& name, const std::string& def, const std::string& help);
@@ -47,10 +58,11 @@ class Flags {
 
   // Parses argv[1..argc); later occurrences of a flag win. Throws UsageError for an
   // unknown flag, a missing or malformed value, a value outside a choice list, or a
-  // positional argument.
+  // positional argument where none is allowed.
   void parse(int argc, const char* const* argv);
   void parse(const std::vector<std::string>& args);
   bool help_requested() const { return help_; }
+  // Every flag with its value type, help text and default.
   std::string usage() const;
 
   std::string get_string(const std::string& name) const;  // string and choice flags
@@ -65,22 +77,24 @@ class Flags {
 
  private:
   enum class Kind { string, integer, real, boolean, choice };
+  // One flag's parsed value; CLI11 writes into it, so it lives at a fixed address
+  // (a node of flags_) for as long as app_.
   struct Flag {
     Kind kind;
-    std::string help, text;  // text: the current value as given / defaulted
-    std::vector<std::string> choices;
-    bool set = false;
+    std::string text;  // string and choice flags
+    int64_t integer = 0;
+    double real = 0;
+    bool boolean = false;
+    CLI::Option* option = nullptr;
   };
-  Flags& add(const std::string& name, Kind kind, std::string def, const std::string& help,
-             std::vector<std::string> choices = {});
-  void assign(const std::string& name, Flag& flag, const std::string& value);
+  Flag& add(const std::string& name, Kind kind);
   const Flag& lookup(const std::string& name, Kind kind) const;
 
-  std::string program_, summary_;
+  std::unique_ptr<CLI::App> app_;
   std::map<std::string, Flag> flags_;
-  std::vector<std::string> order_;  // registration order, for usage()
+  std::vector<std::string> order_;  // registration order, for to_json()
   bool help_ = false;
-  std::string positional_name_, positional_help_;
+  std::string positional_name_;  // "": none allowed
   std::vector<std::string> positional_;
 };
 

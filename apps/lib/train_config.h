@@ -1,6 +1,8 @@
 // The configuration of one training run: what train's flags set, what sweep builds per
 // grid point, what config.json and every checkpoint hold. to_json/from_json round-trip it
-// exactly, so evaluate and --resume rebuild the very same model, loss and data.
+// exactly, so evaluate and --resume rebuild the very same model, loss and data. Its flags,
+// JSON keys, help texts, ranges and which settings a resumed run may change all come from
+// one table, train_fields.cpp: a new setting is a member here plus a row there.
 //
 //   Flags flags("train", "...");
 //   add_train_flags(flags);
@@ -56,7 +58,7 @@ struct TrainConfig {
   std::string progress = "auto";  // auto | bar | lines | off
   bool plots = true;
 
-  // Throws ag::Error naming the field, its value and what is allowed.
+  // Throws a UsageError naming the field's flag, its value and what is allowed.
   void validate() const;
   nlohmann::json to_json() const;
   // Fields absent from j keep their defaults; a malformed field is an error naming it.
@@ -74,15 +76,15 @@ struct TrainConfig {
 std::string default_data_dir(const std::string& dataset);
 
 // Registers train's flags (all of TrainConfig's fields), with TrainConfig's defaults,
-// except those named in skip (sweep sets model, loss, s, m ... from its grid instead; seed,
-// threads and workers cannot be skipped).
+// except those named in skip (sweep sets model, loss, s, m ... from its grid instead).
 void add_train_flags(Flags& flags, const std::set<std::string>& skip = {});
 // Reads them back (skipped ones keep their defaults) and checks every value: a bad one is
 // a UsageError naming its flag.
 TrainConfig config_from_flags(const Flags& flags, const std::set<std::string>& skip = {});
 // With --resume: the saved configuration, overridden by the flags that may change on a
-// resumed run (--epochs, --threads, --workers, --device, --progress, --plots); any other
-// flag given with a value different from the saved one is a UsageError naming it.
+// resumed run (the table's resumable() rows: --epochs, --threads, --workers, --device,
+// --out, --resume, --progress, --plots); any other flag given with a value different from
+// the saved one is a UsageError naming it.
 TrainConfig merge_resume_flags(const TrainConfig& saved, const Flags& flags);
 // "" when a run saved with `saved` may continue as `now` (only the fields above differ),
 // else the first differing field, by its flag name, with both values.
