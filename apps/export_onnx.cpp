@@ -14,7 +14,6 @@
 // Exit status: 0 done, 1 error (unreadable checkpoint, a module with no ONNX form), 2 bad
 // command line.
 #include <iostream>
-#include <nlohmann/json.hpp>
 
 #include "apps/lib/app_main.h"
 #include "apps/lib/flags.h"
@@ -34,27 +33,6 @@ Flags make_flags() {
   return f;
 }
 
-interop::OnnxExportOptions export_options(const TrainedRun& run, bool normalise) {
-  interop::OnnxExportOptions o;
-  o.input_shape = run.image_shape;
-  if (normalise) {
-    o.mean = run.stats.mean;
-    o.std = run.stats.std;
-  }
-  o.doc = std::string("arcgrad ") + run.config.model + ", " + run.config.loss.describe() +
-          (normalise ? ". Input: float32 [batch, C, H, W] pixels scaled to [0, 1]; the graph normalises."
-                     : ". Input: float32 [batch, C, H, W] normalised with metadata mean / std.") +
-          " Output: scores [batch, classes] (argmax = class).";
-  o.metadata = {{"class_names", nlohmann::json(run.class_names).dump()},
-                {"mean", nlohmann::json(run.stats.mean).dump()},
-                {"std", nlohmann::json(run.stats.std).dump()},
-                {"input_normalised_in_graph", normalise ? "true" : "false"},
-                {"model", run.config.model},
-                {"loss", run.config.loss.describe()},
-                {"epoch", std::to_string(run.state.epoch)}};
-  return o;
-}
-
 }  // namespace
 
 int main_body(const Flags& flags) {
@@ -62,7 +40,8 @@ int main_body(const Flags& flags) {
   if (flags.get_string("out").empty()) flags.fail("out", "is required");
   const TrainedRun run = load_trained_run(flags.get_string("checkpoint"), Device::cpu());
   run.net->eval();
-  const onnx::ModelProto model = interop::export_onnx(*run.net, export_options(run, flags.get_bool("normalise")));
+  const onnx::ModelProto model =
+      interop::export_onnx(*run.net, interop::run_export_options(run, flags.get_bool("normalise")));
   interop::save_onnx(model, flags.get_string("out"));
   std::cout << "wrote " << flags.get_string("out") << ": " << run.config.model << " ("
             << run.config.loss.describe() << "), input [batch, " << run.image_shape[0] << ", "

@@ -21,6 +21,8 @@ if(NOT AG_ONNX STREQUAL "OFF")
   else()
     message(STATUS "arcgrad: ONNX export OFF (ONNX or protobuf not found; Debian: libonnx-dev libprotobuf-dev)")
   endif()
+else()
+  message(STATUS "arcgrad: ONNX export OFF (AG_ONNX=OFF)")
 endif()
 
 set(AG_OPENCV_DNN_FOUND OFF)

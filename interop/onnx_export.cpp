@@ -18,6 +18,7 @@
 #include "apps/lib/classifier.h"
 #include "core/autograd.h"
 #include "core/serialize/atomic_file.h"
+#include "interop/onnx_graph.h"
 #include "losses/classifier_loss.h"
 #include "losses/cosine_head.h"
 #include "models/blocks.h"
@@ -25,7 +26,6 @@
 #include "models/mobilenet_v2.h"
 #include "models/resnet.h"
 #include "models/trace.h"
-#include "interop/onnx_graph.h"
 
 namespace ag::interop {
 
@@ -60,7 +60,8 @@ struct ChannelAffine {
 ChannelAffine batch_norm_affine(BatchNorm& bn) {
   const std::vector<double> mean = host_values(bn.running_mean()), var = host_values(bn.running_var());
   const int64_t c = bn.channels();
-  const std::vector<double> gamma = bn.weight().defined() ? host_values(bn.weight()) : std::vector<double>(c, 1.0);
+  const std::vector<double> gamma =
+      bn.weight().defined() ? host_values(bn.weight()) : std::vector<double>(c, 1.0);
   const std::vector<double> beta = bn.bias().defined() ? host_values(bn.bias()) : std::vector<double>(c, 0.0);
   ChannelAffine a{std::vector<double>(c), std::vector<double>(c)};
   for (int64_t i = 0; i < c; ++i) {
@@ -104,7 +105,8 @@ class Exporter {
   std::string cosine(CosineHead& h, const std::string& path, const std::string& x);
   std::string activation(Activation act, const std::string& path, const std::string& x);
   std::string fused(FusedAct act, const std::string& path, const std::string& x);
-  std::string pool(const std::string& op, const Pool2dParams& p, const std::string& path, const std::string& x);
+  std::string pool(const std::string& op, const Pool2dParams& p, const std::string& path,
+                   const std::string& x);
   std::string global_avg_pool(const std::string& path, const std::string& x);
   std::string resnet_block(Module& m, const std::vector<std::string>& body, const std::string& path,
                            const std::string& x);
@@ -157,8 +159,8 @@ std::string Exporter::emit(Module& m, const std::string& path, const std::string
   std::ostringstream types;
   for (const std::string& t : exportable_module_types()) types << " " << t;
   AG_FAIL("export_onnx: cannot export module '" << (path.empty() ? "<root>" : path) << "' of type "
-                                                << m.type_name() << ": it has no ONNX form; exportable types:"
-                                                << types.str());
+                                                << m.type_name()
+                                                << ": it has no ONNX form; exportable types:" << types.str());
 }
 
 std::string Exporter::children_in_order(Module& m, const std::string& path, const std::string& x) {
@@ -167,12 +169,14 @@ std::string Exporter::children_in_order(Module& m, const std::string& path, cons
   return h;
 }
 
-std::string Exporter::conv(Conv2d& c, const std::string& path, const std::string& x, const ChannelAffine* bn) {
+std::string Exporter::conv(Conv2d& c, const std::string& path, const std::string& x,
+                           const ChannelAffine* bn) {
   std::vector<double> weight = host_values(c.weight());
   std::vector<double> bias = c.bias().defined() ? host_values(c.bias()) : std::vector<double>{};
   if (bn) fold_affine(weight, bias, *bn);
   const Shape& ws = c.weight().shape();  // [out, in / groups, kh, kw]
-  std::vector<std::string> inputs = {x, g_.constant(path + ".weight", to_float(weight), {ws[0], ws[1], ws[2], ws[3]})};
+  std::vector<std::string> inputs = {
+      x, g_.constant(path + ".weight", to_float(weight), {ws[0], ws[1], ws[2], ws[3]})};
   if (!bias.empty()) inputs.push_back(g_.constant(path + ".bias", to_float(bias), {ws[0]}));
   const Conv2dParams& p = c.options().geometry;
   onnx::NodeProto& n = g_.node("Conv", inputs, path);
@@ -198,25 +202,28 @@ std::string Exporter::batch_norm(BatchNorm& bn, const std::string& path, const s
   const std::vector<float> ones(c, 1.0f), zeros(c, 0.0f);
   const std::vector<float> gamma = bn.weight().defined() ? to_float(host_values(bn.weight())) : ones;
   const std::vector<float> beta = bn.bias().defined() ? to_float(host_values(bn.bias())) : zeros;
-  onnx::NodeProto& n = g_.node("BatchNormalization",
-                               {x, g_.constant(path + ".weight", gamma, {c}), g_.constant(path + ".bias", beta, {c}),
-                                g_.constant(path + ".running_mean", to_float(host_values(bn.running_mean())), {c}),
-                                g_.constant(path + ".running_var", to_float(host_values(bn.running_var())), {c})},
-                               path);
+  onnx::NodeProto& n =
+      g_.node("BatchNormalization",
+              {x, g_.constant(path + ".weight", gamma, {c}), g_.constant(path + ".bias", beta, {c}),
+               g_.constant(path + ".running_mean", to_float(host_values(bn.running_mean())), {c}),
+               g_.constant(path + ".running_var", to_float(host_values(bn.running_var())), {c})},
+              path);
   attr_float(n, "epsilon", static_cast<float>(bn.eps()));
   return fused(bn.fused_activation(), path, n.output(0));
 }
 
 // Gemm(x, W, b, transB = 1) = x W^T + b, with a following batch norm folded in.
-std::string Exporter::linear(Linear& l, const std::string& path, const std::string& x, const ChannelAffine* bn) {
+std::string Exporter::linear(Linear& l, const std::string& path, const std::string& x,
+                             const ChannelAffine* bn) {
   std::vector<double> weight = host_values(l.weight());
   std::vector<double> bias = l.bias().defined() ? host_values(l.bias()) : std::vector<double>{};
   if (bn) fold_affine(weight, bias, *bn);
   if (bias.empty()) bias.assign(l.out_features(), 0.0);  // OpenCV 4.6 reads Gemm with C most simply
-  onnx::NodeProto& n = g_.node("Gemm",
-                               {x, g_.constant(path + ".weight", to_float(weight), {l.out_features(), l.in_features()}),
-                                g_.constant(path + ".bias", to_float(bias), {l.out_features()})},
-                               path);
+  onnx::NodeProto& n =
+      g_.node("Gemm",
+              {x, g_.constant(path + ".weight", to_float(weight), {l.out_features(), l.in_features()}),
+               g_.constant(path + ".bias", to_float(bias), {l.out_features()})},
+              path);
   attr_int(n, "transB", 1);
   return n.output(0);
 }
@@ -235,7 +242,8 @@ std::string Exporter::cosine(CosineHead& h, const std::string& path, const std::
   // |x|^2 [N, 1] as (x * x) times a column of ones, not ReduceSumSquare: OpenCV 4.6
   // imports a Reduce with the batch fixed at its import-time value.
   const std::string squares = g_.node("Mul", {x, x}, path + ".squares").output(0);
-  const std::string ones = g_.constant(path + ".ones_column", std::vector<float>(static_cast<size_t>(d), 1.0f), {d, 1});
+  const std::string ones =
+      g_.constant(path + ".ones_column", std::vector<float>(static_cast<size_t>(d), 1.0f), {d, 1});
   const std::string sum_sq = g_.node("MatMul", {squares, ones}, path + ".sum_sq").output(0);
   // sqrt(|x|^2 + eps^2) stands for max(|x|, eps): equal to float precision unless |x| is
   // within a few eps (then both are ~eps, and a zero feature gives cos = 0 in both), and it
@@ -244,12 +252,12 @@ std::string Exporter::cosine(CosineHead& h, const std::string& path, const std::
   const std::string guarded =
       g_.node("Add", {sum_sq, g_.constant(path + ".eps_sq", {eps_sq}, {})}, path + ".sum_sq_eps").output(0);
   const std::string norm = g_.node("Sqrt", {guarded}, path + ".norm").output(0);
-  const std::string unit = g_.node("Div", {x, repeat_columns(norm, d, path + ".norm")}, path + ".unit").output(0);
-  onnx::NodeProto& n =
-      g_.node("Gemm",
-              {unit, g_.constant(path + ".unit_weight", to_float(w), {k, d}),
-               g_.constant(path + ".zero_bias", std::vector<float>(k, 0.0f), {k})},
-              path);
+  const std::string unit =
+      g_.node("Div", {x, repeat_columns(norm, d, path + ".norm")}, path + ".unit").output(0);
+  onnx::NodeProto& n = g_.node("Gemm",
+                               {unit, g_.constant(path + ".unit_weight", to_float(w), {k, d}),
+                                g_.constant(path + ".zero_bias", std::vector<float>(k, 0.0f), {k})},
+                               path);
   attr_int(n, "transB", 1);
   return n.output(0);
 }
@@ -265,7 +273,8 @@ std::string Exporter::activation(Activation act, const std::string& path, const 
       // imports only the opset-6 Clip (bounds as attributes, gone since opset 11), and
       // not Min(relu(x), 6): it cannot take a constant operand of Min / Max.
       const std::string r = g_.node("Relu", {x}, path + ".relu").output(0);
-      const std::string shifted = g_.node("Sub", {x, g_.constant(path + ".six", {6.0f}, {})}, path + ".minus6").output(0);
+      const std::string shifted =
+          g_.node("Sub", {x, g_.constant(path + ".six", {6.0f}, {})}, path + ".minus6").output(0);
       const std::string excess = g_.node("Relu", {shifted}, path + ".excess").output(0);
       return g_.node("Sub", {r, excess}, path).output(0);
     }
@@ -277,7 +286,8 @@ std::string Exporter::activation(Activation act, const std::string& path, const 
       return g_.node("Sigmoid", {x}, path).output(0);
     case Activation::tanh:
       return g_.node("Tanh", {x}, path).output(0);
-    case Activation::hardswish: {  // x * relu6(x + 3) / 6 = x * HardSigmoid(x; 1/6, 1/2) (HardSwish needs opset 14)
+    case Activation::hardswish: {  // x * relu6(x + 3) / 6 = x * HardSigmoid(x; 1/6, 1/2) (HardSwish needs
+                                   // opset 14)
       onnx::NodeProto& hs = g_.node("HardSigmoid", {x}, path + ".hardsigmoid");
       attr_float(hs, "alpha", 1.0f / 6.0f);
       attr_float(hs, "beta", 0.5f);
@@ -348,8 +358,9 @@ std::string Exporter::residual(Residual& r, const std::string& path, const std::
 std::string Exporter::squeeze_excite(SqueezeExcite& se, const std::string& path, const std::string& x) {
   const auto traced = shapes_.inputs.find(&se);
   AG_CHECK(traced != shapes_.inputs.end() && traced->second.size() == 4,
-           "export_onnx: '" << path << "' (SqueezeExcite): its input shape is unknown (it must be called "
-                           "through call_layer, as the blocks of models/ do)");
+           "export_onnx: '" << path
+                            << "' (SqueezeExcite): its input shape is unknown (it must be called "
+                               "through call_layer, as the blocks of models/ do)");
   const Shape& in = traced->second;  // [1, C, H, W]
   std::string s = g_.node("GlobalAveragePool", {x}, path + ".squeeze").output(0);
   s = emit(child(se, path, "fc1"), join(path, "fc1"), s);
@@ -384,8 +395,9 @@ std::string Exporter::convnet(train::ConvNet& net, const std::string& path, cons
 // Flatten(start_dim) keeps the leading dims: Reshape to [0 (copy), ..., 0, -1]; ONNX's
 // Flatten (always 2-d) is the same only for start_dim 1.
 std::string Exporter::flatten(Flatten& f, const std::string& path, const std::string& x) {
-  AG_CHECK(f.start_dim() >= 1, "export_onnx: cannot export module '" << path << "' of type Flatten with start_dim "
-                                                                      << f.start_dim() << " (only >= 1)");
+  AG_CHECK(f.start_dim() >= 1, "export_onnx: cannot export module '"
+                                   << path << "' of type Flatten with start_dim " << f.start_dim()
+                                   << " (only >= 1)");
   if (f.start_dim() == 1) {
     onnx::NodeProto& n = g_.node("Flatten", {x}, path);
     attr_int(n, "axis", 1);
@@ -405,7 +417,8 @@ std::string Exporter::flatten(Flatten& f, const std::string& path, const std::st
 
 // x [N, 1] -> [N, d], every column a copy: x times a row of ones (exact: one product by 1).
 std::string Exporter::repeat_columns(const std::string& x, int64_t d, const std::string& path) {
-  const std::string ones = g_.constant(path + ".ones", std::vector<float>(static_cast<size_t>(d), 1.0f), {1, d});
+  const std::string ones =
+      g_.constant(path + ".ones", std::vector<float>(static_cast<size_t>(d), 1.0f), {1, d});
   return g_.node("MatMul", {x, ones}, path + ".repeated").output(0);
 }
 
@@ -419,8 +432,9 @@ std::string Exporter::spread(const std::string& x, int64_t h, int64_t w, const s
 }
 
 void check_options(const OnnxExportOptions& o) {
-  AG_CHECK(o.input_shape.size() == 3 && o.input_shape[0] > 0 && o.input_shape[1] > 0 && o.input_shape[2] > 0,
-           "export_onnx: input_shape must be C, H, W (all positive), got " << o.input_shape.size() << " values");
+  AG_CHECK(
+      o.input_shape.size() == 3 && o.input_shape[0] > 0 && o.input_shape[1] > 0 && o.input_shape[2] > 0,
+      "export_onnx: input_shape must be C, H, W (all positive), got " << o.input_shape.size() << " values");
   const size_t c = static_cast<size_t>(o.input_shape[0]);
   AG_CHECK((o.mean.empty() && o.std.empty()) || (o.mean.size() == c && o.std.size() == c),
            "export_onnx: mean and std need one value per channel (" << c << ") or none, got " << o.mean.size()
@@ -438,9 +452,10 @@ std::string normalise_input(OnnxGraph& g, const OnnxExportOptions& o) {
     scale[i] = static_cast<float>(1.0 / o.std[i]);
     shift[i] = static_cast<float>(-static_cast<double>(o.mean[i]) / o.std[i]);
   }
-  onnx::NodeProto& n = g.node(
-      "Conv", {"input", g.constant("input_scale", scale, {c, 1, 1, 1}), g.constant("input_shift", shift, {c})},
-      "input_normalised");
+  onnx::NodeProto& n =
+      g.node("Conv",
+             {"input", g.constant("input_scale", scale, {c, 1, 1, 1}), g.constant("input_shift", shift, {c})},
+             "input_normalised");
   attr_ints(n, "kernel_shape", {1, 1});
   attr_int(n, "group", c);
   return n.output(0);
@@ -468,7 +483,8 @@ SampleShapes trace_sample(Module& net, const std::vector<int64_t>& input_shape) 
     NoGradGuard no_grad;
     ForwardTrace trace;
     const Shape out =
-        net.forward(Tensor::zeros({1, input_shape[0], input_shape[1], input_shape[2]}, dtype, device)).shape();
+        net.forward(Tensor::zeros({1, input_shape[0], input_shape[1], input_shape[2]}, dtype, device))
+            .shape();
     shapes.output.assign(out.begin() + 1, out.end());
     for (const LayerCall& call : trace.calls()) shapes.inputs.emplace(call.module, call.input);
   } catch (...) {
@@ -482,12 +498,13 @@ SampleShapes trace_sample(Module& net, const std::vector<int64_t>& input_shape) 
 }  // namespace
 
 std::vector<std::string> exportable_module_types() {
-  return {"Classifier", "ClassifierLoss", "ConvNet",    "ResNet",        "MobileNetV2",     "EfficientNet",
-          "Sequential", "ConvBn",         "BasicBlock", "Bottleneck",    "InvertedResidual", "MBConv",
-          "Residual",   "SqueezeExcite",  "Conv2d",     "BatchNorm2d",   "BatchNorm1d",     "Linear",
-          "CosineHead", "ReLU",           "ReLU6",      "SiLU",          "Sigmoid",         "Tanh",
-          "Hardswish",  "Identity",       "Dropout",    "DropPath",      "MaxPool2d",       "AvgPool2d",
-          "GlobalAvgPool2d", "Flatten"};
+  return {
+      "Classifier",      "ClassifierLoss", "ConvNet",    "ResNet",      "MobileNetV2",      "EfficientNet",
+      "Sequential",      "ConvBn",         "BasicBlock", "Bottleneck",  "InvertedResidual", "MBConv",
+      "Residual",        "SqueezeExcite",  "Conv2d",     "BatchNorm2d", "BatchNorm1d",      "Linear",
+      "CosineHead",      "ReLU",           "ReLU6",      "SiLU",        "Sigmoid",          "Tanh",
+      "Hardswish",       "Identity",       "Dropout",    "DropPath",    "MaxPool2d",        "AvgPool2d",
+      "GlobalAvgPool2d", "Flatten"};
 }
 
 onnx::ModelProto export_onnx(Module& net, const OnnxExportOptions& options) {
@@ -531,6 +548,27 @@ onnx::ModelProto export_onnx(Module& net, const OnnxExportOptions& options) {
     AG_FAIL("export_onnx: the exported graph of " << net.type_name() << " fails onnx::checker: " << e.what());
   }
   return model;
+}
+
+OnnxExportOptions run_export_options(const train::TrainedRun& run, bool normalise) {
+  OnnxExportOptions o;
+  o.input_shape = run.image_shape;
+  if (normalise) {
+    o.mean = run.stats.mean;
+    o.std = run.stats.std;
+  }
+  o.doc = "arcgrad " + run.config.model + ", " + run.config.loss.describe() +
+          (normalise ? ". Input: float32 [batch, C, H, W] pixels scaled to [0, 1]; the graph normalises."
+                     : ". Input: float32 [batch, C, H, W] normalised with the metadata's mean and std.") +
+          " Output: scores [batch, classes] (argmax = class).";
+  o.metadata = {{"class_names", nlohmann::json(run.class_names).dump()},
+                {"mean", nlohmann::json(run.stats.mean).dump()},
+                {"std", nlohmann::json(run.stats.std).dump()},
+                {"input_normalised_in_graph", normalise ? "true" : "false"},
+                {"model", run.config.model},
+                {"loss", run.config.loss.describe()},
+                {"epoch", std::to_string(run.state.epoch)}};
+  return o;
 }
 
 void save_onnx(const onnx::ModelProto& model, const std::string& path) {

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/lib/run_data.h"
 #include "layers/module.h"
 
 namespace ag::interop {
@@ -39,8 +40,8 @@ struct OnnxExportOptions {
   // Per channel, in [0, 1] pixel units. When given, the graph starts with (x - mean) / std
   // and takes images scaled to [0, 1]; when both are empty it takes normalised images.
   std::vector<float> mean, std;
-  std::string doc;                               // the model's doc_string
-  std::map<std::string, std::string> metadata;   // metadata_props (class names, the run's config)
+  std::string doc;                              // the model's doc_string
+  std::map<std::string, std::string> metadata;  // metadata_props (class names, the run's config)
 };
 
 inline constexpr int64_t kOnnxOpset = 13;
@@ -49,6 +50,11 @@ inline constexpr int64_t kOnnxOpset = 13;
 // options, a module that cannot be exported (naming its dotted path and type), or a
 // graph that fails the checker.
 onnx::ModelProto export_onnx(Module& net, const OnnxExportOptions& options);
+
+// The options for exporting a trained run (apps/lib/run_data.h): its image shape, and
+// with normalise its mean / std in the graph; the doc string and metadata_props carry the
+// class names (JSON list), mean, std, model spec, loss and epoch.
+OnnxExportOptions run_export_options(const train::TrainedRun& run, bool normalise);
 
 // Writes model to path atomically (a crash leaves no half-written file).
 void save_onnx(const onnx::ModelProto& model, const std::string& path);

@@ -18,8 +18,9 @@ std::string OnnxGraph::constant(const std::string& hint, const std::vector<float
                                 const std::vector<int64_t>& dims) {
   int64_t count = 1;
   for (int64_t d : dims) count *= d;
-  AG_CHECK(count == static_cast<int64_t>(values.size()),
-           "OnnxGraph::constant '" << hint << "': " << values.size() << " values for " << count << " elements");
+  AG_CHECK(count == static_cast<int64_t>(values.size()), "OnnxGraph::constant '"
+                                                             << hint << "': " << values.size()
+                                                             << " values for " << count << " elements");
   onnx::TensorProto* t = graph_->add_initializer();
   t->set_name(unique_name(hint));
   t->set_data_type(onnx::TensorProto::FLOAT);

@@ -18,13 +18,15 @@ class OnnxGraph {
 
   // A float32 initializer of shape dims (values row-major, prod(dims) of them), named
   // after hint; returns its name.
-  std::string constant(const std::string& hint, const std::vector<float>& values, const std::vector<int64_t>& dims);
+  std::string constant(const std::string& hint, const std::vector<float>& values,
+                       const std::vector<int64_t>& dims);
   // An int64 initializer (shapes for Reshape).
   std::string constant_int64(const std::string& hint, const std::vector<int64_t>& values);
 
   // A node of op_type reading inputs, with one output named after hint. Attributes are
   // added on the returned node with the attr_* helpers; its output is node.output(0).
-  onnx::NodeProto& node(const std::string& op_type, const std::vector<std::string>& inputs, const std::string& hint);
+  onnx::NodeProto& node(const std::string& op_type, const std::vector<std::string>& inputs,
+                        const std::string& hint);
 
   // Renames the value `from` to `to` wherever a node reads or writes it (the graph's
   // final value becomes "logits").

@@ -11,6 +11,8 @@ packages=(
   libstb-dev zlib1g-dev                # image decoding, gzip'd IDX files
   nlohmann-json3-dev                   # JSON (configs, safetensors headers)
   gnuplot-nox                          # PNG plots
+  libonnx-dev libprotobuf-dev          # ONNX export (export_onnx, CMake option AG_ONNX)
+  libopencv-dnn-dev                    # the ONNX round-trip test's independent runtime
   dataset-fashion-mnist                # the main job's fallback data set
 )
 

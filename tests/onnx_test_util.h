@@ -58,14 +58,20 @@ inline std::vector<Case> cases() {
       // The activations on values beyond ReLU6's 6 and Hardswish's +-3 knees.
       {"activations",
        chain([] {
-         return std::vector<ModulePtr>{std::make_shared<Conv2d>(3, 8, 3, 1, 1), std::make_shared<ReLU6>(),
-                                       std::make_shared<Conv2d>(8, 8, 3, 1, 1, 1, 2), std::make_shared<Hardswish>(),
-                                       std::make_shared<Conv2d>(8, 8, 1), std::make_shared<SiLU>(),
-                                       std::make_shared<Tanh>(), std::make_shared<GlobalAvgPool2d>()};
+         return std::vector<ModulePtr>{std::make_shared<Conv2d>(3, 8, 3, 1, 1),
+                                       std::make_shared<ReLU6>(),
+                                       std::make_shared<Conv2d>(8, 8, 3, 1, 1, 1, 2),
+                                       std::make_shared<Hardswish>(),
+                                       std::make_shared<Conv2d>(8, 8, 1),
+                                       std::make_shared<SiLU>(),
+                                       std::make_shared<Tanh>(),
+                                       std::make_shared<GlobalAvgPool2d>()};
        }),
        {3, 6, 6}},
-      {"squeeze-excite", chain([] {
-         return std::vector<ModulePtr>{std::make_shared<SqueezeExcite>(3, 2), std::make_shared<GlobalAvgPool2d>()};
+      {"squeeze-excite",
+       chain([] {
+         return std::vector<ModulePtr>{std::make_shared<SqueezeExcite>(3, 2),
+                                       std::make_shared<GlobalAvgPool2d>()};
        }),
        {3, 4, 4}},
       {"resnet20", model("resnet20:width=0.25", 10, "linear"), {3, 16, 16}},

@@ -58,7 +58,8 @@ TEST_CASE("onnx export: every family passes the checker with opset 13 and a symb
     const auto& out = m.graph().output(0).type().tensor_type().shape();
     REQUIRE(out.dim_size() == 2);
     CHECK(out.dim(0).dim_param() == "batch");
-    CHECK(out.dim(1).dim_value() == onnx_test::reference_output(*net, c, onnx_test::input_batch(c, 1)).size(1));
+    CHECK(out.dim(1).dim_value() ==
+          onnx_test::reference_output(*net, c, onnx_test::input_batch(c, 1)).size(1));
     CHECK(m.graph().output(0).name() == "logits");
 
     // Every conv of the network is one Conv node (plus the normalisation's), every
@@ -84,7 +85,7 @@ TEST_CASE("onnx export: the op set of each family") {
   CHECK(mobilenet.count("Relu") == 1);  // ReLU6 = relu(x) - relu(x - 6)
   CHECK(mobilenet.count("Clip") == 0);
   const auto efficientnet = ops_of("efficientnet_b0:width=0.25,depth=0.34", "linear");
-  CHECK(efficientnet.count("Sigmoid") == 1);  // SiLU = x * sigmoid(x), and the SE gate
+  CHECK(efficientnet.count("Sigmoid") == 1);        // SiLU = x * sigmoid(x), and the SE gate
   CHECK(efficientnet.at("GlobalAveragePool") > 1);  // the SE squeezes and the final pool
   const auto cosine = ops_of("resnet20:width=0.25", "cosine");
   CHECK(cosine.count("Sqrt") == 1);  // the feature norm

@@ -4,14 +4,18 @@
 // ResNet, MobileNetV2, EfficientNet-B0, a cosine head, Classifiers with and without the
 // normalisation in the graph). The batches (3, then 2) differ from the batch of 1 the
 // exporter runs, so the symbolic batch dimension is exercised. Built only when OpenCV's DNN
-// is found (tests/CMakeLists.txt registers a skip otherwise).
+// is found (tests/CMakeLists.txt registers a skip otherwise). The last case goes through a
+// run folder as export_onnx does: checkpoint, load_trained_run, the run's options.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
 
+#include "apps/lib/checkpoint.h"
+#include "apps/lib/run_data.h"
 #include "onnx_test_util.h"
 
 using namespace ag;
@@ -76,4 +80,41 @@ TEST_CASE("onnx export: OpenCV DNN reproduces arcgrad's outputs for every family
     }
     MESSAGE(c.name << ": max relative error " << worst);
   }
+}
+
+TEST_CASE("onnx export: a run folder exports as export_onnx does and OpenCV reproduces its scores") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "ag_test_onnx_run";
+  fs::remove_all(dir);
+  manual_seed(5);
+  train::TrainConfig config;
+  config.model = "efficientnet_b0:width=0.25,depth=0.34";
+  config.loss.kind = "cosface";
+  auto net = train::make_classifier(config, 3, 4, 1);
+  onnx_test::randomize_batch_norms(*net);
+  train::TrainState state;
+  state.config = config.to_json();
+  const ChannelStats stats{{0.49f, 0.48f, 0.45f}, {0.25f, 0.24f, 0.26f}};
+  state.extra = {{"stats", train::stats_to_json(stats)},
+                 {"class_names", {"a", "b", "c", "d"}},
+                 {"image_shape", {3, 16, 16}}};
+  train::save_checkpoint(dir.string(), *net, nullptr, state);
+
+  const train::TrainedRun run = train::load_trained_run(dir.string(), Device::cpu());
+  const onnx::ModelProto model = interop::export_onnx(*run.net, interop::run_export_options(run, true));
+  CHECK(model.doc_string().find("pixels scaled to [0, 1]") != std::string::npos);
+  cv::dnn::Net cv_net = load_in_opencv(model);
+  const Tensor pixels = Tensor::uniform({3, 3, 16, 16}, 0.0, 1.0);
+  Tensor want;
+  {
+    NoGradGuard no_grad;
+    net->eval();
+    const Tensor mean = Tensor::from_vector({0.49, 0.48, 0.45}, {1, 3, 1, 1});
+    const Tensor std = Tensor::from_vector({0.25, 0.24, 0.26}, {1, 3, 1, 1});
+    want = net->forward(div(sub(pixels, mean), std));  // the original, not the reloaded net
+  }
+  const double err = relative_error(run_opencv(cv_net, pixels), want.to_vector());
+  MESSAGE("run folder (efficientnet_b0 + cosface): max relative error " << err);
+  CHECK(err < 1e-4);
+  fs::remove_all(dir);
 }
