@@ -36,6 +36,7 @@ struct Case {
   std::function<ModulePtr()> build;  // a fresh network
   std::vector<int64_t> image;        // C, H, W
   bool normalise = false;            // export with a mean / std and feed [0, 1] pixels
+  int standalone_batch_norms = 0;    // exported as BatchNormalization (the rest fold)
 };
 
 // The families the tests cover, at narrow widths and small images for speed.
@@ -55,19 +56,27 @@ inline std::vector<Case> cases() {
     return [=]() -> ModulePtr { return std::make_shared<Chain>(layers()); };  // traced calls
   };
   return {
-      // The activations on values beyond ReLU6's 6 and Hardswish's +-3 knees.
-      {"activations",
+      // Single layers: the activations on values beyond ReLU6's 6 and Hardswish's +-3
+      // knees, a grouped conv, a batch norm on its own (BatchNormalization, not folded),
+      // both poolings, Flatten and Linear.
+      {"layers",
        chain([] {
          return std::vector<ModulePtr>{std::make_shared<Conv2d>(3, 8, 3, 1, 1),
                                        std::make_shared<ReLU6>(),
                                        std::make_shared<Conv2d>(8, 8, 3, 1, 1, 1, 2),
+                                       std::make_shared<BatchNorm2d>(8),
                                        std::make_shared<Hardswish>(),
+                                       std::make_shared<MaxPool2d>(2),
                                        std::make_shared<Conv2d>(8, 8, 1),
                                        std::make_shared<SiLU>(),
+                                       std::make_shared<AvgPool2d>(3, 1, 1, /*count_include_pad=*/false),
                                        std::make_shared<Tanh>(),
-                                       std::make_shared<GlobalAvgPool2d>()};
+                                       std::make_shared<Flatten>(),
+                                       std::make_shared<Linear>(8 * 3 * 3, 5)};
        }),
-       {3, 6, 6}},
+       {3, 6, 6},
+       false,
+       1},
       {"squeeze-excite",
        chain([] {
          return std::vector<ModulePtr>{std::make_shared<SqueezeExcite>(3, 2),
