@@ -6,11 +6,11 @@
 #include <doctest/doctest.h>
 #include <onnx/checker.h>
 
-#include <filesystem>
 #include <fstream>
 #include <map>
 
 #include "onnx_test_util.h"
+#include "test_data_util.h"
 
 using namespace ag;
 using namespace ag::interop;
@@ -116,7 +116,8 @@ TEST_CASE("onnx export: save_onnx writes a file the checker and the parser accep
   o.input_shape = {3, 16, 16};
   o.metadata = {{"class_names", "[\"a\",\"b\"]"}};
   const onnx::ModelProto m = export_onnx(*net, o);
-  const std::string path = (std::filesystem::temp_directory_path() / "ag_test_onnx_export.onnx").string();
+  const ag_test::TempDir tmp;
+  const std::string path = tmp.file("model.onnx");
   save_onnx(m, path);
   onnx::checker::check_model(path);
   std::ifstream in(path, std::ios::binary);
@@ -125,7 +126,6 @@ TEST_CASE("onnx export: save_onnx writes a file the checker and the parser accep
   CHECK(back.graph().node_size() == m.graph().node_size());
   REQUIRE(back.metadata_props_size() == 1);
   CHECK(back.metadata_props(0).value() == "[\"a\",\"b\"]");
-  std::filesystem::remove(path);
 }
 
 TEST_CASE("onnx export: a module with no ONNX form is an error naming it and its type") {

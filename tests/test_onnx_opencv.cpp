@@ -10,13 +10,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
 
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/run_data.h"
 #include "onnx_test_util.h"
+#include "test_data_util.h"
 
 using namespace ag;
 
@@ -83,9 +83,8 @@ TEST_CASE("onnx export: OpenCV DNN reproduces arcgrad's outputs for every family
 }
 
 TEST_CASE("onnx export: a run folder exports as export_onnx does and OpenCV reproduces its scores") {
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / "ag_test_onnx_run";
-  fs::remove_all(dir);
+  const ag_test::TempDir tmp;
+  const std::string dir = tmp.file("run");
   manual_seed(5);
   train::TrainConfig config;
   config.model = "efficientnet_b0:width=0.25,depth=0.34";
@@ -98,9 +97,9 @@ TEST_CASE("onnx export: a run folder exports as export_onnx does and OpenCV repr
   state.extra = {{"stats", train::stats_to_json(stats)},
                  {"class_names", {"a", "b", "c", "d"}},
                  {"image_shape", {3, 16, 16}}};
-  train::save_checkpoint(dir.string(), *net, nullptr, state);
+  train::save_checkpoint(dir, *net, nullptr, state);
 
-  const train::TrainedRun run = train::load_trained_run(dir.string(), Device::cpu());
+  const train::TrainedRun run = train::load_trained_run(dir, Device::cpu());
   const onnx::ModelProto model = interop::export_onnx(*run.net, interop::run_export_options(run, true));
   CHECK(model.doc_string().find("pixels scaled to [0, 1]") != std::string::npos);
   cv::dnn::Net cv_net = load_in_opencv(model);
@@ -116,5 +115,4 @@ TEST_CASE("onnx export: a run folder exports as export_onnx does and OpenCV repr
   const double err = relative_error(run_opencv(cv_net, pixels), want.to_vector());
   MESSAGE("run folder (efficientnet_b0 + cosface): max relative error " << err);
   CHECK(err < 1e-4);
-  fs::remove_all(dir);
 }
