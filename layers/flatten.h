@@ -10,6 +10,7 @@ class Flatten : public Module {
   explicit Flatten(int64_t start_dim = 1) : start_dim_(start_dim) {}
   Tensor forward(const Tensor& x) override;  // a view when x is contiguous
   std::string type_name() const override { return "Flatten"; }
+  int64_t start_dim() const { return start_dim_; }
 
  private:
   int64_t start_dim_;

@@ -15,6 +15,7 @@ class MaxPool2d : public Module {
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "MaxPool2d"; }
   std::string describe() const override;
+  const Pool2dParams& params() const { return params_; }
 
  private:
   Pool2dParams params_;
@@ -28,6 +29,7 @@ class AvgPool2d : public Module {
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "AvgPool2d"; }
   std::string describe() const override;
+  const Pool2dParams& params() const { return params_; }
 
  private:
   Pool2dParams params_;

@@ -23,6 +23,8 @@ class SqueezeExcite : public Module {
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "SqueezeExcite"; }
   std::string describe() const override;
+  Activation activation() const { return activation_; }  // between fc1 and fc2
+  Activation gate() const { return gate_; }              // after fc2
 
  private:
   Conv2d* fc1_;

@@ -23,6 +23,7 @@ class CosineHead : public Module {
   Tensor& weight() { return weight_; }
   int64_t feature_dim() const { return feature_dim_; }
   int64_t classes() const { return classes_; }
+  double eps() const { return eps_; }  // the normalisation's floor
 
  private:
   int64_t feature_dim_, classes_;

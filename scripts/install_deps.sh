@@ -12,6 +12,8 @@ packages=(
   nlohmann-json3-dev                   # JSON (configs, safetensors headers)
   libcli11-dev                         # command-line flags (apps/lib/flags.cpp)
   gnuplot-nox                          # PNG plots
+  libonnx-dev libprotobuf-dev          # ONNX export (export_onnx, CMake option AG_ONNX)
+  libopencv-dnn-dev                    # the ONNX round-trip test's independent runtime
   dataset-fashion-mnist                # the main job's fallback data set
 )
 
