@@ -239,10 +239,10 @@ LayerResult measure_bn(const LayerSpec& s, int64_t batch, int reps) {
   Tensor gg = Tensor::empty({c}), gb = Tensor::empty({c}), none;
   LayerResult r;
   r.fwd_s = time_median(reps, [&] {
-    batch_norm_forward_train(y, mean, invstd, rm, rv, x, gamma, beta, 0.1, 1e-5, FusedAct::none);
+    batch_norm_forward_train(y, mean, invstd, rm, rv, x, gamma, beta, 0.1, 1e-5, Activation::none);
   });
   r.bwd_s = time_median(
-      reps, [&] { batch_norm_backward(gx, gg, gb, gy, x, none, mean, invstd, gamma, true, FusedAct::none); });
+      reps, [&] { batch_norm_backward(gx, gg, gb, gy, x, none, mean, invstd, gamma, true, Activation::none); });
   const double xb = x.nbytes();
   r.fwd_bytes = 2 * xb;  // read x, write y
   r.bwd_bytes = 3 * xb;  // read gy and x, write gx
@@ -256,14 +256,14 @@ LayerResult measure_bn(const LayerSpec& s, int64_t batch, int reps) {
 ModulePtr conv_bn(int64_t cin, int64_t cout, int64_t k, int64_t stride, bool relu) {
   return std::make_shared<Sequential>(std::vector<ModulePtr>{
       std::make_shared<Conv2d>(cin, cout, k, stride, k / 2, 1, 1, false),
-      std::make_shared<BatchNorm2d>(cout, 1e-5, 0.1, true, relu ? FusedAct::relu : FusedAct::none)});
+      std::make_shared<BatchNorm2d>(cout, 1e-5, 0.1, true, relu ? Activation::relu : Activation::none)});
 }
 
 ModulePtr basic_block(int64_t cin, int64_t cout, int64_t stride) {
   auto body = std::make_shared<Sequential>(
       std::vector<ModulePtr>{conv_bn(cin, cout, 3, stride, true), conv_bn(cout, cout, 3, 1, false)});
   ModulePtr shortcut = (stride != 1 || cin != cout) ? conv_bn(cin, cout, 1, stride, false) : nullptr;
-  return std::make_shared<Residual>(body, shortcut, FusedAct::relu);
+  return std::make_shared<Residual>(body, shortcut, Activation::relu);
 }
 
 std::shared_ptr<Sequential> resnet20() {

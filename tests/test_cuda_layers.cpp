@@ -6,7 +6,7 @@
 // test_cuda_grad.cpp). Skipped with a printed reason when no GPU is present.
 #include "cuda_parity.h"
 #include "gradcheck.h"
-#include "layers/functional.h"
+#include "core/ops.h"
 #include "losses/cross_entropy.h"
 #include "models/factory.h"
 
@@ -104,7 +104,7 @@ TEST_CASE("cuda parity: batch norm train / eval forward and backward with fused 
   AG_SKIP_WITHOUT_GPU();
   for (DType dt : float_dtypes())
     for (const Shape& xs : {Shape{5, 3, 4, 6}, Shape{7, 4}, Shape{2, 3, 33, 35}})
-      for (FusedAct act : {FusedAct::none, FusedAct::relu, FusedAct::relu6})
+      for (Activation act : {Activation::none, Activation::relu, Activation::relu6})
         for (bool affine : {true, false}) {
           const int64_t c = xs[1];
           Tensor x = rand_cpu(xs, dt, -1, 5), gamma = rand_cpu({c}, dt, 0.5, 2), beta = rand_cpu({c}, dt);
@@ -187,7 +187,7 @@ TEST_CASE("cuda parity: max pooling ties pick the first maximum") {
 TEST_CASE("cuda parity: fused residual add + activation and its backward") {
   AG_SKIP_WITHOUT_GPU();
   for (DType dt : float_dtypes())
-    for (FusedAct act : {FusedAct::none, FusedAct::relu, FusedAct::relu6}) {
+    for (Activation act : {Activation::none, Activation::relu, Activation::relu6}) {
       const Shape s = {3, 5, 17, 13};
       Tensor a = rand_cpu(s, dt, -4, 5), b = rand_cpu(s, dt, -4, 5), g = rand_cpu(s, dt);
       Tensor y = rand_cpu(s, dt, -1, 8);

@@ -5,7 +5,7 @@
 
 #include "core/random.h"
 #include "gradcheck.h"
-#include "layers/functional.h"
+#include "core/ops.h"
 
 using namespace ag;
 using ag::testing::random_leaf;
