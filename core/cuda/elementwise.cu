@@ -101,20 +101,6 @@ void with_unary_op(UnaryOp op, Body&& body) {
   }
 }
 
-// The same for an activation.
-template <typename Body>
-void with_activation(Activation act, Body&& body) {
-  switch (act) {
-    // clang-format off
-#define AG_ACT_CASE(name) \
-  case Activation::name: return body.template operator()<Activation::name>();
-    AG_ACT_CASE(none) AG_ACT_CASE(relu) AG_ACT_CASE(relu6) AG_ACT_CASE(silu) AG_ACT_CASE(sigmoid)
-    AG_ACT_CASE(hardswish) AG_ACT_CASE(tanh)
-    // clang-format on
-#undef AG_ACT_CASE
-  }
-}
-
 template <BinaryOp OP, typename T>
 __device__ T binary_value(T a, T b) {
   if constexpr (OP == BinaryOp::add) return a + b;
