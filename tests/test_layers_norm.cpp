@@ -5,6 +5,7 @@
 #include "core/random.h"
 #include "gradcheck.h"
 #include "core/ops.h"
+#include "layers/batch_norm.h"
 
 using namespace ag;
 using ag::testing::random_leaf;
@@ -100,6 +101,11 @@ TEST_CASE("batch_norm rejects bad arguments") {
                        doctest::Contains("more than one value per channel"), Error);
   CHECK_THROWS_WITH_AS(batch_norm(Tensor::zeros({3}), Tensor(), Tensor(), Tensor(), Tensor(), true),
                        doctest::Contains("[N, C]"), Error);
+  // Only a fusable activation can ride along in the normalisation pass.
+  CHECK_THROWS_WITH_AS(batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5, Activation::silu),
+                       doctest::Contains("cannot fuse the activation silu"), Error);
+  CHECK_THROWS_WITH_AS(BatchNorm2d(3, 1e-5, 0.1, true, Activation::tanh),
+                       doctest::Contains("BatchNorm: cannot fuse the activation tanh"), Error);
 }
 
 TEST_CASE("residual_add with a fused ReLU: values and gradients") {
@@ -107,6 +113,7 @@ TEST_CASE("residual_add with a fused ReLU: values and gradients") {
   CHECK(residual_add(a, b).to_vector() == std::vector<double>{1.5, -1, -1});
   CHECK(residual_add(a, b, Activation::relu).to_vector() == std::vector<double>{1.5, 0, 0});
   CHECK_THROWS_WITH_AS(residual_add(a, Tensor::zeros({4})), doctest::Contains("differ in shape"), Error);
+  CHECK_THROWS_WITH_AS(residual_add(a, b, Activation::sigmoid), doctest::Contains("cannot be fused"), Error);
   manual_seed(9);
   Tensor x = random_leaf({2, 3, 2, 2}), y = random_leaf({2, 3, 2, 2});
   CHECK_GRADCHECK([&] { return residual_add(x, y, Activation::relu); }, {x, y});
