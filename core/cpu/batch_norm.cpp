@@ -55,23 +55,18 @@ void affine_row(T* y, const T* x, int64_t len, T scale, T shift) {
   for (int64_t q = 0; q < len; ++q) y[q] = apply_act<T>(x[q] * scale + shift, A);
 }
 
-// Runs body.template operator()<A>() with A the fusable activation act as a compile-time
-// constant (the dispatch, core/kernels_nn.cpp, rejects the others).
-template <typename Body>
-void with_fused_act(Activation act, Body&& body) {
-  switch (act) {
-    case Activation::relu:
-      return body.template operator()<Activation::relu>();
-    case Activation::relu6:
-      return body.template operator()<Activation::relu6>();
-    default:
-      return body.template operator()<Activation::none>();
-  }
-}
-
 template <typename T>
 void affine_row_act(T* y, const T* x, int64_t len, T scale, T shift, Activation act) {
-  with_fused_act(act, [&]<Activation A>() { affine_row<T, A>(y, x, len, scale, shift); });
+  switch (act) {
+    case Activation::none:
+      return affine_row<T, Activation::none>(y, x, len, scale, shift);
+    case Activation::relu:
+      return affine_row<T, Activation::relu>(y, x, len, scale, shift);
+    case Activation::relu6:
+      return affine_row<T, Activation::relu6>(y, x, len, scale, shift);
+    default:  // not fusable: rejected by the dispatch (core/kernels_nn.cpp)
+      return;
+  }
 }
 
 template <typename T>
@@ -228,10 +223,22 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, 
       scalar_t* gg = pgg ? pgg + c : nullptr;
       scalar_t* gb = pgb ? pgb + c : nullptr;
       const scalar_t* yc = py ? py + o : nullptr;
-      with_fused_act(act, [&]<Activation A>() {
-        backward_channel<scalar_t, A>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu, istd, gm, training,
-                                      d.m());
-      });
+      switch (act) {
+        case Activation::none:
+          backward_channel<scalar_t, Activation::none>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
+                                                     istd, gm, training, d.m());
+          break;
+        case Activation::relu:
+          backward_channel<scalar_t, Activation::relu>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
+                                                     istd, gm, training, d.m());
+          break;
+        case Activation::relu6:
+          backward_channel<scalar_t, Activation::relu6>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
+                                                      istd, gm, training, d.m());
+          break;
+        default:  // not fusable: rejected by the dispatch (core/kernels_nn.cpp)
+          break;
+      }
     }
   });
 }
@@ -254,7 +261,16 @@ void add_act_forward(Tensor& out, const Tensor& a, const Tensor& b, Activation a
     scalar_t* po = out.data<scalar_t>();
     const scalar_t* pa = a.data<scalar_t>();
     const scalar_t* pb = b.data<scalar_t>();
-    with_fused_act(act, [&]<Activation A>() { add_act_loop<scalar_t, A>(po, pa, pb, out.numel()); });
+    switch (act) {
+      case Activation::none:
+        return add_act_loop<scalar_t, Activation::none>(po, pa, pb, out.numel());
+      case Activation::relu:
+        return add_act_loop<scalar_t, Activation::relu>(po, pa, pb, out.numel());
+      case Activation::relu6:
+        return add_act_loop<scalar_t, Activation::relu6>(po, pa, pb, out.numel());
+      default:  // not fusable: rejected by the dispatch (core/kernels_nn.cpp)
+        return;
+    }
   });
 }
 
@@ -263,7 +279,16 @@ void act_backward_from_output(Tensor& grad_x, const Tensor& grad_y, const Tensor
     scalar_t* pgx = grad_x.data<scalar_t>();
     const scalar_t* pg = grad_y.data<scalar_t>();
     const scalar_t* py = y.data<scalar_t>();
-    with_fused_act(act, [&]<Activation A>() { act_backward_loop<scalar_t, A>(pgx, pg, py, grad_x.numel()); });
+    switch (act) {
+      case Activation::none:
+        return act_backward_loop<scalar_t, Activation::none>(pgx, pg, py, grad_x.numel());
+      case Activation::relu:
+        return act_backward_loop<scalar_t, Activation::relu>(pgx, pg, py, grad_x.numel());
+      case Activation::relu6:
+        return act_backward_loop<scalar_t, Activation::relu6>(pgx, pg, py, grad_x.numel());
+      default:  // not fusable: rejected by the dispatch (core/kernels_nn.cpp)
+        return;
+    }
   });
 }
 
