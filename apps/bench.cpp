@@ -19,10 +19,7 @@
 // Expected (2-core development machine): ResNet18 3x3 convolutions forward >= 70% of the
 // sgemm figure and backward >= 55%; depthwise layers >= 50% of the copy bandwidth; the
 // ResNet-20 step >= 200 images/s on 2 threads. docs/benchmarks.md records measured figures.
-#include <omp.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -32,7 +29,7 @@
 #include <vector>
 
 #include "apps/lib/flags.h"
-#include "core/cpu/gemm_util.h"
+#include "core/ceilings.h"
 #include "core/optim/optimizer.h"
 #include "core/parallel.h"
 #include "core/random.h"
@@ -43,55 +40,6 @@ using namespace ag;
 using nlohmann::json;
 
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
-// Median seconds of reps calls of f after one warm-up call.
-template <typename F>
-double time_median(int reps, F&& f) {
-  f();
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    const double t0 = now_s();
-    f();
-    t.push_back(now_s() - t0);
-  }
-  return median(t);
-}
-
-// ---------------------------------------------------------------- ceilings
-
-double sgemm_gflops(int reps) {
-  const int64_t n = 2048;
-  std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
-  const double t = time_median(reps, [&] {
-    cpu::gemm_rm<float>(false, false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
-  });
-  return 2.0 * n * n * n / t / 1e9;
-}
-
-// A 128 MiB copy (well past the caches) split across the threads; bytes read + written
-// per second.
-double copy_gbps(int reps) {
-  const size_t n = size_t{32} << 20;  // floats
-  std::vector<float> src(n, 1.f), dst(n, 0.f);
-  const double t = time_median(reps, [&] {
-#pragma omp parallel
-    {
-      const size_t parts = omp_get_num_threads(), me = omp_get_thread_num();
-      const size_t lo = n * me / parts, hi = n * (me + 1) / parts;
-      std::memcpy(dst.data() + lo, src.data() + lo, (hi - lo) * sizeof(float));
-    }
-  });
-  return 2.0 * n * sizeof(float) / t / 1e9;
-}
 
 // ---------------------------------------------------------------- the layer shapes
 
@@ -239,10 +187,10 @@ LayerResult measure_bn(const LayerSpec& s, int64_t batch, int reps) {
   Tensor gg = Tensor::empty({c}), gb = Tensor::empty({c}), none;
   LayerResult r;
   r.fwd_s = time_median(reps, [&] {
-    batch_norm_forward_train(y, mean, invstd, rm, rv, x, gamma, beta, 0.1, 1e-5, FusedAct::none);
+    batch_norm_forward_train(y, mean, invstd, rm, rv, x, gamma, beta, 0.1, 1e-5, Activation::none);
   });
   r.bwd_s = time_median(
-      reps, [&] { batch_norm_backward(gx, gg, gb, gy, x, none, mean, invstd, gamma, true, FusedAct::none); });
+      reps, [&] { batch_norm_backward(gx, gg, gb, gy, x, none, mean, invstd, gamma, true, Activation::none); });
   const double xb = x.nbytes();
   r.fwd_bytes = 2 * xb;  // read x, write y
   r.bwd_bytes = 3 * xb;  // read gy and x, write gx
@@ -256,14 +204,14 @@ LayerResult measure_bn(const LayerSpec& s, int64_t batch, int reps) {
 ModulePtr conv_bn(int64_t cin, int64_t cout, int64_t k, int64_t stride, bool relu) {
   return std::make_shared<Sequential>(std::vector<ModulePtr>{
       std::make_shared<Conv2d>(cin, cout, k, stride, k / 2, 1, 1, false),
-      std::make_shared<BatchNorm2d>(cout, 1e-5, 0.1, true, relu ? FusedAct::relu : FusedAct::none)});
+      std::make_shared<BatchNorm2d>(cout, 1e-5, 0.1, true, relu ? Activation::relu : Activation::none)});
 }
 
 ModulePtr basic_block(int64_t cin, int64_t cout, int64_t stride) {
   auto body = std::make_shared<Sequential>(
       std::vector<ModulePtr>{conv_bn(cin, cout, 3, stride, true), conv_bn(cout, cout, 3, 1, false)});
   ModulePtr shortcut = (stride != 1 || cin != cout) ? conv_bn(cin, cout, 1, stride, false) : nullptr;
-  return std::make_shared<Residual>(body, shortcut, FusedAct::relu);
+  return std::make_shared<Residual>(body, shortcut, Activation::relu);
 }
 
 std::shared_ptr<Sequential> resnet20() {
@@ -296,12 +244,12 @@ double resnet20_step_s(int64_t batch, int warmup, int steps, int64_t& params) {
   Tensor y = Tensor::from_labels(labels);
   std::vector<double> t;
   for (int s = 0; s < warmup + steps; ++s) {
-    const double t0 = now_s();
+    const double t0 = seconds_now();
     sgd.zero_grad();
     Tensor loss = cross_entropy((*net)(x), y);
     loss.backward();
     sgd.step();
-    if (s >= warmup) t.push_back(now_s() - t0);
+    if (s >= warmup) t.push_back(seconds_now() - t0);
   }
   return median(t);
 }

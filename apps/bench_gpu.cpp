@@ -32,7 +32,6 @@
 
 #include "apps/lib/flags.h"
 #include "core/cuda_api.h"
-#include "core/kernels.h"
 #include "core/ops.h"
 #include "core/optim/optimizer.h"
 #include "core/random.h"
@@ -156,11 +155,11 @@ void run_elementwise(Bench& b, int64_t n) {
   Tensor x = gpu_full({n}, 0.5), y = gpu_full({n}, 0.25), out = gpu_full({n}, 0.0);
   std::printf("elementwise (%ld float32 elements)\n", static_cast<long>(n));
   b.bandwidth("elementwise", "fill", f * n, [&] { fill(out, 1.0); });
-  b.bandwidth("elementwise", "relu", 2 * f * n, [&] { unary_forward(out, x, UnaryOp::relu); });
+  b.bandwidth("elementwise", "relu", 2 * f * n, [&] { activation_forward(out, x, Activation::relu); });
   b.bandwidth("elementwise", "exp", 2 * f * n, [&] { unary_forward(out, x, UnaryOp::exp); });
-  b.bandwidth("elementwise", "silu", 2 * f * n, [&] { unary_forward(out, x, UnaryOp::silu); });
+  b.bandwidth("elementwise", "silu", 2 * f * n, [&] { activation_forward(out, x, Activation::silu); });
   b.bandwidth("elementwise", "silu backward", 4 * f * n,
-              [&] { unary_backward(out, y, x, x, UnaryOp::silu); });
+              [&] { activation_backward(out, y, x, x, Activation::silu); });
   b.bandwidth("elementwise", "add (same shape)", 3 * f * n,
               [&] { binary_forward(out, x, y, BinaryOp::add); });
   b.bandwidth("elementwise", "axpby", 3 * f * n, [&] { axpby(out, 0.9, x, 0.1, y); });

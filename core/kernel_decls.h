@@ -11,6 +11,11 @@ void unary_forward(Tensor& out, const Tensor& x, UnaryOp op, UnaryParams params 
 // derivatives are cheapest from the output (exp, sigmoid, tanh).
 void unary_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const Tensor& y, UnaryOp op,
                     UnaryParams params = {});
+// out = act(x); grad_x = grad_y * act'(x), from x and y = act(x) as for the unary ops.
+// All [*] same shape; act is not none.
+void activation_forward(Tensor& out, const Tensor& x, Activation act);
+void activation_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const Tensor& y,
+                         Activation act);
 
 // out = a op b with NumPy broadcasting. out: broadcast(a.shape, b.shape); a, b contiguous.
 void binary_forward(Tensor& out, const Tensor& a, const Tensor& b, BinaryOp op);
@@ -77,8 +82,8 @@ void scatter_add_dim(Tensor& grad_x, const Tensor& grad, const Tensor& index, in
 void one_hot(Tensor& out, const Tensor& labels, int64_t classes);
 
 // ================================================================ layers (conv, batch norm, pooling)
-// (added by the layers work: declarations below this line, dispatch in core/kernels_nn.cpp)
-// Parameter structs: core/nn_params.h. Image tensors are NCHW.
+// Dispatch in core/kernels_nn.cpp; parameter structs in core/nn_params.h. Image tensors
+// are NCHW. A fused activation (act) must be is_fusable() (core/activation.h).
 
 // out [N, C_out, H_out, W_out] = x [N, C_in, H, W] (*) w [C_out, C_in / groups, KH, KW]
 // + bias [C_out] (bias may be undefined). Sizes per conv_out_size().
@@ -96,17 +101,17 @@ void conv2d_backward_bias(Tensor& grad_bias, const Tensor& grad_out);
 // running_mean/running_var [C] are updated in place with momentum (unbiased variance).
 void batch_norm_forward_train(Tensor& y, Tensor& mean, Tensor& invstd, Tensor& running_mean,
                               Tensor& running_var, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                              double momentum, double eps, FusedAct act);
+                              double momentum, double eps, Activation act);
 // Eval: y = act((x - mean) * invstd * gamma + beta) with given mean, invstd [C].
 void batch_norm_forward_eval(Tensor& y, const Tensor& x, const Tensor& mean, const Tensor& invstd,
-                             const Tensor& gamma, const Tensor& beta, FusedAct act);
+                             const Tensor& gamma, const Tensor& beta, Activation act);
 // Gradients of batch norm (+ act, whose derivative is read from y, the forward output;
 // y may be undefined when act is none). training: mean/invstd were batch statistics (the
 // gradient flows through them); otherwise they were constants. grad_x [N, C, S],
 // grad_gamma, grad_beta [C]: each may be undefined when not needed.
 void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, const Tensor& grad_y,
                          const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& invstd,
-                         const Tensor& gamma, bool training, FusedAct act);
+                         const Tensor& gamma, bool training, Activation act);
 
 // Max pooling: out [N, C, H_out, W_out], indices int64 [N, C, H_out, W_out] (the argmax's
 // offset h * W + w within its [H, W] plane, first maximum on ties), x [N, C, H, W].
@@ -119,12 +124,12 @@ void avg_pool2d_forward(Tensor& out, const Tensor& x, const Pool2dParams& p);
 void avg_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Pool2dParams& p);
 
 // out = act(a + b); out, a, b: [*] same shape (residual connections).
-void add_act_forward(Tensor& out, const Tensor& a, const Tensor& b, FusedAct act);
+void add_act_forward(Tensor& out, const Tensor& a, const Tensor& b, Activation act);
 // grad_x = grad_y * act'(.) read from y = act(.) (the forward output). All [*] same shape.
-void act_backward_from_output(Tensor& grad_x, const Tensor& grad_y, const Tensor& y, FusedAct act);
+void act_backward_from_output(Tensor& grad_x, const Tensor& grad_y, const Tensor& y, Activation act);
 
 // ================================================================ losses
-// (added by the losses work: declarations below this line, dispatch in core/kernels_loss.cpp)
+// Dispatch in core/kernels_loss.cpp.
 
 // Softmax cross-entropy with label smoothing, fused (log-sum-exp, so no exp overflows).
 // The target distribution is q = (1 - smoothing) one_hot(label) + smoothing / C.
@@ -139,7 +144,7 @@ void cross_entropy_backward(Tensor& grad_logits, const Tensor& grad_loss, const 
                             const Tensor& lse, const Tensor& labels, double label_smoothing);
 
 // ================================================================ optim
-// (added by the optimizer work: declarations below this line, dispatch in core/kernels_optim.cpp)
+// Dispatch in core/kernels_optim.cpp.
 // Fused, in-place optimizer updates of one parameter. param, grad and the state tensors
 // are contiguous, of one shape, dtype and device. Unlike the other kernels these update
 // param and the state buffers in place (read-modify-write); grad is read-only.

@@ -11,6 +11,15 @@ void unary_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const
                     UnaryParams p) {
   AG_ON_DEVICE("unary_backward", grad_x, unary_backward(grad_x, grad_y, x, y, op, p), &grad_y, &x, &y);
 }
+void activation_forward(Tensor& out, const Tensor& x, Activation act) {
+  AG_CHECK(act != Activation::none, "activation_forward: needs an activation, got none");
+  AG_ON_DEVICE("activation_forward", out, activation_forward(out, x, act), &x);
+}
+void activation_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const Tensor& y,
+                         Activation act) {
+  AG_CHECK(act != Activation::none, "activation_backward: needs an activation, got none");
+  AG_ON_DEVICE("activation_backward", grad_x, activation_backward(grad_x, grad_y, x, y, act), &grad_y, &x, &y);
+}
 void binary_forward(Tensor& out, const Tensor& a, const Tensor& b, BinaryOp op) {
   AG_ON_DEVICE("binary_forward", out, binary_forward(out, a, b, op), &a, &b);
 }

@@ -3,12 +3,14 @@
 // or core/cuda/ (namespace ag::cuda). The declarations live in core/kernel_decls.h.
 #pragma once
 
+#include "core/activation.h"
 #include "core/nn_params.h"
 #include "core/tensor.h"
 
 namespace ag {
 
 // ---- parameter types shared by every backend
+// Unary math; the activations are named by Activation (core/activation.h) instead.
 enum class UnaryOp {
   neg,
   exp,
@@ -17,15 +19,9 @@ enum class UnaryOp {
   abs,
   sin,
   cos,
-  acos,   // math
+  acos,
   pow,    // x^p           (p = exponent)
   clamp,  // min(max(x,p),q)
-  relu,
-  relu6,
-  silu,
-  sigmoid,
-  tanh,  // activations
-  hardswish,
 };
 enum class BinaryOp { add, sub, mul, div };
 struct UnaryParams {

@@ -6,6 +6,14 @@
 
 namespace ag {
 
+namespace {
+// The fused loops implement only the activations whose derivative is a mask of the output.
+void check_fusable(const char* name, Activation act) {
+  AG_CHECK(is_fusable(act), name << ": cannot fuse the activation " << activation_name(act)
+                                 << " (fusable: none, relu, relu6)");
+}
+}  // namespace
+
 void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                     const Conv2dParams& p) {
   AG_ON_DEVICE_OPTIONAL("conv2d_forward", out, conv2d_forward(out, x, w, bias, p), &x, &w, &bias);
@@ -25,21 +33,24 @@ void conv2d_backward_bias(Tensor& grad_bias, const Tensor& grad_out) {
 
 void batch_norm_forward_train(Tensor& y, Tensor& mean, Tensor& invstd, Tensor& running_mean,
                               Tensor& running_var, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                              double momentum, double eps, FusedAct act) {
+                              double momentum, double eps, Activation act) {
+  check_fusable("batch_norm_forward_train", act);
   AG_ON_DEVICE_OPTIONAL("batch_norm_forward_train", y,
                         batch_norm_forward_train(y, mean, invstd, running_mean, running_var, x, gamma, beta,
                                                  momentum, eps, act),
                         &mean, &invstd, &running_mean, &running_var, &x, &gamma, &beta);
 }
 void batch_norm_forward_eval(Tensor& y, const Tensor& x, const Tensor& mean, const Tensor& invstd,
-                             const Tensor& gamma, const Tensor& beta, FusedAct act) {
+                             const Tensor& gamma, const Tensor& beta, Activation act) {
+  check_fusable("batch_norm_forward_eval", act);
   AG_ON_DEVICE_OPTIONAL("batch_norm_forward_eval", y,
                         batch_norm_forward_eval(y, x, mean, invstd, gamma, beta, act), &x, &mean, &invstd,
                         &gamma, &beta);
 }
 void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, const Tensor& grad_y,
                          const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& invstd,
-                         const Tensor& gamma, bool training, FusedAct act) {
+                         const Tensor& gamma, bool training, Activation act) {
+  check_fusable("batch_norm_backward", act);
   // The first defined gradient decides the device (any of the three may be unneeded).
   const Tensor& out = grad_x.defined() ? grad_x : (grad_gamma.defined() ? grad_gamma : grad_beta);
   AG_ON_DEVICE_OPTIONAL(
@@ -63,10 +74,12 @@ void avg_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Pool2dPar
   AG_ON_DEVICE_OPTIONAL("avg_pool2d_backward", grad_x, avg_pool2d_backward(grad_x, grad_out, p), &grad_out);
 }
 
-void add_act_forward(Tensor& out, const Tensor& a, const Tensor& b, FusedAct act) {
+void add_act_forward(Tensor& out, const Tensor& a, const Tensor& b, Activation act) {
+  check_fusable("add_act_forward", act);
   AG_ON_DEVICE_OPTIONAL("add_act_forward", out, add_act_forward(out, a, b, act), &a, &b);
 }
-void act_backward_from_output(Tensor& grad_x, const Tensor& grad_y, const Tensor& y, FusedAct act) {
+void act_backward_from_output(Tensor& grad_x, const Tensor& grad_y, const Tensor& y, Activation act) {
+  check_fusable("act_backward_from_output", act);
   AG_ON_DEVICE_OPTIONAL("act_backward_from_output", grad_x, act_backward_from_output(grad_x, grad_y, y, act),
                         &grad_y, &y);
 }

@@ -32,8 +32,4 @@ struct Pool2dParams {
   bool count_include_pad = true;
 };
 
-// An activation applied by a fused kernel after its main work (batch norm + ReLU, residual
-// add + ReLU). Kept to the ones whose derivative is cheap from the output.
-enum class FusedAct { none, relu, relu6 };
-
 }  // namespace ag

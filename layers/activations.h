@@ -1,9 +1,9 @@
 // Activation layers (no parameters) and Identity. Each wraps the differentiable op of the
 // same name in core/ops.h; make_activation builds one from the Activation enum
-// (layers/functional.h) for blocks that take the activation as an argument.
+// (core/activation.h) for blocks that take the activation as an argument.
 #pragma once
 
-#include "layers/functional.h"
+#include "core/ops.h"
 #include "layers/module.h"
 
 namespace ag {

@@ -2,13 +2,15 @@
 
 #include <sstream>
 
-#include "layers/functional.h"
+#include "core/ops.h"
 
 namespace ag {
 
-BatchNorm::BatchNorm(int64_t channels, double eps, double momentum, bool affine, FusedAct act)
+BatchNorm::BatchNorm(int64_t channels, double eps, double momentum, bool affine, Activation act)
     : channels_(channels), eps_(eps), momentum_(momentum), act_(act) {
   AG_CHECK(channels > 0, "BatchNorm: channels must be positive, got " << channels);
+  AG_CHECK(is_fusable(act), "BatchNorm: cannot fuse the activation " << activation_name(act)
+                                                                    << " (fusable: none, relu, relu6)");
   AG_CHECK(eps > 0 && momentum >= 0 && momentum <= 1,
            "BatchNorm: needs eps > 0 and momentum in [0, 1], got eps " << eps << ", momentum " << momentum);
   if (affine) {
@@ -30,8 +32,7 @@ std::string BatchNorm::describe() const {
   std::ostringstream os;
   os << channels_ << ", eps=" << eps_ << ", momentum=" << momentum_;
   if (!weight_.defined()) os << ", no affine";
-  if (act_ == FusedAct::relu) os << ", +relu";
-  if (act_ == FusedAct::relu6) os << ", +relu6";
+  if (act_ != Activation::none) os << ", +" << activation_name(act_);
   return os.str();
 }
 

@@ -15,9 +15,9 @@ class BatchNorm : public Module {
   // Buffers: "running_mean" (zeros) [C], "running_var" (ones) [C]. Buffers are not
   // parameters: parameter_count() does not include them.
   // act fuses an activation into the normalisation pass (e.g. BN + ReLU in ResNets); the
-  // result equals applying the activation afterwards.
+  // result equals applying the activation afterwards. is_fusable(act) (core/activation.h).
   BatchNorm(int64_t channels, double eps = 1e-5, double momentum = 0.1, bool affine = true,
-            FusedAct act = FusedAct::none);
+            Activation act = Activation::none);
 
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
@@ -38,7 +38,7 @@ class BatchNorm : public Module {
  private:
   int64_t channels_;
   double eps_, momentum_;
-  FusedAct act_;
+  Activation act_;
   Tensor weight_, bias_, running_mean_, running_var_;
 };
 

@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-#include "layers/functional.h"
+#include "core/ops.h"
 #include "layers/init.h"
 
 namespace ag {

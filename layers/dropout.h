@@ -1,4 +1,4 @@
-// Dropout (inverted): see ag::dropout in layers/functional.h.
+// Dropout (inverted): see ag::dropout in core/ops.h.
 #pragma once
 
 #include "layers/module.h"

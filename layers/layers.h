@@ -6,7 +6,6 @@
 #include "layers/conv2d.h"
 #include "layers/dropout.h"
 #include "layers/flatten.h"
-#include "layers/functional.h"
 #include "layers/init.h"
 #include "layers/linear.h"
 #include "layers/module.h"

@@ -1,6 +1,6 @@
 #include "layers/pooling.h"
 
-#include "layers/functional.h"
+#include "core/ops.h"
 
 namespace ag {
 

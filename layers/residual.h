@@ -1,9 +1,9 @@
 // Residual connection as a module: y = act(body(x) + shortcut(x)), where a missing
-// shortcut is the identity. The add (+ ReLU) is ag::residual_add (layers/functional.h),
+// shortcut is the identity. The add (+ ReLU) is ag::residual_add (core/ops.h),
 // fused into one pass.
 #pragma once
 
-#include "layers/functional.h"
+#include "core/ops.h"
 #include "layers/module.h"
 
 namespace ag {
@@ -11,7 +11,7 @@ namespace ag {
 class Residual : public Module {
  public:
   // Children: "body" and, when given, "shortcut" (e.g. a strided 1x1 Conv2d + BatchNorm2d).
-  explicit Residual(ModulePtr body, ModulePtr shortcut = nullptr, FusedAct act = FusedAct::none);
+  explicit Residual(ModulePtr body, ModulePtr shortcut = nullptr, Activation act = Activation::none);
 
   // x: any shape body accepts; body(x) and shortcut(x) must have one shape.
   Tensor forward(const Tensor& x) override;
@@ -20,7 +20,7 @@ class Residual : public Module {
 
  private:
   ModulePtr body_, shortcut_;
-  FusedAct act_;
+  Activation act_;
 };
 
 }  // namespace ag

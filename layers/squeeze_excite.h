@@ -4,7 +4,7 @@
 #pragma once
 
 #include "layers/conv2d.h"
-#include "layers/functional.h"
+#include "core/ops.h"
 #include "layers/module.h"
 
 namespace ag {

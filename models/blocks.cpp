@@ -6,14 +6,6 @@
 
 namespace ag {
 
-namespace {
-FusedAct fused_act(Activation act) {
-  if (act == Activation::relu) return FusedAct::relu;
-  if (act == Activation::relu6) return FusedAct::relu6;
-  return FusedAct::none;
-}
-}  // namespace
-
 ConvBn::ConvBn(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride, int64_t groups,
                Activation act)
     : act_kind_(act) {
@@ -23,9 +15,10 @@ ConvBn::ConvBn(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_
                << kernel);
   conv_ = register_module("0", std::make_shared<Conv2d>(in_channels, out_channels, kernel, stride, kernel / 2,
                                                         /*dilation=*/1, groups, /*bias=*/false));
-  const FusedAct fused = fused_act(act);
-  bn_ = register_module("1", std::make_shared<BatchNorm2d>(out_channels, 1e-5, 0.1, true, fused));
-  if (act != Activation::none && fused == FusedAct::none) act_ = register_module("2", make_activation(act));
+  const bool fused = is_fusable(act);
+  bn_ = register_module("1", std::make_shared<BatchNorm2d>(out_channels, 1e-5, 0.1, true,
+                                                           fused ? act : Activation::none));
+  if (!fused) act_ = register_module("2", make_activation(act));
 }
 
 Tensor ConvBn::forward(const Tensor& x) {
@@ -55,7 +48,7 @@ BasicBlock::BasicBlock(int64_t in_channels, int64_t out_channels, int64_t stride
 
 Tensor BasicBlock::forward(const Tensor& x) {
   Tensor body = call_layer(*c2_, call_layer(*c1_, x));
-  return residual_add(body, short_ ? call_layer(*short_, x) : x, FusedAct::relu);
+  return residual_add(body, short_ ? call_layer(*short_, x) : x, Activation::relu);
 }
 
 Bottleneck::Bottleneck(int64_t in_channels, int64_t planes, int64_t stride) {
@@ -69,7 +62,7 @@ Bottleneck::Bottleneck(int64_t in_channels, int64_t planes, int64_t stride) {
 
 Tensor Bottleneck::forward(const Tensor& x) {
   Tensor body = call_layer(*c3_, call_layer(*c2_, call_layer(*c1_, x)));
-  return residual_add(body, short_ ? call_layer(*short_, x) : x, FusedAct::relu);
+  return residual_add(body, short_ ? call_layer(*short_, x) : x, Activation::relu);
 }
 
 int64_t make_divisible(double v, int64_t divisor) {

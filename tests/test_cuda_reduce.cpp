@@ -1,27 +1,10 @@
-// CPU-vs-CUDA parity of the reductions (core/cuda/reduce.cu) and the softmax family
-// (core/cuda/softmax.cu). The shapes are chosen so that each row kernel runs in all three
-// of its launch shapes: a thread per row (many rows, inner > 1), a warp per short row and
-// a block per long row. Skipped with a printed reason when no GPU is present.
+// CPU-vs-CUDA parity of the reductions (core/cuda/reduce.cu) over the row shapes of
+// cuda_row_shapes.h. Skipped with a printed reason when no GPU is present.
 #include "cuda_parity.h"
+#include "cuda_row_shapes.h"
 
 using namespace ag;
 using namespace ag::testing;
-
-namespace {
-
-struct RowShape {
-  int64_t outer, n, inner;
-};
-// thread-per-row, warp (contiguous), warp (strided), block (contiguous), block (strided), tiny
-const std::vector<RowShape> kRowShapes = {{20, 30, 300}, {64, 10, 1},  {2, 50, 7},
-                                          {3, 5000, 1},  {1, 3000, 3}, {1, 1, 1}};
-
-std::string row_name(const char* op, const RowShape& s, DType dt) {
-  return std::string(op) + " [" + std::to_string(s.outer) + "," + std::to_string(s.n) + "," +
-         std::to_string(s.inner) + "] " + dtype_name(dt);
-}
-
-}  // namespace
 
 TEST_CASE("cuda parity: reduce_dim sum, mean, max and argmax") {
   AG_SKIP_WITHOUT_GPU();
@@ -97,46 +80,4 @@ TEST_CASE("cuda parity: broadcast_dim, sum_all and sum_to") {
           tol_for(dt, 10));
     }
   }
-}
-
-TEST_CASE("cuda parity: softmax and log-softmax, forward and backward") {
-  AG_SKIP_WITHOUT_GPU();
-  for (DType dt : float_dtypes())
-    for (const RowShape& s : kRowShapes)
-      for (bool log : {false, true}) {
-        const Shape shape = {s.outer, s.n, s.inner};
-        Tensor x = rand_cpu(shape, dt, -8, 8), g = rand_cpu(shape, dt);
-        const char* name = log ? "log_softmax" : "softmax";
-        check_parity(
-            row_name(name, s, dt),
-            [&](Device d) -> std::vector<Tensor> {
-              Tensor y = poisoned(shape, dt, d), gx = poisoned(shape, dt, d);
-              softmax_forward(y, x.to(d), s.outer, s.n, s.inner, log);
-              softmax_backward(gx, g.to(d), y, s.outer, s.n, s.inner, log);
-              return {y, gx};
-            },
-            tol_for(dt, 10));
-      }
-}
-
-TEST_CASE("cuda parity: l2_normalize forward and backward, including a clamped norm") {
-  AG_SKIP_WITHOUT_GPU();
-  for (DType dt : float_dtypes())
-    for (const RowShape& s : kRowShapes) {
-      const Shape shape = {s.outer, s.n, s.inner};
-      std::vector<double> values = rand_cpu(shape, DType::f64).to_vector();
-      for (int64_t j = 0; j < s.n; ++j) values[j * s.inner] *= 1e-6;  // row 0's norm falls below eps
-      Tensor x = Tensor::from_vector(values, shape, dt), g = rand_cpu(shape, dt);
-      const double eps = 1e-3;
-      check_parity(
-          row_name("l2_normalize", s, dt),
-          [&](Device d) -> std::vector<Tensor> {
-            Tensor y = poisoned(shape, dt, d), norm = poisoned({s.outer, s.inner}, dt, d);
-            Tensor gx = poisoned(shape, dt, d), xd = x.to(d);
-            l2_normalize_forward(y, norm, xd, s.outer, s.n, s.inner, eps);
-            l2_normalize_backward(gx, g.to(d), xd, norm, s.outer, s.n, s.inner, eps);
-            return {y, norm, gx};
-          },
-          tol_for(dt, 10));
-    }
 }

@@ -6,7 +6,7 @@
 #include "conv_params.h"
 #include "core/random.h"
 #include "gradcheck.h"
-#include "layers/functional.h"
+#include "core/ops.h"
 
 using namespace ag;
 using ag::testing::geometry;

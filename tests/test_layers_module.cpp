@@ -159,7 +159,7 @@ TEST_CASE("module gradient checks over the input and every parameter (float64)")
         std::make_shared<BatchNorm2d>(3)});
     auto shortcut = std::make_shared<Sequential>(std::vector<ModulePtr>{
         std::make_shared<Conv2d>(2, 3, 1, 2, 0, 1, 1, false), std::make_shared<BatchNorm2d>(3)});
-    Residual block(body, shortcut, FusedAct::relu);
+    Residual block(body, shortcut, Activation::relu);
     CHECK(names(block.named_parameters()) ==
           std::vector<std::string>{"body.0.weight", "body.1.weight", "body.1.bias", "body.3.weight",
                                    "body.4.weight", "body.4.bias", "shortcut.0.weight", "shortcut.1.weight",

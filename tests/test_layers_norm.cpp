@@ -4,7 +4,8 @@
 
 #include "core/random.h"
 #include "gradcheck.h"
-#include "layers/functional.h"
+#include "core/ops.h"
+#include "layers/batch_norm.h"
 
 using namespace ag;
 using ag::testing::random_leaf;
@@ -22,7 +23,7 @@ TEST_CASE("batch_norm training: batch statistics and running averages by hand") 
   CHECK(rv.item() == doctest::Approx(0.9 + 0.1 * 5.0 / 3.0));  // unbiased variance
   // gamma and beta scale and shift per channel; the fused ReLU clips the negatives
   Tensor g = Tensor::from_vector({2}, {1}, DType::f64), b = Tensor::from_vector({1}, {1}, DType::f64);
-  got = batch_norm(x, g, b, Tensor(), Tensor(), true, 0.1, 1e-5, FusedAct::relu).to_vector();
+  got = batch_norm(x, g, b, Tensor(), Tensor(), true, 0.1, 1e-5, Activation::relu).to_vector();
   CHECK(got[0] == 0);  // 2 * -1.5 s + 1 < 0
   CHECK(got[1] == doctest::Approx(std::max(0.0, -1.0 * s + 1)));
   CHECK(got[3] == doctest::Approx(3 * s + 1));
@@ -41,7 +42,7 @@ TEST_CASE("batch_norm eval uses the running statistics, per channel") {
   CHECK(got[3] == doctest::Approx(10 * 2.0 + 7));       // (-1 + 2) / 0.5 * 10 + 7
   CHECK(rm.to_vector() == std::vector<double>{1, -2});  // eval leaves the buffers alone
   // relu6 clips at 6 from above
-  got = batch_norm(x, g, b, rm, rv, false, 0.1, 1e-12, FusedAct::relu6).to_vector();
+  got = batch_norm(x, g, b, rm, rv, false, 0.1, 1e-12, Activation::relu6).to_vector();
   CHECK(got[0] == doctest::Approx(1.0));
   CHECK(got[1] == doctest::Approx(2.0));
   CHECK(got[2] == 6);
@@ -54,17 +55,17 @@ TEST_CASE("batch_norm gradient checks: train and eval, 1d and 2d, fused activati
     const char* name;
     Shape xs;
     bool training, affine;
-    FusedAct act;
+    Activation act;
   };
   const Case cases[] = {
-      {"2d train", {3, 2, 3, 3}, true, true, FusedAct::none},
-      {"2d eval", {2, 3, 2, 3}, false, true, FusedAct::none},
-      {"2d train + relu", {2, 2, 3, 3}, true, true, FusedAct::relu},
-      {"2d eval + relu6", {2, 2, 2, 2}, false, true, FusedAct::relu6},
-      {"1d [N, C] train", {5, 3}, true, true, FusedAct::none},
-      {"1d [N, C, L] train", {2, 3, 4}, true, true, FusedAct::none},
-      {"no affine train", {2, 2, 2, 3}, true, false, FusedAct::none},
-      {"batch 1 train", {1, 2, 3, 3}, true, true, FusedAct::none},
+      {"2d train", {3, 2, 3, 3}, true, true, Activation::none},
+      {"2d eval", {2, 3, 2, 3}, false, true, Activation::none},
+      {"2d train + relu", {2, 2, 3, 3}, true, true, Activation::relu},
+      {"2d eval + relu6", {2, 2, 2, 2}, false, true, Activation::relu6},
+      {"1d [N, C] train", {5, 3}, true, true, Activation::none},
+      {"1d [N, C, L] train", {2, 3, 4}, true, true, Activation::none},
+      {"no affine train", {2, 2, 2, 3}, true, false, Activation::none},
+      {"batch 1 train", {1, 2, 3, 3}, true, true, Activation::none},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
@@ -100,19 +101,25 @@ TEST_CASE("batch_norm rejects bad arguments") {
                        doctest::Contains("more than one value per channel"), Error);
   CHECK_THROWS_WITH_AS(batch_norm(Tensor::zeros({3}), Tensor(), Tensor(), Tensor(), Tensor(), true),
                        doctest::Contains("[N, C]"), Error);
+  // Only a fusable activation can ride along in the normalisation pass.
+  CHECK_THROWS_WITH_AS(batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5, Activation::silu),
+                       doctest::Contains("cannot fuse the activation silu"), Error);
+  CHECK_THROWS_WITH_AS(BatchNorm2d(3, 1e-5, 0.1, true, Activation::tanh),
+                       doctest::Contains("BatchNorm: cannot fuse the activation tanh"), Error);
 }
 
 TEST_CASE("residual_add with a fused ReLU: values and gradients") {
   Tensor a = Tensor::from_vector({1, -2, 3}, {3}), b = Tensor::from_vector({0.5, 1, -4}, {3});
   CHECK(residual_add(a, b).to_vector() == std::vector<double>{1.5, -1, -1});
-  CHECK(residual_add(a, b, FusedAct::relu).to_vector() == std::vector<double>{1.5, 0, 0});
+  CHECK(residual_add(a, b, Activation::relu).to_vector() == std::vector<double>{1.5, 0, 0});
   CHECK_THROWS_WITH_AS(residual_add(a, Tensor::zeros({4})), doctest::Contains("differ in shape"), Error);
+  CHECK_THROWS_WITH_AS(residual_add(a, b, Activation::sigmoid), doctest::Contains("cannot be fused"), Error);
   manual_seed(9);
   Tensor x = random_leaf({2, 3, 2, 2}), y = random_leaf({2, 3, 2, 2});
-  CHECK_GRADCHECK([&] { return residual_add(x, y, FusedAct::relu); }, {x, y});
+  CHECK_GRADCHECK([&] { return residual_add(x, y, Activation::relu); }, {x, y});
   CHECK_GRADCHECK([&] { return residual_add(x, y); }, {x, y});
   // the same tensor on both sides gets both contributions
-  CHECK_GRADCHECK([&] { return residual_add(x, x, FusedAct::relu6); }, {x});
+  CHECK_GRADCHECK([&] { return residual_add(x, x, Activation::relu6); }, {x});
 }
 
 TEST_CASE("dropout: identity in eval, inverted scaling in training, seeded") {

@@ -2,7 +2,7 @@
 // and by float64 gradient checks.
 #include "core/random.h"
 #include "gradcheck.h"
-#include "layers/functional.h"
+#include "core/ops.h"
 
 using namespace ag;
 using ag::testing::random_leaf;

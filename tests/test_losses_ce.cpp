@@ -92,6 +92,17 @@ TEST_CASE("cross_entropy: float32 agrees with float64 and with log_softmax + gat
   }
 }
 
+TEST_CASE("softmax_cross_entropy (core op) gives the per-row losses the reductions compose") {
+  manual_seed(5);
+  Tensor labels = Tensor::from_labels({1, 0, 2});
+  Tensor x = random_leaf({3, 4}, -2, 2);
+  Tensor rows = softmax_cross_entropy(x, labels, 0.1);
+  REQUIRE(rows.shape() == Shape{3});
+  CHECK(max_abs_diff(rows.to_vector(), cross_entropy(x, labels, Reduction::none, 0.1).to_vector()) == 0);
+  CHECK(mean(rows).item() == cross_entropy(x, labels, Reduction::mean, 0.1).item());
+  CHECK_GRADCHECK([&] { return softmax_cross_entropy(x, labels, 0.1); }, {x});
+}
+
 TEST_CASE("cross_entropy: gradcheck for every reduction and smoothing") {
   manual_seed(4);
   Tensor labels = Tensor::from_labels({2, 0, 4, 2});

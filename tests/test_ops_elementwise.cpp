@@ -74,6 +74,23 @@ TEST_CASE("activations: values") {
   for (double v : sigmoid(vec({-800, 800}, {2})).to_vector()) CHECK(std::isfinite(v));
 }
 
+TEST_CASE("activations: one vocabulary, by name and by enum") {
+  const Activation all[] = {Activation::none,    Activation::relu,      Activation::relu6, Activation::silu,
+                            Activation::sigmoid, Activation::hardswish, Activation::tanh};
+  for (Activation a : all) CHECK(parse_activation(activation_name(a)) == a);
+  CHECK(std::string(activation_title(Activation::relu6)) == "ReLU6");
+  CHECK(std::string(activation_title(Activation::none)) == "Identity");
+  CHECK_THROWS_WITH_AS(parse_activation("ReLU"), doctest::Contains("unknown activation 'ReLU'"), Error);
+  // The fused kernels take exactly the activations whose derivative is a mask of the output.
+  for (Activation a : all)
+    CHECK(is_fusable(a) == (a == Activation::none || a == Activation::relu || a == Activation::relu6));
+  Tensor x = vec({-4, -1, 0.5, 3, 7}, {5});
+  CHECK(activate(x, Activation::none).same(x));
+  check_close(activate(x, Activation::relu6), {0, 0, 0.5, 3, 6});
+  CHECK_THROWS_WITH_AS(activate(Tensor::from_labels({1, 2}), Activation::relu),
+                       doctest::Contains("relu: needs a float tensor"), Error);
+}
+
 TEST_CASE("where selects elementwise") {
   Tensor cond = Tensor::from_vector({1, 0, 1}, {3}, DType::i64);
   check_close(where(cond, vec({1, 2, 3}, {3}), vec({-1, -2, -3}, {3})), {1, -2, 3});

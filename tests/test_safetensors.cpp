@@ -9,7 +9,7 @@
 #include "core/random.h"
 #include "core/serialize/atomic_file.h"
 #include "core/serialize/safetensors.h"
-#include "layers/module.h"
+#include "layers/module_io.h"
 #include "test_data_util.h"
 
 using namespace ag;

@@ -10,8 +10,7 @@
 #include "core/ops.h"
 #include "core/optim/optimizer.h"
 #include "core/serialize/atomic_file.h"
-#include "core/serialize/safetensors.h"
-#include "layers/module.h"
+#include "layers/module_io.h"
 #include "test_data_util.h"
 
 using namespace ag;

@@ -15,6 +15,7 @@
 #include "core/autograd.h"
 #include "core/serialize/atomic_file.h"
 #include "core/serialize/safetensors.h"
+#include "layers/module_io.h"
 #include "test_trainer_util.h"
 
 using namespace ag;

@@ -7,8 +7,7 @@
 
 #include "core/optim/optimizer.h"
 #include "core/serialize/atomic_file.h"
-#include "core/serialize/safetensors.h"
-#include "layers/module.h"
+#include "layers/module_io.h"
 
 namespace ag::train {
 

@@ -20,48 +20,55 @@ struct BnShape {
 };
 
 template <typename T>
-inline T apply_act(T v, FusedAct act) {
+inline T apply_act(T v, Activation act) {
   switch (act) {
-    case FusedAct::none:
+    case Activation::none:
       return v;
-    case FusedAct::relu:
+    case Activation::relu:
       return v > T(0) ? v : T(0);
-    case FusedAct::relu6:
+    case Activation::relu6:
       return v < T(0) ? T(0) : (v > T(6) ? T(6) : v);
+    default:  // not fusable: rejected by the dispatch (core/kernels_nn.cpp)
+      return v;
   }
-  return v;
 }
 
 // act'(.) read from the output y = act(.).
 template <typename T>
-inline T act_mask(T y, FusedAct act) {
+inline T act_mask(T y, Activation act) {
   switch (act) {
-    case FusedAct::none:
+    case Activation::none:
       return T(1);
-    case FusedAct::relu:
+    case Activation::relu:
       return y > T(0) ? T(1) : T(0);
-    case FusedAct::relu6:
+    case Activation::relu6:
       return (y > T(0) && y < T(6)) ? T(1) : T(0);
+    default:  // not fusable: rejected by the dispatch (core/kernels_nn.cpp)
+      return T(1);
   }
-  return T(1);
 }
 
 // y = act(x * scale + shift) over one contiguous row, the activation a compile-time
 // constant so the loop vectorises.
-template <typename T, FusedAct A>
+template <typename T, Activation A>
 void affine_row(T* y, const T* x, int64_t len, T scale, T shift) {
   for (int64_t q = 0; q < len; ++q) y[q] = apply_act<T>(x[q] * scale + shift, A);
 }
 
+// The per-activation switches here are written out on purpose: dispatching through a
+// generic lambda changed which products g++ fuses into FMAs (-ffp-contract=fast is its
+// default) and with them the bits of a trained ResNet.
 template <typename T>
-void affine_row_act(T* y, const T* x, int64_t len, T scale, T shift, FusedAct act) {
+void affine_row_act(T* y, const T* x, int64_t len, T scale, T shift, Activation act) {
   switch (act) {
-    case FusedAct::none:
-      return affine_row<T, FusedAct::none>(y, x, len, scale, shift);
-    case FusedAct::relu:
-      return affine_row<T, FusedAct::relu>(y, x, len, scale, shift);
-    case FusedAct::relu6:
-      return affine_row<T, FusedAct::relu6>(y, x, len, scale, shift);
+    case Activation::none:
+      return affine_row<T, Activation::none>(y, x, len, scale, shift);
+    case Activation::relu:
+      return affine_row<T, Activation::relu>(y, x, len, scale, shift);
+    case Activation::relu6:
+      return affine_row<T, Activation::relu6>(y, x, len, scale, shift);
+    default:  // not fusable: rejected by the dispatch (core/kernels_nn.cpp)
+      return;
   }
 }
 
@@ -99,7 +106,7 @@ void channel_moments(const T* first, int64_t rows, int64_t s, int64_t stride, do
 }
 
 // Per-channel sums of the backward pass: sum(dy') and sum(dy' (x - mu)), dy' = dy act'(y).
-template <typename T, FusedAct A>
+template <typename T, Activation A>
 void backward_sums(const T* g, const T* x, const T* y, int64_t rows, int64_t s, int64_t stride, T mu,
                    double& sum_dy, double& sum_dy_x) {
   sum_dy = sum_dy_x = 0;
@@ -108,7 +115,7 @@ void backward_sums(const T* g, const T* x, const T* y, int64_t rows, int64_t s, 
     T s1 = 0, s2 = 0;
 #pragma omp simd reduction(+ : s1, s2)
     for (int64_t q = 0; q < s; ++q) {
-      const T dy = A == FusedAct::none ? g[o + q] : g[o + q] * act_mask<T>(y[o + q], A);
+      const T dy = A == Activation::none ? g[o + q] : g[o + q] * act_mask<T>(y[o + q], A);
       s1 += dy;
       s2 += dy * (x[o + q] - mu);
     }
@@ -118,20 +125,20 @@ void backward_sums(const T* g, const T* x, const T* y, int64_t rows, int64_t s, 
 }
 
 // gx = k (dy' - mdy - (x - mu) mdx) for one channel.
-template <typename T, FusedAct A>
+template <typename T, Activation A>
 void backward_dx(T* gx, const T* g, const T* x, const T* y, int64_t rows, int64_t s, int64_t stride, T mu,
                  T k, T mdy, T mdx) {
   for (int64_t b = 0; b < rows; ++b) {
     const int64_t o = b * stride;
 #pragma omp simd
     for (int64_t q = 0; q < s; ++q) {
-      const T dy = A == FusedAct::none ? g[o + q] : g[o + q] * act_mask<T>(y[o + q], A);
+      const T dy = A == Activation::none ? g[o + q] : g[o + q] * act_mask<T>(y[o + q], A);
       gx[o + q] = k * (dy - mdy - (x[o + q] - mu) * mdx);
     }
   }
 }
 
-template <typename T, FusedAct A>
+template <typename T, Activation A>
 void backward_channel(T* gx, T* gg, T* gb, const T* g, const T* x, const T* y, int64_t rows, int64_t s,
                       int64_t stride, T mu, T istd, T gamma, bool training, int64_t m) {
   double sum_dy = 0, sum_dy_x = 0;
@@ -150,7 +157,7 @@ void backward_channel(T* gx, T* gg, T* gb, const T* g, const T* x, const T* y, i
 
 void batch_norm_forward_train(Tensor& y, Tensor& mean, Tensor& invstd, Tensor& running_mean,
                               Tensor& running_var, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                              double momentum, double eps, FusedAct act) {
+                              double momentum, double eps, Activation act) {
   const BnShape d(x);
   dispatch_float(x.dtype(), "batch_norm_forward_train", [&]<typename scalar_t>() {
     const scalar_t* px = x.data<scalar_t>();
@@ -182,7 +189,7 @@ void batch_norm_forward_train(Tensor& y, Tensor& mean, Tensor& invstd, Tensor& r
 }
 
 void batch_norm_forward_eval(Tensor& y, const Tensor& x, const Tensor& mean, const Tensor& invstd,
-                             const Tensor& gamma, const Tensor& beta, FusedAct act) {
+                             const Tensor& gamma, const Tensor& beta, Activation act) {
   const BnShape d(x);
   dispatch_float(x.dtype(), "batch_norm_forward_eval", [&]<typename scalar_t>() {
     const scalar_t* px = x.data<scalar_t>();
@@ -201,12 +208,12 @@ void batch_norm_forward_eval(Tensor& y, const Tensor& x, const Tensor& mean, con
 
 void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, const Tensor& grad_y,
                          const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& invstd,
-                         const Tensor& gamma, bool training, FusedAct act) {
+                         const Tensor& gamma, bool training, Activation act) {
   const BnShape d(x);
   dispatch_float(x.dtype(), "batch_norm_backward", [&]<typename scalar_t>() {
     const scalar_t* px = x.data<scalar_t>();
     const scalar_t* pg = grad_y.data<scalar_t>();
-    const scalar_t* py = act == FusedAct::none ? nullptr : y.data<scalar_t>();
+    const scalar_t* py = act == Activation::none ? nullptr : y.data<scalar_t>();
     scalar_t* pgx = grad_x.defined() ? grad_x.data<scalar_t>() : nullptr;
     scalar_t* pgg = grad_gamma.defined() ? grad_gamma.data<scalar_t>() : nullptr;
     scalar_t* pgb = grad_beta.defined() ? grad_beta.data<scalar_t>() : nullptr;
@@ -220,17 +227,19 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, 
       scalar_t* gb = pgb ? pgb + c : nullptr;
       const scalar_t* yc = py ? py + o : nullptr;
       switch (act) {
-        case FusedAct::none:
-          backward_channel<scalar_t, FusedAct::none>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
+        case Activation::none:
+          backward_channel<scalar_t, Activation::none>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
                                                      istd, gm, training, d.m());
           break;
-        case FusedAct::relu:
-          backward_channel<scalar_t, FusedAct::relu>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
+        case Activation::relu:
+          backward_channel<scalar_t, Activation::relu>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
                                                      istd, gm, training, d.m());
           break;
-        case FusedAct::relu6:
-          backward_channel<scalar_t, FusedAct::relu6>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
+        case Activation::relu6:
+          backward_channel<scalar_t, Activation::relu6>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
                                                       istd, gm, training, d.m());
+          break;
+        default:  // not fusable: rejected by the dispatch (core/kernels_nn.cpp)
           break;
       }
     }
@@ -238,46 +247,50 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, 
 }
 
 namespace {
-template <typename T, FusedAct A>
+template <typename T, Activation A>
 void add_act_loop(T* out, const T* a, const T* b, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) out[i] = apply_act<T>(a[i] + b[i], A);
 }
-template <typename T, FusedAct A>
+template <typename T, Activation A>
 void act_backward_loop(T* gx, const T* g, const T* y, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
   for (int64_t i = 0; i < n; ++i) gx[i] = g[i] * act_mask<T>(y[i], A);
 }
 }  // namespace
 
-void add_act_forward(Tensor& out, const Tensor& a, const Tensor& b, FusedAct act) {
+void add_act_forward(Tensor& out, const Tensor& a, const Tensor& b, Activation act) {
   dispatch_float(out.dtype(), "add_act_forward", [&]<typename scalar_t>() {
     scalar_t* po = out.data<scalar_t>();
     const scalar_t* pa = a.data<scalar_t>();
     const scalar_t* pb = b.data<scalar_t>();
     switch (act) {
-      case FusedAct::none:
-        return add_act_loop<scalar_t, FusedAct::none>(po, pa, pb, out.numel());
-      case FusedAct::relu:
-        return add_act_loop<scalar_t, FusedAct::relu>(po, pa, pb, out.numel());
-      case FusedAct::relu6:
-        return add_act_loop<scalar_t, FusedAct::relu6>(po, pa, pb, out.numel());
+      case Activation::none:
+        return add_act_loop<scalar_t, Activation::none>(po, pa, pb, out.numel());
+      case Activation::relu:
+        return add_act_loop<scalar_t, Activation::relu>(po, pa, pb, out.numel());
+      case Activation::relu6:
+        return add_act_loop<scalar_t, Activation::relu6>(po, pa, pb, out.numel());
+      default:  // not fusable: rejected by the dispatch (core/kernels_nn.cpp)
+        return;
     }
   });
 }
 
-void act_backward_from_output(Tensor& grad_x, const Tensor& grad_y, const Tensor& y, FusedAct act) {
+void act_backward_from_output(Tensor& grad_x, const Tensor& grad_y, const Tensor& y, Activation act) {
   dispatch_float(grad_x.dtype(), "act_backward_from_output", [&]<typename scalar_t>() {
     scalar_t* pgx = grad_x.data<scalar_t>();
     const scalar_t* pg = grad_y.data<scalar_t>();
     const scalar_t* py = y.data<scalar_t>();
     switch (act) {
-      case FusedAct::none:
-        return act_backward_loop<scalar_t, FusedAct::none>(pgx, pg, py, grad_x.numel());
-      case FusedAct::relu:
-        return act_backward_loop<scalar_t, FusedAct::relu>(pgx, pg, py, grad_x.numel());
-      case FusedAct::relu6:
-        return act_backward_loop<scalar_t, FusedAct::relu6>(pgx, pg, py, grad_x.numel());
+      case Activation::none:
+        return act_backward_loop<scalar_t, Activation::none>(pgx, pg, py, grad_x.numel());
+      case Activation::relu:
+        return act_backward_loop<scalar_t, Activation::relu>(pgx, pg, py, grad_x.numel());
+      case Activation::relu6:
+        return act_backward_loop<scalar_t, Activation::relu6>(pgx, pg, py, grad_x.numel());
+      default:  // not fusable: rejected by the dispatch (core/kernels_nn.cpp)
+        return;
     }
   });
 }

@@ -33,18 +33,6 @@ T unary_value(UnaryOp op, T x, T p, T q) {
       return std::pow(x, p);
     case UnaryOp::clamp:
       return x < p ? p : (x > q ? q : x);
-    case UnaryOp::relu:
-      return x > T(0) ? x : T(0);
-    case UnaryOp::relu6:
-      return x < T(0) ? T(0) : (x > T(6) ? T(6) : x);
-    case UnaryOp::silu:
-      return x / (T(1) + std::exp(-x));
-    case UnaryOp::sigmoid:
-      return T(1) / (T(1) + std::exp(-x));
-    case UnaryOp::tanh:
-      return std::tanh(x);
-    case UnaryOp::hardswish:
-      return x <= T(-3) ? T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6));
   }
   return x;
 }
@@ -73,19 +61,50 @@ T unary_derivative(UnaryOp op, T x, T y, T p, T q) {
       return p * std::pow(x, p - T(1));
     case UnaryOp::clamp:
       return (x >= p && x <= q) ? T(1) : T(0);
-    case UnaryOp::relu:
+  }
+  return T(0);
+}
+
+template <typename T>
+T activation_value(Activation act, T x) {
+  switch (act) {
+    case Activation::none:
+      return x;
+    case Activation::relu:
+      return x > T(0) ? x : T(0);
+    case Activation::relu6:
+      return x < T(0) ? T(0) : (x > T(6) ? T(6) : x);
+    case Activation::silu:
+      return x / (T(1) + std::exp(-x));
+    case Activation::sigmoid:
+      return T(1) / (T(1) + std::exp(-x));
+    case Activation::tanh:
+      return std::tanh(x);
+    case Activation::hardswish:
+      return x <= T(-3) ? T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6));
+  }
+  return x;
+}
+
+// d act(x) / dx, from x and (where cheaper) y = act(x).
+template <typename T>
+T activation_derivative(Activation act, T x, T y) {
+  switch (act) {
+    case Activation::none:
+      return T(1);
+    case Activation::relu:
       return x > T(0) ? T(1) : T(0);
-    case UnaryOp::relu6:
+    case Activation::relu6:
       return (x > T(0) && x < T(6)) ? T(1) : T(0);
-    case UnaryOp::silu: {
+    case Activation::silu: {
       T s = T(1) / (T(1) + std::exp(-x));
       return s * (T(1) + x * (T(1) - s));
     }
-    case UnaryOp::sigmoid:
+    case Activation::sigmoid:
       return y * (T(1) - y);
-    case UnaryOp::tanh:
+    case Activation::tanh:
       return T(1) - y * y;
-    case UnaryOp::hardswish:
+    case Activation::hardswish:
       return x < T(-3) ? T(0) : (x > T(3) ? T(1) : (T(2) * x + T(3)) / T(6));
   }
   return T(0);
@@ -164,8 +183,6 @@ void with_unary_op(UnaryOp op, Body&& body) {
   case UnaryOp::name: return body.template operator()<UnaryOp::name>();
     AG_UNARY_CASE(neg) AG_UNARY_CASE(exp) AG_UNARY_CASE(log) AG_UNARY_CASE(sqrt) AG_UNARY_CASE(abs)
     AG_UNARY_CASE(sin) AG_UNARY_CASE(cos) AG_UNARY_CASE(acos) AG_UNARY_CASE(pow) AG_UNARY_CASE(clamp)
-    AG_UNARY_CASE(relu) AG_UNARY_CASE(relu6) AG_UNARY_CASE(silu) AG_UNARY_CASE(sigmoid)
-    AG_UNARY_CASE(tanh) AG_UNARY_CASE(hardswish)
     // clang-format on
 #undef AG_UNARY_CASE
   }
@@ -198,6 +215,33 @@ void unary_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const
     with_unary_op(op, [&]<UnaryOp OP>() {
 #pragma omp parallel for if (n > kParallelThreshold) schedule(static)
       for (int64_t i = 0; i < n; ++i) po[i] = pg[i] * unary_derivative(OP, px[i], py[i], p, q);
+    });
+  });
+}
+
+void activation_forward(Tensor& out, const Tensor& x, Activation act) {
+  dispatch_float(x.dtype(), "activation_forward", [&]<typename scalar_t>() {
+    const scalar_t* px = x.data<scalar_t>();
+    scalar_t* po = out.data<scalar_t>();
+    const int64_t n = x.numel();
+    with_activation(act, [&]<Activation ACT>() {
+#pragma omp parallel for if (n > kParallelThreshold) schedule(static)
+      for (int64_t i = 0; i < n; ++i) po[i] = activation_value(ACT, px[i]);
+    });
+  });
+}
+
+void activation_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const Tensor& y,
+                         Activation act) {
+  dispatch_float(x.dtype(), "activation_backward", [&]<typename scalar_t>() {
+    const scalar_t* px = x.data<scalar_t>();
+    const scalar_t* py = y.defined() ? y.data<scalar_t>() : px;
+    const scalar_t* pg = grad_y.data<scalar_t>();
+    scalar_t* po = grad_x.data<scalar_t>();
+    const int64_t n = x.numel();
+    with_activation(act, [&]<Activation ACT>() {
+#pragma omp parallel for if (n > kParallelThreshold) schedule(static)
+      for (int64_t i = 0; i < n; ++i) po[i] = pg[i] * activation_derivative(ACT, px[i], py[i]);
     });
   });
 }

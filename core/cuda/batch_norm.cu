@@ -20,16 +20,16 @@ struct BnShape {
 };
 
 template <typename T>
-__device__ T apply_act(T v, FusedAct act) {
-  if (act == FusedAct::relu) return v > T(0) ? v : T(0);
-  if (act == FusedAct::relu6) return v < T(0) ? T(0) : (v > T(6) ? T(6) : v);
+__device__ T apply_act(T v, Activation act) {
+  if (act == Activation::relu) return v > T(0) ? v : T(0);
+  if (act == Activation::relu6) return v < T(0) ? T(0) : (v > T(6) ? T(6) : v);
   return v;
 }
 
 template <typename T>
-__device__ T act_mask(T y, FusedAct act) {
-  if (act == FusedAct::relu) return y > T(0) ? T(1) : T(0);
-  if (act == FusedAct::relu6) return (y > T(0) && y < T(6)) ? T(1) : T(0);
+__device__ T act_mask(T y, Activation act) {
+  if (act == Activation::relu) return y > T(0) ? T(1) : T(0);
+  if (act == Activation::relu6) return (y > T(0) && y < T(6)) ? T(1) : T(0);
   return T(1);
 }
 
@@ -50,7 +50,7 @@ enum class SumKind {
 
 struct BnSumArgs {
   int64_t channels, s, m, chunks;
-  FusedAct act;
+  Activation act;
 };
 
 template <typename T, SumKind K>
@@ -124,7 +124,7 @@ __global__ void bn_finish_train_kernel(T* scale, T* shift, T* mean, T* invstd, T
 // y = act(x * scale[c] + shift[c]).
 template <typename T>
 __global__ void bn_apply_kernel(T* y, const T* x, const T* scale, const T* shift, int64_t channels, int64_t s,
-                                int64_t total, FusedAct act) {
+                                int64_t total, Activation act) {
   AG_GRID_STRIDE(i, total) {
     const int64_t c = (i / s) % channels;
     y[i] = apply_act<T>(x[i] * scale[c] + shift[c], act);
@@ -133,7 +133,7 @@ __global__ void bn_apply_kernel(T* y, const T* x, const T* scale, const T* shift
 
 template <typename T>
 __global__ void bn_eval_kernel(T* y, const T* x, const T* mean, const T* invstd, const T* gamma,
-                               const T* beta, int64_t channels, int64_t s, int64_t total, FusedAct act) {
+                               const T* beta, int64_t channels, int64_t s, int64_t total, Activation act) {
   AG_GRID_STRIDE(i, total) {
     const int64_t c = (i / s) % channels;
     const T scale = (gamma ? gamma[c] : T(1)) * invstd[c];
@@ -164,7 +164,7 @@ __global__ void bn_finish_backward_kernel(T* k, T* mdy, T* mdx, T* gg, T* gb, co
 template <typename T>
 __global__ void bn_backward_apply_kernel(T* gx, const T* g, const T* x, const T* y, const T* mean, const T* k,
                                          const T* mdy, const T* mdx, int64_t channels, int64_t s,
-                                         int64_t total, FusedAct act) {
+                                         int64_t total, Activation act) {
   AG_GRID_STRIDE(i, total) {
     const int64_t c = (i / s) % channels;
     const T dy = y ? g[i] * act_mask<T>(y[i], act) : g[i];
@@ -173,12 +173,12 @@ __global__ void bn_backward_apply_kernel(T* gx, const T* g, const T* x, const T*
 }
 
 template <typename T>
-__global__ void add_act_kernel(T* out, const T* a, const T* b, int64_t n, FusedAct act) {
+__global__ void add_act_kernel(T* out, const T* a, const T* b, int64_t n, Activation act) {
   AG_GRID_STRIDE(i, n) { out[i] = apply_act<T>(a[i] + b[i], act); }
 }
 
 template <typename T>
-__global__ void act_backward_kernel(T* gx, const T* g, const T* y, int64_t n, FusedAct act) {
+__global__ void act_backward_kernel(T* gx, const T* g, const T* y, int64_t n, Activation act) {
   AG_GRID_STRIDE(i, n) { gx[i] = g[i] * act_mask<T>(y[i], act); }
 }
 
@@ -205,7 +205,7 @@ dim3 channel_grid(const BnSumArgs& a) {
 
 void batch_norm_forward_train(Tensor& y, Tensor& mean, Tensor& invstd, Tensor& running_mean,
                               Tensor& running_var, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                              double momentum, double eps, FusedAct act) {
+                              double momentum, double eps, Activation act) {
   const BnShape d(x);
   if (d.c == 0) return;
   Launch launch(y);
@@ -242,7 +242,7 @@ void batch_norm_forward_train(Tensor& y, Tensor& mean, Tensor& invstd, Tensor& r
 }
 
 void batch_norm_forward_eval(Tensor& y, const Tensor& x, const Tensor& mean, const Tensor& invstd,
-                             const Tensor& gamma, const Tensor& beta, FusedAct act) {
+                             const Tensor& gamma, const Tensor& beta, Activation act) {
   const BnShape d(x);
   const int64_t total = x.numel();
   if (total == 0) return;
@@ -257,7 +257,7 @@ void batch_norm_forward_eval(Tensor& y, const Tensor& x, const Tensor& mean, con
 
 void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, const Tensor& grad_y,
                          const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& invstd,
-                         const Tensor& gamma, bool training, FusedAct act) {
+                         const Tensor& gamma, bool training, Activation act) {
   const BnShape d(x);
   if (d.c == 0) return;
   Launch launch(x);  // grad_x may be undefined when only the parameters need gradients
@@ -269,7 +269,7 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, 
   dispatch_float(x.dtype(), "batch_norm_backward", [&]<typename scalar_t>() {
     const scalar_t* px = x.data<scalar_t>();
     const scalar_t* pg = grad_y.data<scalar_t>();
-    const scalar_t* py = act == FusedAct::none ? nullptr : y.data<scalar_t>();
+    const scalar_t* py = act == Activation::none ? nullptr : y.data<scalar_t>();
     const scalar_t* pm = mean.data<scalar_t>();
     channel_sums_kernel<scalar_t, SumKind::backward>
         <<<grid, kThreads, 0, launch.stream>>>(part1, part2, px, pg, py, nullptr, pm, args);
@@ -288,7 +288,7 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, 
   });
 }
 
-void add_act_forward(Tensor& out, const Tensor& a, const Tensor& b, FusedAct act) {
+void add_act_forward(Tensor& out, const Tensor& a, const Tensor& b, Activation act) {
   const int64_t n = out.numel();
   if (n == 0) return;
   Launch launch(out);
@@ -299,7 +299,7 @@ void add_act_forward(Tensor& out, const Tensor& a, const Tensor& b, FusedAct act
   });
 }
 
-void act_backward_from_output(Tensor& grad_x, const Tensor& grad_y, const Tensor& y, FusedAct act) {
+void act_backward_from_output(Tensor& grad_x, const Tensor& grad_y, const Tensor& y, Activation act) {
   const int64_t n = grad_x.numel();
   if (n == 0) return;
   Launch launch(grad_x);

@@ -20,12 +20,6 @@ __device__ T unary_value(T x, T p, T q) {
   if constexpr (OP == UnaryOp::acos) return acos(x);
   if constexpr (OP == UnaryOp::pow) return pow(x, p);
   if constexpr (OP == UnaryOp::clamp) return x < p ? p : (x > q ? q : x);
-  if constexpr (OP == UnaryOp::relu) return x > T(0) ? x : T(0);
-  if constexpr (OP == UnaryOp::relu6) return x < T(0) ? T(0) : (x > T(6) ? T(6) : x);
-  if constexpr (OP == UnaryOp::silu) return x / (T(1) + exp(-x));
-  if constexpr (OP == UnaryOp::sigmoid) return T(1) / (T(1) + exp(-x));
-  if constexpr (OP == UnaryOp::tanh) return tanh(x);
-  if constexpr (OP == UnaryOp::hardswish) return x <= T(-3) ? T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6));
   return x;
 }
 
@@ -42,17 +36,44 @@ __device__ T unary_derivative(T x, T y, T p, T q) {
   if constexpr (OP == UnaryOp::acos) return T(-1) / sqrt(T(1) - x * x);
   if constexpr (OP == UnaryOp::pow) return p * pow(x, p - T(1));
   if constexpr (OP == UnaryOp::clamp) return (x >= p && x <= q) ? T(1) : T(0);
-  if constexpr (OP == UnaryOp::relu) return x > T(0) ? T(1) : T(0);
-  if constexpr (OP == UnaryOp::relu6) return (x > T(0) && x < T(6)) ? T(1) : T(0);
-  if constexpr (OP == UnaryOp::silu) {
+  return T(0);
+}
+
+template <Activation ACT, typename T>
+__device__ T activation_value(T x) {
+  if constexpr (ACT == Activation::relu) return x > T(0) ? x : T(0);
+  if constexpr (ACT == Activation::relu6) return x < T(0) ? T(0) : (x > T(6) ? T(6) : x);
+  if constexpr (ACT == Activation::silu) return x / (T(1) + exp(-x));
+  if constexpr (ACT == Activation::sigmoid) return T(1) / (T(1) + exp(-x));
+  if constexpr (ACT == Activation::tanh) return tanh(x);
+  if constexpr (ACT == Activation::hardswish) return x <= T(-3) ? T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6));
+  return x;
+}
+
+// d act(x) / dx, from x and (where cheaper) y = act(x).
+template <Activation ACT, typename T>
+__device__ T activation_derivative(T x, T y) {
+  if constexpr (ACT == Activation::relu) return x > T(0) ? T(1) : T(0);
+  if constexpr (ACT == Activation::relu6) return (x > T(0) && x < T(6)) ? T(1) : T(0);
+  if constexpr (ACT == Activation::silu) {
     const T s = T(1) / (T(1) + exp(-x));
     return s * (T(1) + x * (T(1) - s));
   }
-  if constexpr (OP == UnaryOp::sigmoid) return y * (T(1) - y);
-  if constexpr (OP == UnaryOp::tanh) return T(1) - y * y;
-  if constexpr (OP == UnaryOp::hardswish)
+  if constexpr (ACT == Activation::sigmoid) return y * (T(1) - y);
+  if constexpr (ACT == Activation::tanh) return T(1) - y * y;
+  if constexpr (ACT == Activation::hardswish)
     return x < T(-3) ? T(0) : (x > T(3) ? T(1) : (T(2) * x + T(3)) / T(6));
-  return T(0);
+  return T(1);
+}
+
+template <typename T, Activation ACT>
+__global__ void activation_forward_kernel(T* out, const T* x, int64_t n) {
+  AG_GRID_STRIDE(i, n) out[i] = activation_value<ACT>(x[i]);
+}
+
+template <typename T, Activation ACT>
+__global__ void activation_backward_kernel(T* grad_x, const T* grad_y, const T* x, const T* y, int64_t n) {
+  AG_GRID_STRIDE(i, n) grad_x[i] = grad_y[i] * activation_derivative<ACT>(x[i], y[i]);
 }
 
 template <typename T, UnaryOp OP>
@@ -75,8 +96,6 @@ void with_unary_op(UnaryOp op, Body&& body) {
   case UnaryOp::name: return body.template operator()<UnaryOp::name>();
     AG_UNARY_CASE(neg) AG_UNARY_CASE(exp) AG_UNARY_CASE(log) AG_UNARY_CASE(sqrt) AG_UNARY_CASE(abs)
     AG_UNARY_CASE(sin) AG_UNARY_CASE(cos) AG_UNARY_CASE(acos) AG_UNARY_CASE(pow) AG_UNARY_CASE(clamp)
-    AG_UNARY_CASE(relu) AG_UNARY_CASE(relu6) AG_UNARY_CASE(silu) AG_UNARY_CASE(sigmoid)
-    AG_UNARY_CASE(tanh) AG_UNARY_CASE(hardswish)
     // clang-format on
 #undef AG_UNARY_CASE
   }
@@ -201,6 +220,35 @@ void unary_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const
     with_unary_op(op, [&]<UnaryOp OP>() {
       unary_backward_kernel<scalar_t, OP><<<grid_for(n, launch), kThreads, 0, launch.stream>>>(
           grad_x.data<scalar_t>(), grad_y.data<scalar_t>(), px, py, n, p, q);
+    });
+  });
+  AG_CUDA_CHECK_LAUNCH();
+}
+
+void activation_forward(Tensor& out, const Tensor& x, Activation act) {
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  Launch launch(out);
+  dispatch_float(x.dtype(), "activation_forward", [&]<typename scalar_t>() {
+    with_activation(act, [&]<Activation ACT>() {
+      activation_forward_kernel<scalar_t, ACT><<<grid_for(n, launch), kThreads, 0, launch.stream>>>(
+          out.data<scalar_t>(), x.data<scalar_t>(), n);
+    });
+  });
+  AG_CUDA_CHECK_LAUNCH();
+}
+
+void activation_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const Tensor& y,
+                         Activation act) {
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  Launch launch(grad_x);
+  dispatch_float(x.dtype(), "activation_backward", [&]<typename scalar_t>() {
+    const scalar_t* px = x.data<scalar_t>();
+    const scalar_t* py = y.defined() ? y.data<scalar_t>() : px;
+    with_activation(act, [&]<Activation ACT>() {
+      activation_backward_kernel<scalar_t, ACT><<<grid_for(n, launch), kThreads, 0, launch.stream>>>(
+          grad_x.data<scalar_t>(), grad_y.data<scalar_t>(), px, py, n);
     });
   });
   AG_CUDA_CHECK_LAUNCH();

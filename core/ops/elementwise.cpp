@@ -1,5 +1,5 @@
-// Elementwise ops: binary arithmetic with broadcasting, unary math and activations,
-// where(). Forward and backward side by side.
+// Elementwise ops: binary arithmetic with broadcasting, unary math, where(). Forward and
+// backward side by side. The activations are in core/ops/activation.cpp.
 #include "core/ops.h"
 
 namespace ag {
@@ -164,12 +164,6 @@ Tensor clamp(const Tensor& x, double low, double high) {
 Tensor sin(const Tensor& x) { return unary(x, UnaryOp::sin); }
 Tensor cos(const Tensor& x) { return unary(x, UnaryOp::cos); }
 Tensor acos(const Tensor& x) { return unary(x, UnaryOp::acos); }
-Tensor relu(const Tensor& x) { return unary(x, UnaryOp::relu); }
-Tensor relu6(const Tensor& x) { return unary(x, UnaryOp::relu6); }
-Tensor silu(const Tensor& x) { return unary(x, UnaryOp::silu); }
-Tensor sigmoid(const Tensor& x) { return unary(x, UnaryOp::sigmoid); }
-Tensor tanh(const Tensor& x) { return unary(x, UnaryOp::tanh); }
-Tensor hardswish(const Tensor& x) { return unary(x, UnaryOp::hardswish); }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   AG_CHECK(cond.shape() == a.shape() && a.shape() == b.shape(),

@@ -1,8 +1,6 @@
-// conv2d and its Node; activations by name; the fused residual add. Forward and backward
-// side by side, as in core/ops/.
-#include <string>
-
-#include "layers/functional.h"
+// conv2d and its Node, forward and backward side by side. The kernels (conv2d_forward and
+// its gradients, core/kernel_decls.h) choose among the CPU and CUDA fast paths.
+#include "core/ops.h"
 
 namespace ag {
 
@@ -66,21 +64,6 @@ void check_conv_args(const Tensor& x, const Tensor& weight, const Tensor& bias, 
                             << shape_str(weight.shape()) << " with padding " << p.pad_h << "x" << p.pad_w);
 }
 
-struct ResidualAddBackward : Node {
-  Tensor y;  // the output, for the activation's derivative (undefined without one)
-  FusedAct act = FusedAct::none;
-  const char* name() const override { return "ResidualAddBackward"; }
-  void release_saved() override { y = Tensor(); }
-  std::vector<Tensor> apply(const Tensor& g) override {
-    Tensor gx = g;
-    if (act != FusedAct::none) {
-      gx = Tensor::empty(y.shape(), y.dtype(), y.device());
-      act_backward_from_output(gx, g.contiguous(), y, act);
-    }
-    return {needs_grad(0) ? gx : Tensor(), needs_grad(1) ? gx : Tensor()};
-  }
-};
-
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
@@ -110,73 +93,6 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   p.dilation_h = p.dilation_w = dilation;
   p.groups = groups;
   return conv2d(x, weight, bias, p);
-}
-
-const char* activation_name(Activation act) {
-  switch (act) {
-    case Activation::none:
-      return "none";
-    case Activation::relu:
-      return "relu";
-    case Activation::relu6:
-      return "relu6";
-    case Activation::silu:
-      return "silu";
-    case Activation::sigmoid:
-      return "sigmoid";
-    case Activation::hardswish:
-      return "hardswish";
-    case Activation::tanh:
-      return "tanh";
-  }
-  return "?";
-}
-
-Activation parse_activation(const std::string& name) {
-  for (Activation a : {Activation::none, Activation::relu, Activation::relu6, Activation::silu,
-                       Activation::sigmoid, Activation::hardswish, Activation::tanh})
-    if (name == activation_name(a)) return a;
-  AG_FAIL("unknown activation '" << name
-                                 << "': expected none, relu, relu6, silu, sigmoid, hardswish or tanh");
-}
-
-Tensor activate(const Tensor& x, Activation act) {
-  switch (act) {
-    case Activation::none:
-      return x;
-    case Activation::relu:
-      return relu(x);
-    case Activation::relu6:
-      return relu6(x);
-    case Activation::silu:
-      return silu(x);
-    case Activation::sigmoid:
-      return sigmoid(x);
-    case Activation::hardswish:
-      return hardswish(x);
-    case Activation::tanh:
-      return tanh(x);
-  }
-  return x;
-}
-
-Tensor residual_add(const Tensor& body, const Tensor& shortcut, FusedAct act) {
-  AG_CHECK(body.shape() == shortcut.shape(), "residual_add: the block output "
-                                                 << shape_str(body.shape()) << " and the shortcut "
-                                                 << shape_str(shortcut.shape()) << " differ in shape");
-  AG_CHECK(
-      body.dtype() == shortcut.dtype() && body.device() == shortcut.device() && is_floating(body.dtype()),
-      "residual_add: needs float tensors of one dtype and device, got " << body.describe() << " and "
-                                                                        << shortcut.describe());
-  Tensor out = Tensor::empty(body.shape(), body.dtype(), body.device());
-  add_act_forward(out, body.detach().contiguous(), shortcut.detach().contiguous(), act);
-  if (any_requires_grad({&body, &shortcut})) {
-    auto node = std::make_shared<ResidualAddBackward>();
-    node->act = act;
-    if (act != FusedAct::none) node->y = out.detach();
-    return attach_node(out, node, {&body, &shortcut});
-  }
-  return out;
 }
 
 }  // namespace ag

@@ -1,7 +1,8 @@
-// batch_norm (with an optional fused activation) and dropout. Forward and backward side by
-// side, as in core/ops/.
-#include "core/random.h"
-#include "layers/functional.h"
+// batch_norm (with an optional fused activation) and its Node, forward and backward side by
+// side.
+#include <algorithm>
+
+#include "core/ops.h"
 
 namespace ag {
 
@@ -12,7 +13,7 @@ struct BatchNormBackward : Node {
   Tensor mean, invstd;  // [C]: batch statistics (training) or running ones (eval)
   Tensor gamma;         // [C] or undefined
   bool training = true;
-  FusedAct act = FusedAct::none;
+  Activation act = Activation::none;
   const char* name() const override { return "BatchNormBackward"; }
   void release_saved() override { x = y = mean = invstd = gamma = Tensor(); }
   std::vector<Tensor> apply(const Tensor& g) override {
@@ -39,7 +40,7 @@ void check_channel_tensor(const Tensor& t, const char* what, const Tensor& x) {
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, double momentum, double eps, FusedAct act) {
+                  const Tensor& running_var, bool training, double momentum, double eps, Activation act) {
   AG_CHECK(
       x.dim() >= 2 && x.dim() <= 4 && is_floating(x.dtype()),
       "batch_norm: input must be a float [N, C], [N, C, L] or [N, C, H, W] tensor, got " << x.describe());
@@ -73,7 +74,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   if (any_requires_grad({&x, &weight, &bias})) {
     auto node = std::make_shared<BatchNormBackward>();
     node->x = xc;
-    if (act != FusedAct::none) node->y = y.detach();
+    if (act != Activation::none) node->y = y.detach();
     node->mean = training ? mean : mean.clone();  // running stats change in place later
     node->invstd = invstd;
     node->gamma = gamma;
@@ -82,22 +83,6 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     return attach_node(y, node, {&x, &weight, &bias});
   }
   return y;
-}
-
-Tensor dropout(const Tensor& x, double p, bool training) {
-  AG_CHECK(p >= 0 && p < 1, "dropout: p must lie in [0, 1), got " << p);
-  if (!training || p == 0) return x;
-  AG_CHECK(is_floating(x.dtype()), "dropout: needs a float tensor, got " << x.describe());
-  // The mask is drawn on the host from the global generator, so a seed reproduces it on
-  // every device.
-  Tensor mask = Tensor::empty(x.shape(), x.dtype());
-  const double keep_scale = 1.0 / (1.0 - p);
-  Generator& gen = global_generator();
-  dispatch_float(x.dtype(), "dropout", [&]<typename scalar_t>() {
-    scalar_t* m = mask.data<scalar_t>();
-    for (int64_t i = 0; i < mask.numel(); ++i) m[i] = gen.uniform() < p ? scalar_t(0) : scalar_t(keep_scale);
-  });
-  return mul(x, mask.to(x.device()));
 }
 
 }  // namespace ag

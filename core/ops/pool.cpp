@@ -1,5 +1,5 @@
 // Max, average and global average pooling, forward and backward side by side.
-#include "layers/functional.h"
+#include "core/ops.h"
 
 namespace ag {
 

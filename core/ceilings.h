@@ -1,0 +1,41 @@
+// The machine's ceilings, measured in the running process so that kernel speeds can be
+// reported as a fraction of what this machine does right now (a shared machine's figures
+// drift; same-run ratios do not): OpenBLAS sgemm throughput for GEMM-bound kernels and
+// copy bandwidth for memory-bound ones. apps/bench prints every layer beside them.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+namespace ag {
+
+inline double seconds_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+// Median seconds of reps calls of f after one warm-up call.
+template <typename F>
+double time_median(int reps, F&& f) {
+  f();
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = seconds_now();
+    f();
+    t.push_back(seconds_now() - t0);
+  }
+  return median(t);
+}
+
+// GFLOP/s of a 2048^3 float product through OpenBLAS (median of reps after a warm-up).
+double sgemm_gflops(int reps);
+// GB/s (bytes read + written) of a 128 MiB copy, well past the caches, split across the
+// OpenMP threads (median of reps after a warm-up).
+double copy_gbps(int reps);
+
+}  // namespace ag
