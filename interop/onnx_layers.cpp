@@ -157,16 +157,9 @@ std::string LayerWriter::activation(Activation act, const std::string& path, con
   AG_FAIL("export_onnx: '" << path << "': unknown activation " << static_cast<int>(act));
 }
 
-std::string LayerWriter::fused(FusedAct act, const std::string& path, const std::string& x) {
-  switch (act) {
-    case FusedAct::none:
-      return x;
-    case FusedAct::relu:
-      return activation(Activation::relu, path + ".relu", x);
-    case FusedAct::relu6:
-      return activation(Activation::relu6, path + ".relu6", x);
-  }
-  AG_FAIL("export_onnx: '" << path << "': unknown fused activation " << static_cast<int>(act));
+std::string LayerWriter::fused(Activation act, const std::string& path, const std::string& x) {
+  if (act == Activation::none) return x;
+  return activation(act, path + "." + activation_name(act), x);
 }
 
 std::string LayerWriter::pool(const std::string& op, const Pool2dParams& p, const std::string& path,

@@ -34,7 +34,7 @@ class LayerWriter {
   std::string batch_norm(BatchNorm& bn, const std::string& path, const std::string& x);
   std::string cosine(CosineHead& h, const std::string& path, const std::string& x);
   std::string activation(Activation act, const std::string& path, const std::string& x);
-  std::string fused(FusedAct act, const std::string& path, const std::string& x);
+  std::string fused(Activation act, const std::string& path, const std::string& x);
   // op: "MaxPool" or "AveragePool".
   std::string pool(const std::string& op, const Pool2dParams& p, const std::string& path,
                    const std::string& x);

@@ -29,7 +29,7 @@ class BatchNorm : public Module {
   int64_t channels() const { return channels_; }
   double eps() const { return eps_; }
   double momentum() const { return momentum_; }
-  FusedAct fused_activation() const { return act_; }  // applied after the normalisation
+  Activation fused_activation() const { return act_; }  // applied after the normalisation
 
  protected:
   // Checks the input rank for the concrete class (2/3 for 1d, 4 for 2d).

@@ -16,7 +16,7 @@ class Residual : public Module {
   // x: any shape body accepts; body(x) and shortcut(x) must have one shape.
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Residual"; }
-  FusedAct activation() const { return act_; }  // after the add
+  Activation activation() const { return act_; }  // after the add
 
  private:
   ModulePtr body_, shortcut_;
