@@ -8,8 +8,8 @@
 // channels, with per-lane weights) is loaded once with plain loads; each tap is then one
 // valignd of two neighbouring vectors with a zero mask (W and the kernel are template
 // constants, so the shifts and masks are immediates). Nothing is copied or transposed.
-// The channels-last route this replaces transposed every item twice and zeroed a padded
-// block per item, which cost as much as the arithmetic on such planes; masked loads
+// The channels-last route (dw_channels_last) transposes every item twice and zeroes a
+// padded block per item, which costs as much as the arithmetic on such planes; masked loads
 // per tap were no better (they are slow when they miss the caches). Taps that never land
 // inside the plane (5x5 on 2x2) are cropped off: KC = min(K, 2 W - 1).
 #include "core/cpu/conv/avx512/dw_flat.h"
