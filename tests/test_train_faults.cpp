@@ -1,9 +1,11 @@
-// Crash safety of the real `train` program: it is killed with SIGKILL (no handler, no
-// cleanup) at seeded random moments while it writes a checkpoint after every step, and
-// after every kill the run folder must hold a whole checkpoint that loads and that
-// `--resume` continues. The run finally completes and must end with exactly the weights,
-// optimizer state and metrics of a run that was never killed. A second case kills a run
-// that saves only at epoch ends in the middle of an epoch.
+// Faults of the real `train` program, run as a user runs it.
+//   SIGKILL (no handler, no cleanup) at seeded random moments while it writes a checkpoint
+//   after every step: after every kill the run folder must hold a whole checkpoint that
+//   loads and that `--resume` continues; the run finally completes and must end with
+//   exactly the weights, optimizer state and metrics of a run that was never killed. Then
+//   a run that saves only at epoch ends, killed in the middle of an epoch.
+//   A memory limit (ulimit -v) the evaluation cannot fit in: one clear error naming the
+//   size requested, and the last checkpoint intact.
 //
 // The data is a tiny CIFAR-10-format set written by the test; AG_TRAIN_BINARY is the path
 // of the train program (tests/CMakeLists.txt).
@@ -40,8 +42,8 @@ constexpr int64_t kEpochs = 16, kStepsPerEpoch = 12;  // 96 images, batch 8
 struct KillFixture {
   ag_test::TempDir tmp;
   std::string data = tmp.file("cifar10");
-  KillFixture() {
-    write_cifar10(*ag_test::quadrant_images(96, 1, 32), *ag_test::quadrant_images(16, 2, 32), data);
+  explicit KillFixture(int64_t test_images = 16) {
+    write_cifar10(*ag_test::quadrant_images(96, 1, 32), *ag_test::quadrant_images(test_images, 2, 32), data);
   }
   // train's command line for the run folder `out`; extra flags appended.
   std::vector<std::string> args(const std::string& out, const std::vector<std::string>& extra) const {
@@ -54,10 +56,16 @@ struct KillFixture {
         a.emplace_back(flag);
       a.insert(a.end(), {"--data-dir", data, "--epochs", std::to_string(kEpochs)});
     }
-    a.insert(a.end(), extra.begin(), extra.end());
+    a.insert(a.end(), extra.begin(), extra.end());  // later flags win
     return a;
   }
 };
+
+// args run under `ulimit -v` (KiB), as a user's shell would.
+std::vector<std::string> with_memory_limit(int64_t kib, std::vector<std::string> args) {
+  args.insert(args.begin(), {"/bin/sh", "-c", "ulimit -v " + std::to_string(kib) + " && exec \"$0\" \"$@\""});
+  return args;
+}
 
 // Starts the program with stdout and stderr appended to log; returns its process id.
 pid_t start(const std::vector<std::string>& args, const std::string& log) {
@@ -205,4 +213,26 @@ TEST_CASE("train killed mid-epoch resumes from its last epoch checkpoint with th
   INFO("train's output:\n" << read_text(log));
   REQUIRE(wait_for(start(fx.args(run, {"--resume"}), log)) == 0);
   check_same_run(run, ref);
+}
+
+TEST_CASE("train under a memory limit it cannot fit in: one error naming the size, checkpoint intact") {
+  // Training (batch 8) fits in 512 MiB; the evaluation at the epoch's end cannot: its first
+  // activation alone is 2048 images x 64 channels x 32 x 32 floats = 512 MiB.
+  KillFixture fx(2048);
+  const std::string run = fx.tmp.file("limited"), log = fx.tmp.file("log.txt");
+  const int status = wait_for(start(with_memory_limit(512 << 10, fx.args(run, {"--epochs", "1", "--model",
+                                                                               "convnet:width=64",
+                                                                               "--eval-batch-size", "2048",
+                                                                               "--checkpoint-every", "1"})),
+                                    log));
+  const std::string output = read_text(log);
+  INFO("train's output:\n" << output);
+  CHECK(status == 1);
+  CHECK(output.find("train: error: ") != std::string::npos);
+  CHECK(output.find("out of host memory: could not allocate 512.0 MiB (536870912 bytes)") != std::string::npos);
+  CHECK(output.find("error") == output.rfind("error"));  // one message
+  // The checkpoint of the last step before the evaluation, whole, and no temporary left.
+  CHECK(load_as_resume(run) == kStepsPerEpoch - 1);
+  for (const auto& entry : fs::directory_iterator(run))
+    CHECK_MESSAGE(entry.path().filename().string().find(".tmp-") == std::string::npos, entry.path());
 }
