@@ -149,6 +149,12 @@ void check_same_run(const std::string& dir, const std::string& ref) {
   CHECK(ma == mb);
 }
 
+void check_no_temporaries(const std::string& dir) {
+  for (const auto& entry : fs::directory_iterator(dir))
+    CHECK_MESSAGE(entry.path().filename().string().find(".tmp-") == std::string::npos,
+                  "left in the run folder: " << entry.path().string());
+}
+
 }  // namespace
 
 TEST_CASE("train killed with SIGKILL at random moments always leaves a checkpoint that resumes") {
@@ -194,6 +200,7 @@ TEST_CASE("train killed with SIGKILL at random moments always leaves a checkpoin
 
   REQUIRE(wait_for(start(fx.args(run, {"--resume"}), log)) == 0);
   check_same_run(run, ref);
+  check_no_temporaries(run);  // those of killed saves were removed on resume
 }
 
 TEST_CASE("train killed mid-epoch resumes from its last epoch checkpoint with the same result") {
@@ -233,6 +240,5 @@ TEST_CASE("train under a memory limit it cannot fit in: one error naming the siz
   CHECK(output.find("error") == output.rfind("error"));  // one message
   // The checkpoint of the last step before the evaluation, whole, and no temporary left.
   CHECK(load_as_resume(run) == kStepsPerEpoch - 1);
-  for (const auto& entry : fs::directory_iterator(run))
-    CHECK_MESSAGE(entry.path().filename().string().find(".tmp-") == std::string::npos, entry.path());
+  check_no_temporaries(run);
 }

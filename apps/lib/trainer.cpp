@@ -227,6 +227,7 @@ void Trainer::restore() {
   const std::string conflict = resume_conflict(saved, config_);
   AG_CHECK(conflict.empty(),
            "the checkpoint in '" << config_.out << "' was made with another configuration: " << conflict);
+  serialize::remove_stale_temporaries(config_.out);  // of a process killed mid-save
   TrainState state = load_checkpoint(config_.out, *net_, optimizer_.get());
   epoch_ = state.epoch;
   step_ = state.step;
