@@ -38,12 +38,14 @@ void write(const fs::path& path, Input bytes) {
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
-// Runs a reader; ag::Error is the expected way to reject an input.
+// Runs a reader; ag::Error is the expected way to reject an input (false).
 template <class F>
-void expect_only_ag_errors(F&& read) {
+bool expect_only_ag_errors(F&& read) {
   try {
     read();
+    return true;
   } catch (const Error&) {
+    return false;
   }
 }
 
@@ -72,13 +74,13 @@ std::vector<uint8_t> gzip(Input bytes) {
 
 }  // namespace
 
-void cifar(Input data) {
+bool cifar(Input data) {
   const uint8_t mode = data.empty() ? 0 : data[0];
   const bool hundred = mode & 1, coarse = mode & 2, meta = mode & 4;
   const Input file = after(data, 1);
   const fs::path dir = scratch() / "cifar";
   fs::create_directories(dir);
-  expect_only_ag_errors([&] {
+  const bool accepted = expect_only_ag_errors([&] {
     if (meta) {  // class names, then one valid record per split
       write(dir / "batches.meta.txt", file);
       std::vector<uint8_t> record(1 + kCifarImageBytes, 0);
@@ -94,9 +96,10 @@ void cifar(Input data) {
     read_cifar_records(path.string(), hundred ? 2 : 1, hundred && !coarse ? 1 : 0, out);
   });
   fs::remove(dir / "batches.meta.txt");
+  return accepted;
 }
 
-void idx(Input data) {
+bool idx(Input data) {
   const int mode = data.empty() ? 0 : data[0] % 3;
   const Input rest = after(data, 3);
   const size_t split = split_point(data, rest.size());
@@ -112,10 +115,10 @@ void idx(Input data) {
     write(images_path, images);
     write(labels_path, labels);
   }
-  expect_only_ag_errors([&] { read_idx(images_path.string(), labels_path.string(), mnist_class_names()); });
+  return expect_only_ag_errors([&] { read_idx(images_path.string(), labels_path.string(), mnist_class_names()); });
 }
 
-void image_folder(Input data) {
+bool image_folder(Input data) {
   static const int kChannels[] = {0, 1, 3};
   FolderOptions options;
   options.channels = kChannels[data.empty() ? 0 : data[0] % 3];
@@ -126,16 +129,16 @@ void image_folder(Input data) {
   fs::create_directories(root / "class");
   write(root / "class" / "a.png", rest.first(split));
   write(root / "class" / "b.jpg", rest.subspan(split));
-  expect_only_ag_errors([&] { read_image_folder(root.string(), options); });
+  return expect_only_ag_errors([&] { read_image_folder(root.string(), options); });
 }
 
-void safetensors(Input data) {
+bool safetensors(Input data) {
   const fs::path path = scratch() / "file.safetensors";
   write(path, data);
-  expect_only_ag_errors([&] { serialize::load_safetensors(path.string()); });
+  return expect_only_ag_errors([&] { serialize::load_safetensors(path.string()); });
 }
 
-void checkpoint(Input data) {
+bool checkpoint(Input data) {
   const fs::path dir = scratch() / "checkpoint";
   fs::create_directories(dir);
   const Input rest = after(data, 1);
@@ -150,7 +153,7 @@ void checkpoint(Input data) {
   } else {
     write(dir / train::kCheckpointFile, rest);
   }
-  expect_only_ag_errors([&] {
+  return expect_only_ag_errors([&] {
     const train::TrainState state = train::read_checkpoint_state(dir.string());
     train::TrainConfig::from_json(state.config).validate();
   });
