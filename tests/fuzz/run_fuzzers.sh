@@ -19,10 +19,12 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_one() {
   local name=$1 dir="$work/$1"
   mkdir -p "$dir/corpus" "$dir/artifacts"
+  local dict=()
+  [ -f "$here/$name.dict" ] && dict=(-dict="$here/$name.dict")
   # -timeout: one input taking 10 s is a hang; -rss_limit_mb: a reader asking for more than
   # 2 GB for a small input is a finding (libFuzzer's malloc limit follows it).
   "$build/tests/fuzz/fuzz_$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -artifact_prefix="$dir/artifacts/" -print_final_stats=1 "$dir/corpus" "$here/corpus/$name" \
+    -artifact_prefix="$dir/artifacts/" -print_final_stats=1 "${dict[@]}" "$dir/corpus" "$here/corpus/$name" \
     >"$dir/log.txt" 2>&1
 }
 
@@ -41,7 +43,7 @@ done
 wait
 for name in "${targets[@]}"; do
   dir="$work/$name"
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$dir/log.txt" | grep -o '[0-9]*$')
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$dir/log.txt" | grep -o '[0-9]*$' | head -1)
   if ls "$dir/artifacts/"* >/dev/null 2>&1 || ! grep -q 'Done [0-9]* runs' "$dir/log.txt"; then
     echo "fuzz_$name: FAILED after ${runs:-?} inputs; the input(s): $(ls "$dir/artifacts/" 2>/dev/null)"
     echo "  in $dir/artifacts/ (keep them under tests/fuzz/regressions/$name/ once fixed); log:"
