@@ -20,7 +20,7 @@ size_t run_folder(const ag::fuzz::Target& target, const fs::path& folder, bool m
   size_t count = 0;
   for (const auto& entry : fs::directory_iterator(folder)) {
     if (!entry.is_regular_file()) continue;
-    INFO(target.name << " input " << entry.path().string());
+    INFO(std::string(target.name) << " input " << entry.path().string());
     const std::vector<uint8_t> bytes = ag::read_file_bytes(entry.path().string());
     bool accepted = false;
     CHECK_NOTHROW(accepted = target.run(bytes));
@@ -34,7 +34,7 @@ size_t run_folder(const ag::fuzz::Target& target, const fs::path& folder, bool m
 TEST_CASE("fuzz seed corpus: valid files every reader accepts") {
   for (const ag::fuzz::Target& target : ag::fuzz::targets())
     CHECK_MESSAGE(run_folder(target, fs::path(AG_FUZZ_DIR) / "corpus" / target.name, true) > 0,
-                  "no seed corpus for " << target.name);
+                  "no seed corpus for " << std::string(target.name));
 }
 
 TEST_CASE("fuzz crash regressions: each is now a result or an ag::Error") {

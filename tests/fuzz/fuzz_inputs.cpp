@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -21,16 +22,21 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A folder of this process's own (in memory when /dev/shm exists: one file per input).
+// A folder of this process's own (in memory when /dev/shm exists: one file per input),
+// removed at exit. Never destroyed, so the exit handler may still use it.
 const fs::path& scratch() {
-  static const fs::path dir = [] {
+  static const fs::path* dir = [] {
     const fs::path base = fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
-    fs::path d = base / ("arcgrad_fuzz_" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
+    auto* d = new fs::path(base / ("arcgrad_fuzz_" + std::to_string(::getpid())));
+    fs::remove_all(*d);
+    fs::create_directories(*d);
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(scratch(), ec);
+    });
     return d;
   }();
-  return dir;
+  return *dir;
 }
 
 void write(const fs::path& path, Input bytes) {
