@@ -61,9 +61,14 @@ struct KillFixture {
   }
 };
 
-// args run under `ulimit -v` (KiB), as a user's shell would.
+// args run under `ulimit -v` (KiB), as a user's shell would. One OpenBLAS and OpenMP thread
+// and two malloc arenas, so that the address space the program reserves before its first
+// tensor (thread stacks, per-thread arenas) does not depend on the machine's core count.
 std::vector<std::string> with_memory_limit(int64_t kib, std::vector<std::string> args) {
-  args.insert(args.begin(), {"/bin/sh", "-c", "ulimit -v " + std::to_string(kib) + " && exec \"$0\" \"$@\""});
+  args.insert(args.begin(), {"/bin/sh", "-c",
+                             "ulimit -v " + std::to_string(kib) +
+                                 " && OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MALLOC_ARENA_MAX=2 "
+                                 "exec \"$0\" \"$@\""});
   return args;
 }
 
