@@ -8,6 +8,7 @@
 //   train --dataset fashion-mnist --model convnet --loss ce --epochs 2 --train-subset 2000
 //         --test-subset 1000 --out runs/fm-ce                    # a quick CPU check
 //   train --out runs/r20-arcface --resume                        # continue a stopped run
+//   train ... --checkpoint-every 100    # also a checkpoint every 100 steps (a kill loses less)
 //   train --help                                                 # every flag
 // The run folder gets config.json (also printed), metrics.jsonl and metrics.csv (train
 // loss/accuracy, test top-1/top-5/mAP/per-class accuracy per epoch), checkpoint.safetensors
@@ -32,6 +33,9 @@ using namespace ag::train;
 Flags make_flags() {
   Flags flags("train", "Trains an image classifier with cross-entropy or an angular-margin loss.");
   add_train_flags(flags);
+  flags.add_int("checkpoint-every", 0,
+                "also save a checkpoint every this many steps (0: at the end of each epoch only); "
+                "a kill then loses at most that many steps");
   return flags;
 }
 
@@ -39,8 +43,11 @@ int main_body(const Flags& flags) {
   TrainConfig config = config_from_flags(flags);
   if (config.resume && checkpoint_exists(config.out))
     config = merge_resume_flags(TrainConfig::from_json(read_checkpoint_state(config.out).config), flags);
+  TrainerHooks hooks;
+  hooks.checkpoint_every_steps = flags.get_int("checkpoint-every");
+  if (hooks.checkpoint_every_steps < 0) flags.fail("checkpoint-every", "must be >= 0");
   install_sigint_handler();
-  Trainer trainer(config);
+  Trainer trainer(config, hooks);
   const TrainResult r = trainer.run();
   if (r.status == TrainResult::Status::interrupted) return 130;
   std::cout << "done: " << r.epochs_done << " epochs, " << r.steps << " steps, " << r.wall_seconds

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -23,9 +24,22 @@ size_t rounded(size_t bytes) {
   return bytes == 0 ? kAlignment : (bytes + kAlignment - 1) / kAlignment * kAlignment;
 }
 
-void* system_alloc(size_t bytes) {
+// "512.0 MiB (536870912 bytes)".
+std::string bytes_text(size_t bytes) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.1f MiB (%zu bytes)", static_cast<double>(bytes) / (1 << 20), bytes);
+  return text;
+}
+
+// live: what arcgrad's tensors already hold, for the message (0: not tracked).
+void* system_alloc(size_t bytes, size_t live = 0) {
   void* p = std::aligned_alloc(kAlignment, bytes);
-  AG_CHECK(p != nullptr, "out of host memory: could not allocate " << bytes << " bytes");
+  // A memory limit (ulimit -v, a cgroup) or a full machine: one message with the size, thrown
+  // before anything is written, so the files of a run (its last checkpoint) stay as they were.
+  AG_CHECK(p != nullptr, "out of host memory: could not allocate "
+                             << bytes_text(bytes)
+                             << (live ? "; arcgrad's CPU tensors already hold " + bytes_text(live) : "")
+                             << "; use smaller batches or raise the memory limit");
   return p;
 }
 
@@ -69,7 +83,7 @@ class HostAllocator final : public Allocator {
       // Out of memory: give the cache back and try once more before failing.
       host_empty_cache();
       try {
-        return system_alloc(size);
+        return system_alloc(size, stats().allocated_bytes - size);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex_);
         stats_.allocated_bytes -= size;

@@ -28,7 +28,7 @@ void read_cifar_records(const std::string& path, int label_bytes, int label_inde
   out.resize(first + n);
   // Read in chunks straight into the dataset: no second copy of a 150 MB file in memory.
   constexpr int64_t kChunk = 1024;
-  std::vector<uint8_t> chunk(static_cast<size_t>(kChunk) * record);
+  std::vector<uint8_t> chunk(static_cast<size_t>(std::min(kChunk, n)) * record);
   for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
     const int64_t count = std::min(kChunk, n - r0);
     size_t got = std::fread(chunk.data(), record, static_cast<size_t>(count), file.get());

@@ -1,4 +1,5 @@
-// PNG/JPEG (and BMP, GIF, TGA...) decoding and PNG/JPEG encoding through stb.
+// PNG, JPEG and BMP decoding and PNG/JPEG encoding through stb (other formats are not
+// compiled in: see data/stb_impl.cpp).
 #pragma once
 
 #include <cstdint>
@@ -16,8 +17,8 @@ struct DecodedImage {
 
 enum class ImageFormat { png, jpg };
 
-// channels: 0 keeps the file's own, 1 converts to grey, 3 to RGB. An undecodable image is an
-// ag::Error naming path and stb's reason.
+// channels: 0 keeps the file's own, 1 converts to grey, 3 to RGB. An undecodable image, or
+// one of more than 2^26 pixels, is an ag::Error naming path and the reason.
 DecodedImage decode_image(const std::vector<uint8_t>& bytes, int channels, const std::string& path);
 // chw: uint8 [channels, height, width]; returns the encoded file.
 std::vector<uint8_t> encode_image(const uint8_t* chw, int channels, int height, int width, ImageFormat format,

@@ -2,6 +2,8 @@
 # Installs the Debian/Ubuntu packages arcgrad needs, only those that are missing.
 # Idempotent; uses sudo when not root. CUDA (nvcc, cuBLAS, cuDNN) is optional and never
 # installed here: the build finds it under /usr/local/cuda when present.
+#   scripts/install_deps.sh          # build, test and run
+#   scripts/install_deps.sh --fuzz   # also clang and libFuzzer, for -DAG_FUZZ=ON (tests/fuzz/)
 set -euo pipefail
 
 packages=(
@@ -16,6 +18,9 @@ packages=(
   libopencv-dnn-dev                    # the ONNX round-trip test's independent runtime
   dataset-fashion-mnist                # the main job's fallback data set
 )
+if [ "${1:-}" = "--fuzz" ]; then
+  packages+=(clang libclang-rt-dev libomp-dev)  # libFuzzer and the sanitizers of Debian's clang
+fi
 
 missing=()
 for p in "${packages[@]}"; do

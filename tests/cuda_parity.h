@@ -3,8 +3,13 @@
 //
 // A parity check runs the same kernel twice through the device-neutral API: once on CPU
 // tensors, once on CUDA copies of the very same random inputs, with every output buffer
-// poisoned (NaN, or a sentinel for int64) beforehand so an element the kernel forgets to
-// write is caught.
+// poisoned beforehand so an element the kernel forgets to write is caught. The two devices
+// get different poisons (CPU: a huge finite sentinel; GPU: NaN, or different int64
+// sentinels), so an element that neither kernel writes differs too, and a NaN in the CPU
+// reference is a real NaN that the GPU must reproduce.
+//
+// The GPU suites have their own main (tests/cuda_test_main.cpp): without a device the
+// whole program exits with CTest's skip code, so "no GPU" shows as skipped, never passed.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -21,19 +26,21 @@
 #include "core/ops.h"
 #include "core/random.h"
 
-// Ends the current test case with a printed reason when no CUDA device is usable.
-#define AG_SKIP_WITHOUT_GPU()                                                          \
-  do {                                                                                 \
-    if (!::ag::cuda::is_available()) {                                                 \
-      MESSAGE("skipped: no CUDA device (" << ::ag::cuda::unavailable_reason() << ")"); \
-      return;                                                                          \
-    }                                                                                  \
-  } while (0)
+// Guards a GPU test case. cuda_test_main.cpp already skipped the whole program when no
+// device exists, so reaching here without one (a device lost mid-run, a suite linked with
+// the wrong main) is a failure, never a silent pass.
+#define AG_SKIP_WITHOUT_GPU()                                                                       \
+  REQUIRE_MESSAGE(::ag::cuda::is_available(),                                                       \
+                  "no CUDA device (" << ::ag::cuda::unavailable_reason() << ") in a GPU suite that " \
+                                     << "was not skipped")
 
 namespace ag::testing {
 
 inline const Device kGpu = Device::cuda(0);
-constexpr int64_t kIntPoison = -7777;
+constexpr int64_t kIntPoison = -7777;     // int64 outputs on the GPU
+constexpr int64_t kCpuIntPoison = -8888;  // int64 outputs on the CPU
+// Float outputs on the CPU: -2^99, exact in float32 and float64, far from any real result.
+constexpr double kCpuPoison = -633825300114114700748351602688.0;
 
 // Tolerances for comparing a CUDA result with the CPU one: float32 results differ by a few
 // ulps per operation (different summation order, different libm), float64 far less.
@@ -50,31 +57,50 @@ inline Tensor rand_cpu(const Shape& shape, DType dtype, double low = -2.0, doubl
   return Tensor::uniform(shape, low, high, dtype);
 }
 
+// The poison of an output buffer of `dtype` on `device` (see the top of this file).
+inline double poison_value(DType dtype, Device device) {
+  if (dtype == DType::i64) return static_cast<double>(device.is_cuda() ? kIntPoison : kCpuIntPoison);
+  return device.is_cuda() ? std::numeric_limits<double>::quiet_NaN() : kCpuPoison;
+}
+
 // An output buffer on `device` whose every element is poison.
 inline Tensor poisoned(const Shape& shape, DType dtype, Device device) {
   Tensor t = Tensor::empty(shape, dtype, device);
-  t.fill_(dtype == DType::i64 ? static_cast<double>(kIntPoison) : std::numeric_limits<double>::quiet_NaN());
+  t.fill_(poison_value(dtype, device));
   return t;
+}
+
+// "" when got (CUDA) matches ref (CPU) element by element, else what is wrong with the
+// first bad element. Both NaN is a match (the CPU poison is not NaN, so the reference NaN is
+// real); an element still holding the CPU poison is never a match.
+inline std::string parity_mismatch(const std::string& what, const Tensor& ref, const Tensor& got, Tol tol) {
+  std::ostringstream why;
+  if (got.shape() != ref.shape() || got.dtype() != ref.dtype()) {
+    why << what << ": got " << got.describe() << ", expected " << ref.describe();
+    return why.str();
+  }
+  const bool integer = ref.dtype() == DType::i64;
+  const double cpu_poison = poison_value(ref.dtype(), Device::cpu());
+  const std::vector<double> r = ref.to_vector(), g = got.to_vector();
+  for (size_t i = 0; i < r.size(); ++i) {
+    const bool ok = r[i] != cpu_poison &&
+                    (integer ? g[i] == r[i]
+                             : (std::isnan(r[i]) && std::isnan(g[i])) ||
+                                   std::abs(g[i] - r[i]) <= tol.atol + tol.rtol * std::abs(r[i]));
+    if (ok) continue;
+    why << what << ": element " << i << " of " << ref.describe() << ": cuda " << g[i] << ", cpu " << r[i];
+    if (r[i] == cpu_poison) why << " (the CPU kernel never wrote it)";
+    if (g[i] == poison_value(ref.dtype(), kGpu) || (!integer && std::isnan(g[i]) && !std::isnan(r[i])))
+      why << " (the CUDA kernel never wrote it?)";
+    break;
+  }
+  return why.str();
 }
 
 // Compares got (CUDA) with ref (CPU); reports the first bad element.
 inline void expect_close(const std::string& what, const Tensor& ref, const Tensor& got, Tol tol) {
-  REQUIRE_MESSAGE(got.shape() == ref.shape(),
-                  what << ": shape " << shape_str(got.shape()) << " vs " << shape_str(ref.shape()));
-  REQUIRE_MESSAGE(got.dtype() == ref.dtype(), what << ": dtype " << got.dtype() << " vs " << ref.dtype());
-  const std::vector<double> r = ref.to_vector(), g = got.to_vector();
-  std::ostringstream why;
-  for (size_t i = 0; i < r.size(); ++i) {
-    const bool both_nan = std::isnan(r[i]) && std::isnan(g[i]);
-    if (both_nan) continue;
-    if (ref.dtype() == DType::i64 ? g[i] != r[i]
-                                  : !(std::abs(g[i] - r[i]) <= tol.atol + tol.rtol * std::abs(r[i]))) {
-      why << what << ": element " << i << " of " << ref.describe() << ": cuda " << g[i] << ", cpu " << r[i]
-          << (g[i] == kIntPoison || std::isnan(g[i]) ? " (never written?)" : "");
-      break;
-    }
-  }
-  CHECK_MESSAGE(why.str().empty(), why.str());
+  const std::string why = parity_mismatch(what, ref, got, tol);
+  CHECK_MESSAGE(why.empty(), why);
 }
 
 // Runs `run(device)` (which builds poisoned outputs on the device, calls the kernel on the

@@ -4,8 +4,10 @@
 // gradient, with respect to every element of every tensor in `wrt`, against
 // (L(x + eps) - L(x - eps)) / (2 eps). The tensors in `wrt` are float64 leaves that f reads
 // (inputs or a module's parameters): they are perturbed in place. It also checks that
-//   - no gradient is NaN: while f and backward run, Tensor::empty fills new float tensors
-//     with NaN, so a kernel that forgets to write part of its output is caught;
+//   - neither the forward output nor any gradient is NaN: while f and backward run,
+//     Tensor::empty fills new float tensors with NaN, so a kernel that forgets to write part
+//     of its output is caught (the finite differences alone miss an unwritten forward
+//     element: they run unpoisoned, and a constant cancels out of L(x + eps) - L(x - eps));
 //   - a second backward accumulates (the gradient doubles).
 // Tolerances as in PyTorch's gradcheck: eps 1e-6, |a - n| <= atol + rtol |n|.
 #pragma once
@@ -43,6 +45,14 @@ inline double loss_value(const Tensor& out, const Tensor& upstream) {
   return total;
 }
 
+// The index of out's first NaN element, "" when none.
+inline std::string first_nan(const Tensor& out) {
+  const std::vector<double> v = out.to_vector();
+  for (size_t i = 0; i < v.size(); ++i)
+    if (std::isnan(v[i])) return std::to_string(i);
+  return "";
+}
+
 struct PoisonScope {
   PoisonScope() { set_poison_empty(true); }
   ~PoisonScope() { set_poison_empty(false); }
@@ -69,6 +79,10 @@ inline GradcheckResult gradcheck(const std::function<Tensor()>& f, std::vector<T
   {
     detail::PoisonScope poison;
     out = f();
+    if (const std::string bad = detail::first_nan(out); !bad.empty()) {
+      fail("the forward output " + out.describe() + " has NaN at element " + bad + " (an unwritten output?)");
+      return result;
+    }
     Generator gen(1234);
     std::vector<double> r(static_cast<size_t>(out.numel()));
     for (double& v : r) v = gen.normal();

@@ -92,8 +92,16 @@ TEST_CASE("cuda: TF32 is used only when asked for") {
   cuda::set_allow_tf32(false);
   // TF32 keeps ~10 mantissa bits: close, but not to float32 precision.
   expect_close("tf32 matmul", ref, fast, {0.1, 0.01});
-  const std::vector<double> e = exact.to_vector(), t = fast.to_vector();
-  double largest = 0;
-  for (size_t i = 0; i < e.size(); ++i) largest = std::max(largest, std::abs(e[i] - t[i]));
-  MESSAGE("largest |tf32 - fp32| difference: " << largest);
+  // Entries are sums of 256 products of magnitude <= 4: float32 rounding leaves ~1e-5,
+  // TF32's rounding of the inputs (relative 2^-11) leaves ~1e-2. Both must show.
+  const std::vector<double> r = ref.to_vector(), e = exact.to_vector(), t = fast.to_vector();
+  double fp32_error = 0, tf32_error = 0;
+  for (size_t i = 0; i < r.size(); ++i) {
+    fp32_error = std::max(fp32_error, std::abs(e[i] - r[i]));
+    tf32_error = std::max(tf32_error, std::abs(t[i] - r[i]));
+  }
+  MESSAGE("largest difference from the CPU: fp32 " << fp32_error << ", tf32 " << tf32_error);
+  CHECK_MESSAGE(fp32_error < 1e-3, "TF32 (or worse) used without being asked: error " << fp32_error);
+  CHECK_MESSAGE(tf32_error > 1e-3, "set_allow_tf32(true) made no measurable difference: " << tf32_error);
+  CHECK(tf32_error > 10 * fp32_error);
 }

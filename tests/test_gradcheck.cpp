@@ -1,5 +1,5 @@
-// The gradient checker itself: it must catch a wrong backward, an unwritten gradient and
-// a backward that overwrites instead of accumulating.
+// The gradient checker itself: it must catch a wrong backward, an unwritten gradient, an
+// unwritten forward output and a backward that overwrites instead of accumulating.
 #include "core/ops.h"
 #include "gradcheck.h"
 
@@ -29,6 +29,24 @@ struct UnwrittenBackward : Node {
 Tensor unwritten_identity(const Tensor& x) {
   return attach_node(x.detach().clone(), std::make_shared<UnwrittenBackward>(), {&x});
 }
+
+// Identity that forgets the last element in the forward and, consistently, in the backward:
+// the finite differences agree with the backward, only the poisoned forward output shows it.
+struct ForgetsLastBackward : Node {
+  const char* name() const override { return "ForgetsLastBackward"; }
+  std::vector<Tensor> apply(const Tensor& g) override {
+    std::vector<double> v = g.to_vector();
+    v.back() = 0;
+    return {Tensor::from_vector(v, g.shape(), g.dtype())};
+  }
+};
+Tensor forgets_last(const Tensor& x) {
+  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  const double* src = x.data<double>();
+  double* dst = out.data<double>();
+  for (int64_t i = 0; i + 1 < x.numel(); ++i) dst[i] = src[i];
+  return attach_node(out, std::make_shared<ForgetsLastBackward>(), {&x});
+}
 }  // namespace
 
 TEST_CASE("gradcheck passes a correct op") {
@@ -48,6 +66,14 @@ TEST_CASE("gradcheck catches an unwritten gradient") {
   auto result = gradcheck([&] { return unwritten_identity(x); }, {x});
   CHECK_FALSE(result.ok);
   CHECK(result.message.find("NaN") != std::string::npos);
+}
+
+TEST_CASE("gradcheck catches a forward output element that is never written") {
+  Tensor x = random_leaf({5});
+  auto result = gradcheck([&] { return forgets_last(x); }, {x});
+  CHECK_FALSE(result.ok);
+  CHECK(result.message.find("forward output") != std::string::npos);
+  CHECK(result.message.find("element 4") != std::string::npos);
 }
 
 TEST_CASE("gradcheck catches a backward that does not accumulate") {

@@ -1,8 +1,11 @@
 // Elementwise ops: forward values worked out by hand, broadcasting, awkward shapes, and
 // float64 gradient checks of every op over every input.
+#include <omp.h>
+
 #include <cmath>
 
 #include "core/ops.h"
+#include "core/parallel.h"
 #include "gradcheck.h"
 
 using namespace ag;
@@ -171,10 +174,30 @@ TEST_CASE("float32 ops compute in float32") {
 TEST_CASE("large tensors take the parallel path and agree with the serial one") {
   Tensor a = Tensor::uniform({300, 500}, -1, 1, DType::f64);
   Tensor b = Tensor::uniform({500}, -1, 1, DType::f64);
-  Tensor c = add(a, b);
-  std::vector<double> va = a.to_vector(), vb = b.to_vector(), vc = c.to_vector();
-  for (size_t i = 0; i < vc.size(); i += 997) CHECK(vc[i] == va[i] + vb[i % 500]);
-  Tensor r = relu(a);
-  std::vector<double> vr = r.to_vector();
-  for (size_t i = 0; i < vr.size(); i += 991) CHECK(vr[i] == std::max(0.0, va[i]));
+  REQUIRE(a.numel() > kParallelThreshold);
+  const int saved_threads = num_threads();
+  const int saved_dynamic = omp_get_dynamic();
+  // Serial: one thread. Parallel: four, and OpenMP may not quietly hand out fewer (dynamic
+  // adjustment off), so the loops really split even on a one- or two-core machine.
+  set_num_threads(1);
+  const std::vector<double> serial_add = add(a, b).to_vector(), serial_relu = relu(a).to_vector();
+  omp_set_dynamic(0);
+  set_num_threads(4);
+  int team = 0;
+#pragma omp parallel if (a.numel() > kParallelThreshold)
+  {
+#pragma omp single
+    team = omp_get_num_threads();
+  }
+  const std::vector<double> parallel_add = add(a, b).to_vector(), parallel_relu = relu(a).to_vector();
+  set_num_threads(saved_threads);
+  omp_set_dynamic(saved_dynamic);
+  CHECK(team == 4);  // the kernels' parallel regions, under the same if(), got four threads
+  CHECK(parallel_add == serial_add);
+  CHECK(parallel_relu == serial_relu);
+  const std::vector<double> va = a.to_vector(), vb = b.to_vector();
+  size_t wrong = 0;  // elements of the serial results that differ from the formula
+  for (size_t i = 0; i < va.size(); ++i)
+    wrong += serial_add[i] != va[i] + vb[i % 500] || serial_relu[i] != std::max(0.0, va[i]);
+  CHECK(wrong == 0);
 }

@@ -1,6 +1,7 @@
 #include "apps/lib/app_main.h"
 
 #include <iostream>
+#include <new>
 
 #include "apps/lib/trainer.h"
 
@@ -24,6 +25,10 @@ int run_app(int argc, char** argv, const std::function<Flags()>& make_flags,
   } catch (const TrainingDiverged& e) {
     std::cerr << program << ": diverged: " << e.what() << "\n";
     return 3;
+  } catch (const std::bad_alloc&) {
+    std::cerr << program << ": error: out of host memory (an allocation outside arcgrad's tensors failed); "
+              << "use smaller batches or raise the memory limit\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << program << ": error: " << e.what() << "\n";
     return 1;

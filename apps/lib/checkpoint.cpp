@@ -38,11 +38,13 @@ nlohmann::json state_to_json(const TrainState& s, const std::string& optimizer_n
 
 // Every field checked; what names the file for the errors.
 TrainState state_from_json(const nlohmann::json& j, const std::string& what) {
-  AG_CHECK(j.is_object() && j.value("format", "") == "arcgrad-checkpoint",
+  // Compared as JSON values: a marker or version of the wrong type is a mismatch like any
+  // other, not a JSON type error (found by tests/fuzz/).
+  auto field = [&](const char* key) { return j.is_object() && j.contains(key) ? j[key] : nlohmann::json(); };
+  AG_CHECK(field("format") == "arcgrad-checkpoint",
            what << " is not an arcgrad checkpoint (no arcgrad-checkpoint marker)");
-  AG_CHECK(j.value("version", -1) == kFormatVersion, what << ": checkpoint format version "
-                                                          << j.value("version", -1) << ", this build reads "
-                                                          << kFormatVersion);
+  AG_CHECK(field("version") == kFormatVersion, what << ": checkpoint format version " << field("version").dump()
+                                                    << ", this build reads " << kFormatVersion);
   TrainState s;
   try {
     s.epoch = j.at("epoch").get<int64_t>();

@@ -128,6 +128,8 @@ nlohmann::json epoch_record_to_json(const EpochRecord& r) {
 Trainer::Trainer(TrainConfig config, TrainerHooks hooks)
     : config_(std::move(config)), hooks_(std::move(hooks)) {
   config_.validate();
+  AG_CHECK(hooks_.checkpoint_every_steps >= 0,
+           "the checkpoint interval must be >= 0 steps, got " << hooks_.checkpoint_every_steps);
   device_ = Device::parse(config_.device);
   if (config_.threads > 0) set_num_threads(config_.threads);
   const bool have = checkpoint_exists(config_.out);
@@ -225,6 +227,7 @@ void Trainer::restore() {
   const std::string conflict = resume_conflict(saved, config_);
   AG_CHECK(conflict.empty(),
            "the checkpoint in '" << config_.out << "' was made with another configuration: " << conflict);
+  serialize::remove_stale_temporaries(config_.out);  // of a process killed mid-save
   TrainState state = load_checkpoint(config_.out, *net_, optimizer_.get());
   epoch_ = state.epoch;
   step_ = state.step;
@@ -336,6 +339,8 @@ bool Trainer::train_epoch(EpochSums& sums) {
                   static_cast<double>(sums.correct) / static_cast<double>(sums.seen));
     if (hooks_.on_step) hooks_.on_step(step_);
     if (stop_requested()) return false;
+    const int64_t every = hooks_.checkpoint_every_steps;
+    if (every > 0 && step_ % every == 0 && sums.batches < steps_per_epoch_) save(&sums);
   }
   return true;
 }

@@ -12,6 +12,8 @@
 // one record is appended to metrics.jsonl and metrics.csv, and the checkpoint is replaced
 // (atomically: a crash or a full disk leaves the previous one). At the end: PNG plots of
 // the curves and the confusion matrix (when gnuplot is installed).
+// With hooks.checkpoint_every_steps = K, also every K steps (the same mid-epoch checkpoint
+// as a stop's), so a SIGKILL loses at most K steps.
 // Stopping: request_stop() (or SIGINT once install_sigint_handler() ran) makes the loop
 // save a checkpoint at the current step and return with status interrupted. Resuming any
 // checkpoint continues with exactly the numbers of an uninterrupted run on the CPU: the
@@ -77,6 +79,10 @@ struct TrainerHooks {
   // Called after every optimizer step with the number of steps done (tests use it to
   // call request_stop at a chosen step).
   std::function<void(int64_t step)> on_step;
+  // Also save a (mid-epoch) checkpoint after every this many optimizer steps; 0: only at
+  // the end of each epoch. An execution setting like the thread count: it changes no
+  // number of the run, so it is not part of TrainConfig and may differ on --resume.
+  int64_t checkpoint_every_steps = 0;
   std::ostream* log = nullptr;  // messages; null: std::cout
   ProgressOptions progress;     // its mode is overridden by config.progress unless "auto"
 };

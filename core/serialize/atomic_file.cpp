@@ -2,12 +2,15 @@
 #include "core/serialize/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <regex>
+#include <vector>
 
 #include "core/error.h"
 
@@ -89,6 +92,23 @@ void AtomicFileWriter::commit() {
     ::fsync(dir);
     ::close(dir);
   }
+}
+
+int remove_stale_temporaries(const std::string& folder) {
+  static const std::regex temporary(R"(^\..+\.tmp-([0-9]+)-[0-9]+$)");
+  std::error_code ec;
+  std::vector<std::filesystem::path> stale;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+    const std::string name = entry.path().filename().string();
+    std::smatch match;
+    if (!std::regex_match(name, match, temporary)) continue;
+    const pid_t pid = static_cast<pid_t>(std::stoll(match[1].str()));
+    if (pid == ::getpid() || ::kill(pid, 0) == 0) continue;  // its writer may still be at work
+    stale.push_back(entry.path());
+  }
+  int removed = 0;
+  for (const auto& path : stale) removed += std::filesystem::remove(path, ec) ? 1 : 0;
+  return removed;
 }
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {

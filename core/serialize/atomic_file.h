@@ -34,6 +34,10 @@ class AtomicFileWriter {
 // The whole file at once.
 void write_file_atomic(const std::string& path, std::string_view bytes);
 
+// Removes the temporary files that writers killed mid-write (SIGKILL, power loss) left in
+// folder (".<name>.tmp-<pid>-<n>", of processes no longer running); returns how many.
+int remove_stale_temporaries(const std::string& folder);
+
 // Testing aid: while on, every AtomicFileWriter::write goes to /dev/full, so the kernel
 // answers ENOSPC exactly as on a full disk.
 void set_simulate_disk_full(bool on);
