@@ -301,8 +301,12 @@ std::string embedding_panel(const EmbeddingPanel& p, size_t index, const TempFol
   std::vector<std::ostringstream> per_class(classes);
   for (size_t i = 0; i < y.size(); ++i) {
     AG_CHECK(y[i] >= 0 && y[i] < classes, where << ": label " << y[i] << " outside [0, " << classes << ")");
+    // Each feature's direction, drawn at a radius spread over [0.9, 1.1] (a fixed
+    // low-discrepancy sequence, so the plot is reproducible): on the bare circle a few
+    // outliers and a dense arc look alike; in a band the density shows.
     const double r = std::hypot(f[2 * i], f[2 * i + 1]);
-    if (r > 0) per_class[y[i]] << num(f[2 * i] / r) << " " << num(f[2 * i + 1] / r) << "\n";
+    const double band = 0.9 + 0.2 * std::fmod(0.5 + static_cast<double>(i) * 0.6180339887498949, 1.0);
+    if (r > 0) per_class[y[i]] << num(band * f[2 * i] / r) << " " << num(band * f[2 * i + 1] / r) << "\n";
   }
   std::ostringstream body;
   body << "set title " << quote(p.title) << "\nunset arrow\n";

@@ -41,8 +41,9 @@ inline void plot_accuracy_vs_m(const std::string& png, const std::vector<LineSer
   plot_lines(png, series, title, "margin m", "test accuracy (%)");
 }
 
-// One panel of 2-D features: each point is normalised onto the unit circle and coloured by
-// its class, and each class weight direction is drawn as an arrow from the origin.
+// One panel of 2-D features: each point is normalised onto the unit circle (drawn in a thin
+// band around it, so dense arcs stand out from scattered points) and coloured by its class,
+// and each class weight direction is drawn as an arrow from the origin.
 struct EmbeddingPanel {
   std::string title;
   Tensor features;                       // [N, 2] float
