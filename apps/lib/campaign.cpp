@@ -182,11 +182,7 @@ std::string campaign_markdown(const std::vector<CampaignRun>& runs, const std::v
       cell[{c.label, c.model}] = &c;
     }
     const CampaignConfig& first = *cell.begin()->second;
-    os << "\n## " << first.dataset << ", " << first.epochs << " epochs\n\n| loss |";
-    for (const std::string& m : models) os << " " << m << " |";
-    os << "\n|---|";
-    for (size_t i = 0; i < models.size(); ++i) os << "---|";
-    os << "\n";
+    os << "\n## " << first.dataset << ", " << first.epochs << " epochs\n\n" << loss_table_header(models);
     for (const std::string& row : rows) {
       os << "| " << row << " |";
       for (const std::string& m : models) {

@@ -71,6 +71,12 @@ void describe_loss(const MarginLossConfig& l, std::string& label, std::string& f
 
 }  // namespace
 
+std::string loss_table_header(const std::vector<std::string>& models) {
+  std::string head = "| loss |", rule = "|---|";
+  for (const std::string& m : models) head += " " + m + " |", rule += "---|";
+  return head + "\n" + rule + "\n";
+}
+
 std::string loss_label(const MarginLossConfig& loss) {
   std::string label, folder;
   describe_loss(loss, label, folder);
@@ -151,11 +157,7 @@ std::string sweep_markdown(const std::vector<SweepEntry>& entries, const std::st
       cell[{e.point.label, e.point.model}] = &e;
     }
     os << "### " << dataset << "\n\nTest top-1 / mAP (%)" << (notes.empty() ? "" : ", " + notes)
-       << ".\n\n| loss |";
-    for (const std::string& m : models) os << " " << m << " |";
-    os << "\n|---|";
-    for (size_t i = 0; i < models.size(); ++i) os << "---|";
-    os << "\n";
+       << ".\n\n" << loss_table_header(models);
     for (const std::string& row : rows) {
       os << "| " << row << " |";
       for (const std::string& m : models) {

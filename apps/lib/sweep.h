@@ -48,6 +48,10 @@ std::string sweep_markdown(const std::vector<SweepEntry>& entries, const std::st
 std::vector<LineSeries> accuracy_vs_m_series(const std::vector<SweepEntry>& entries,
                                              const std::string& dataset);
 
+// The head of a Markdown table in the paper's layout: "| loss | model1 | ... |" and its
+// separator line, both ending in a newline.
+std::string loss_table_header(const std::vector<std::string>& models);
+
 // The table row of a loss configuration: "cross-entropy", "ArcFace s=16, m=0.1", ...
 std::string loss_label(const MarginLossConfig& loss);
 
