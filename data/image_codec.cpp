@@ -50,6 +50,22 @@ void check_jpeg_huffman_tables(const std::vector<uint8_t>& b, const std::string&
   }
 }
 
+// stb grows its buffer for a PNG's image data to whatever length an IDAT chunk declares,
+// before reading the chunk, so a corrupt 300-byte file can ask for 2 GiB (found by
+// tests/fuzz/). Every chunk must fit in the file; a truncated last chunk is left to stb.
+void check_png_chunk_lengths(const std::vector<uint8_t>& b, const std::string& path) {
+  static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (b.size() < 8 || !std::equal(signature, signature + 8, b.begin())) return;  // not a PNG
+  for (size_t pos = 8; pos + 8 <= b.size();) {
+    const size_t length = static_cast<size_t>(b[pos]) << 24 | static_cast<size_t>(b[pos + 1]) << 16 |
+                          static_cast<size_t>(b[pos + 2]) << 8 | b[pos + 3];
+    AG_CHECK(length <= b.size() - pos - 8, path << ": cannot decode image (corrupt PNG: a chunk declares "
+                                                << length << " bytes, the file has " << b.size() - pos - 8
+                                                << " left)");
+    pos += 12 + length;  // length, type, data, CRC
+  }
+}
+
 }  // namespace
 
 DecodedImage decode_image(const std::vector<uint8_t>& bytes, int channels, const std::string& path) {
@@ -57,6 +73,7 @@ DecodedImage decode_image(const std::vector<uint8_t>& bytes, int channels, const
   AG_CHECK(bytes.size() < (size_t{1} << 31), path << ": " << bytes.size() << " bytes, too large an image file");
   const int size = static_cast<int>(bytes.size());
   check_jpeg_huffman_tables(bytes, path);  // before any stb call: stbi_info parses them too
+  check_png_chunk_lengths(bytes, path);
   int w = 0, h = 0, file_channels = 0;
   AG_CHECK(stbi_info_from_memory(bytes.data(), size, &w, &h, &file_channels),
            path << ": cannot decode image (" << stbi_failure_reason() << ")");
