@@ -22,8 +22,11 @@ run_one() {
   local dict=()
   [ -f "$here/$name.dict" ] && dict=(-dict="$here/$name.dict")
   # -timeout: one input taking 10 s is a hang; -rss_limit_mb: a reader asking for more than
-  # 2 GB for a small input is a finding (libFuzzer's malloc limit follows it).
+  # 2 GB for a small input is a finding (libFuzzer's malloc limit follows it). -seed: the
+  # same mutation sequence on every run, so CI explores a reproducible set of inputs
+  # (AG_FUZZ_SEED=N explores another; 0 lets libFuzzer pick one).
   "$build/tests/fuzz/fuzz_$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -seed="${AG_FUZZ_SEED:-1}" \
     -artifact_prefix="$dir/artifacts/" -print_final_stats=1 "${dict[@]}" "$dir/corpus" "$here/corpus/$name" \
     >"$dir/log.txt" 2>&1
 }
