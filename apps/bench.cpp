@@ -189,8 +189,9 @@ LayerResult measure_bn(const LayerSpec& s, int64_t batch, int reps) {
   r.fwd_s = time_median(reps, [&] {
     batch_norm_forward_train(y, mean, invstd, rm, rv, x, gamma, beta, 0.1, 1e-5, Activation::none);
   });
-  r.bwd_s = time_median(
-      reps, [&] { batch_norm_backward(gx, gg, gb, gy, x, none, mean, invstd, gamma, true, Activation::none); });
+  r.bwd_s = time_median(reps, [&] {
+    batch_norm_backward(gx, gg, gb, gy, x, none, mean, invstd, gamma, true, Activation::none);
+  });
   const double xb = x.nbytes();
   r.fwd_bytes = 2 * xb;  // read x, write y
   r.bwd_bytes = 3 * xb;  // read gy and x, write gx

@@ -21,7 +21,8 @@ using namespace ag::train;
 namespace fs = std::filesystem;
 
 Flags make_flags() {
-  Flags f("campaign_report", "Tabulates a campaign's run folders: mean +- std over seeds, per-run times, m plots.");
+  Flags f("campaign_report",
+          "Tabulates a campaign's run folders: mean +- std over seeds, per-run times, m plots.");
   f.add_string("root", "", "campaign root folder (scripts/reproduce_full.sh --root)");
   f.add_string("out", "", "Markdown file to write (default: ROOT/results.md)");
   f.add_bool("plots", true, "draw the accuracy-vs-m plots next to the Markdown file (needs gnuplot)");
@@ -31,7 +32,8 @@ Flags make_flags() {
 int main_body(const Flags& flags) {
   const std::string root = flags.get_string("root");
   if (root.empty()) flags.fail("root", "must name the campaign's root folder");
-  const fs::path out = flags.get_string("out").empty() ? fs::path(root) / "results.md" : fs::path(flags.get_string("out"));
+  const fs::path out =
+      flags.get_string("out").empty() ? fs::path(root) / "results.md" : fs::path(flags.get_string("out"));
   std::vector<std::string> problems;
   const std::vector<CampaignRun> runs = scan_campaign(root, problems);
   std::string text = campaign_markdown(runs, problems, root);

@@ -139,7 +139,8 @@ void spread_class_weights(Tensor& weight) {
   const int64_t classes = weight.size(0);
   std::vector<double> w;
   for (int64_t k = 0; k < classes; ++k) {
-    const double a = std::numbers::pi / 2 + 2 * std::numbers::pi * static_cast<double>(k) / static_cast<double>(classes);
+    const double a =
+        std::numbers::pi / 2 + 2 * std::numbers::pi * static_cast<double>(k) / static_cast<double>(classes);
     w.push_back(std::cos(a));
     w.push_back(std::sin(a));
   }
@@ -172,8 +173,8 @@ EmbeddingPanel train_panel(TrainConfig c, const TrainerHooks& hooks, const std::
   const ArcStats arcs = measure_arcs(panel);
   std::ostringstream os;
   os << title << ": top-1 " << std::fixed << std::setprecision(1) << 100 * r.final_eval.top1
-     << "%, mean angle " << std::setprecision(0) << arcs.mean_angle_deg << " deg, min gap " << arcs.min_gap_deg
-     << " deg";
+     << "%, mean angle " << std::setprecision(0) << arcs.mean_angle_deg << " deg, min gap "
+     << arcs.min_gap_deg << " deg";
   panel.title = os.str();
   std::cout << title << ": test top-1 " << std::fixed << std::setprecision(2) << 100 * r.final_eval.top1
             << "%, mean angle of the features to their own class weight " << std::setprecision(1)

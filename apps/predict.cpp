@@ -11,10 +11,11 @@
 // An image that cannot be read or decoded is reported on stderr naming the file; the
 // others are still predicted.
 // Exit status: 0 all predicted, 1 an error (or some images unreadable), 2 bad command line.
+#include "apps/lib/predict.h"
+
 #include <iostream>
 
 #include "apps/lib/app_main.h"
-#include "apps/lib/predict.h"
 #include "core/parallel.h"
 
 using namespace ag;
@@ -33,20 +34,22 @@ Flags make_flags() {
 
 int main_body(const Flags& flags) {
   if (flags.get_string("checkpoint").empty()) flags.fail("checkpoint", "is required");
-  if (flags.positional().empty()) throw UsageError("predict: name at least one image file or folder (see --help)");
+  if (flags.positional().empty())
+    throw UsageError("predict: name at least one image file or folder (see --help)");
   if (flags.get_int("top") < 1) flags.fail("top", "must be >= 1");
   if (flags.get_int("batch-size") < 1) flags.fail("batch-size", "must be >= 1");
   if (flags.get_int("threads") > 0) set_num_threads(static_cast<int>(flags.get_int("threads")));
   const Device device = Device::parse(flags.get_string("device"));
   TrainedRun run = load_trained_run(flags.get_string("checkpoint"), device);
   const std::vector<std::string> files = expand_image_paths(flags.positional());
-  const std::vector<Prediction> predictions = predict_images(
-      run, files, static_cast<int>(flags.get_int("top")), device, flags.get_int("batch-size"));
+  const std::vector<Prediction> predictions =
+      predict_images(run, files, static_cast<int>(flags.get_int("top")), device, flags.get_int("batch-size"));
   std::cout << format_predictions(predictions, run.class_names, score_kind(run));
   int failed = 0;
   for (const Prediction& p : predictions)
     if (!p.error.empty()) std::cerr << "predict: " << p.error << "\n", ++failed;
-  if (failed > 0) std::cerr << "predict: " << failed << " of " << predictions.size() << " images could not be read\n";
+  if (failed > 0)
+    std::cerr << "predict: " << failed << " of " << predictions.size() << " images could not be read\n";
   return failed > 0 ? 1 : 0;
 }
 

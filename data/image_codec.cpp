@@ -70,16 +70,17 @@ void check_png_chunk_lengths(const std::vector<uint8_t>& b, const std::string& p
 
 DecodedImage decode_image(const std::vector<uint8_t>& bytes, int channels, const std::string& path) {
   AG_CHECK(channels == 0 || channels == 1 || channels == 3, "decode_image: channels must be 0, 1 or 3");
-  AG_CHECK(bytes.size() < (size_t{1} << 31), path << ": " << bytes.size() << " bytes, too large an image file");
+  AG_CHECK(bytes.size() < (size_t{1} << 31),
+           path << ": " << bytes.size() << " bytes, too large an image file");
   const int size = static_cast<int>(bytes.size());
   check_jpeg_huffman_tables(bytes, path);  // before any stb call: stbi_info parses them too
   check_png_chunk_lengths(bytes, path);
   int w = 0, h = 0, file_channels = 0;
   AG_CHECK(stbi_info_from_memory(bytes.data(), size, &w, &h, &file_channels),
            path << ": cannot decode image (" << stbi_failure_reason() << ")");
-  AG_CHECK(static_cast<int64_t>(w) * h <= kMaxImagePixels,
-           path << ": the image is " << w << " x " << h << " pixels, more than the " << kMaxImagePixels
-                << " this reader decodes");
+  AG_CHECK(static_cast<int64_t>(w) * h <= kMaxImagePixels, path << ": the image is " << w << " x " << h
+                                                                << " pixels, more than the "
+                                                                << kMaxImagePixels << " this reader decodes");
   const std::unique_ptr<uint8_t, void (*)(void*)> decoded(
       stbi_load_from_memory(bytes.data(), size, &w, &h, &file_channels, channels), stbi_image_free);
   const uint8_t* hwc = decoded.get();

@@ -15,8 +15,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kColumns = {"epoch",     "step",      "lr",       "train_loss", "test_loss",     "train_acc",
-                                           "test_top1", "test_top5", "test_map", "seconds",    "images_per_sec"};
+const std::vector<std::string> kColumns = {
+    "epoch",     "step",      "lr",       "train_loss", "test_loss",     "train_acc",
+    "test_top1", "test_top5", "test_map", "seconds",    "images_per_sec"};
 
 // A run folder: config.json for (loss, s, m, seed) and `epochs_done` rows of metrics; the
 // last row has the given top-1 and mAP, each epoch took 10 s.
@@ -34,8 +35,9 @@ void make_run(const fs::path& dir, const std::string& loss, double s, double m, 
   std::ofstream(dir / "config.json") << c.to_json().dump(2);
   for (int64_t e = 1; e <= epochs_done; ++e) {
     const bool last = e == epochs_done;
-    append_csv_row((dir / "metrics.csv").string(), kColumns,
-                   {double(e), 10.0 * e, 0.1, 1.0, 1.0, 0.5, last ? top1 : 0.01, 0.9, last ? map : 0.01, 10, 5000});
+    append_csv_row(
+        (dir / "metrics.csv").string(), kColumns,
+        {double(e), 10.0 * e, 0.1, 1.0, 1.0, 0.5, last ? top1 : 0.01, 0.9, last ? map : 0.01, 10, 5000});
   }
 }
 

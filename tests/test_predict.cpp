@@ -39,18 +39,23 @@ DecodedImage upscale_nearest(const DecodedImage& img, int factor) {
   for (int c = 0; c < out.channels; ++c)
     for (int y = 0; y < out.height; ++y)
       for (int x = 0; x < out.width; ++x)
-        out.chw.push_back(img.chw[(static_cast<size_t>(c) * img.height + y / factor) * img.width + x / factor]);
+        out.chw.push_back(
+            img.chw[(static_cast<size_t>(c) * img.height + y / factor) * img.width + x / factor]);
   return out;
 }
 
 void write_png(const fs::path& path, const DecodedImage& img) {
-  const std::vector<uint8_t> bytes = encode_image(img.chw.data(), img.channels, img.height, img.width, ImageFormat::png);
+  const std::vector<uint8_t> bytes =
+      encode_image(img.chw.data(), img.channels, img.height, img.width, ImageFormat::png);
   std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
 struct TempDir {
   fs::path path = fs::temp_directory_path() / ("ag_predict_" + std::to_string(::getpid()));
-  TempDir() { fs::remove_all(path); fs::create_directories(path); }
+  TempDir() {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
   ~TempDir() { fs::remove_all(path); }
 };
 
@@ -63,7 +68,8 @@ TEST_CASE("resize: constant stays constant, a 2x nearest upscale shrinks back ex
   CHECK(small.width == 5);
   for (uint8_t v : small.chw) CHECK(v == 77);
 
-  const DecodedImage ramp = make_image(1, 6, 6, [](int, int y, int x) -> uint8_t { return uint8_t(10 * y + 3 * x); });
+  const DecodedImage ramp =
+      make_image(1, 6, 6, [](int, int y, int x) -> uint8_t { return uint8_t(10 * y + 3 * x); });
   CHECK(resize_image(upscale_nearest(ramp, 2), 6, 6).chw == ramp.chw);
   CHECK(resize_image(ramp, 6, 6).chw == ramp.chw);
 
@@ -134,7 +140,8 @@ TEST_CASE("predict: PNG files give the network's own scores; bad files are named
       REQUIRE(p.top.size() == 4);
       double total = 0;
       for (size_t j = 0; j < 4; ++j) {
-        CHECK(p.top[j].score == doctest::Approx(expected.data<float>()[i * 4 + p.top[j].label]).epsilon(1e-5));
+        CHECK(p.top[j].score ==
+              doctest::Approx(expected.data<float>()[i * 4 + p.top[j].label]).epsilon(1e-5));
         if (j > 0) CHECK(p.top[j].score <= p.top[j - 1].score);
         total += p.top[j].score;
       }

@@ -96,7 +96,8 @@ std::vector<CampaignRun> scan_campaign(const std::string& root, std::vector<std:
   AG_CHECK(fs::is_directory(root), "campaign root " << root << " is not a folder");
   std::vector<fs::path> folders;
   for (const fs::directory_entry& e : fs::recursive_directory_iterator(root))
-    if (e.is_regular_file() && e.path().filename() == "config.json") folders.push_back(e.path().parent_path());
+    if (e.is_regular_file() && e.path().filename() == "config.json")
+      folders.push_back(e.path().parent_path());
   std::sort(folders.begin(), folders.end());
   std::vector<CampaignRun> runs;
   for (const fs::path& dir : folders) {
@@ -127,7 +128,8 @@ std::vector<CampaignConfig> group_campaign(const std::vector<CampaignRun>& runs)
   std::vector<CampaignConfig> configs;
   std::map<std::string, std::vector<double>> top1, map;
   auto key_of = [](const CampaignRun& r) {
-    return section_key(r.config.dataset, r.config.epochs) + "|" + r.config.model + "|" + r.config.loss.describe();
+    return section_key(r.config.dataset, r.config.epochs) + "|" + r.config.model + "|" +
+           r.config.loss.describe();
   };
   std::map<std::string, size_t> index;
   for (const CampaignRun& r : runs) {
@@ -166,8 +168,8 @@ std::string campaign_markdown(const std::vector<CampaignRun>& runs, const std::v
   int finished = 0, diverged = 0;
   for (const CampaignRun& r : runs) finished += r.finished, diverged += r.diverged;
   std::ostringstream os;
-  os << "# Campaign results\n\nFrom the run folders under `" << root << "`: " << runs.size() << " runs, " << finished
-     << " finished, " << diverged << " diverged, " << runs.size() - finished - diverged
+  os << "# Campaign results\n\nFrom the run folders under `" << root << "`: " << runs.size() << " runs, "
+     << finished << " finished, " << diverged << " diverged, " << runs.size() - finished - diverged
      << " in progress. Cells: test top-1 / mAP (%) after the last epoch, mean ± sample standard "
         "deviation over the finished seeds (n); runs in progress are not counted.\n";
   std::vector<std::string> sections;
@@ -204,9 +206,9 @@ std::string campaign_markdown(const std::vector<CampaignRun>& runs, const std::v
         "|---|---|---|---|---|---|---|---|\n";
   for (const CampaignRun& r : runs) {
     os << "| " << r.folder << " | " << r.epochs_done << "/" << r.config.epochs
-       << (r.diverged ? " diverged" : (r.finished ? "" : " running")) << " | " << fixed(100 * r.top1, 2) << " | "
-       << fixed(100 * r.top5, 2) << " | " << fixed(100 * r.map, 2) << " | " << duration(r.train_seconds) << " | "
-       << (r.wall_seconds > 0 ? duration(r.wall_seconds) : "-") << " | "
+       << (r.diverged ? " diverged" : (r.finished ? "" : " running")) << " | " << fixed(100 * r.top1, 2)
+       << " | " << fixed(100 * r.top5, 2) << " | " << fixed(100 * r.map, 2) << " | "
+       << duration(r.train_seconds) << " | " << (r.wall_seconds > 0 ? duration(r.wall_seconds) : "-") << " | "
        << (r.max_load > 0 ? fixed(r.max_load, 2) : "-") << " |\n";
   }
   if (!runs.empty())
@@ -239,8 +241,8 @@ std::vector<MarginSeries> campaign_margin_series(const std::vector<CampaignRun>&
     if (entries.empty()) continue;
     std::vector<LineSeries> lines = accuracy_vs_m_series(entries, entries.front().point.dataset);
     if (lines.empty()) continue;
-    const std::string title = entries.front().point.dataset + ", " +
-                              section.substr(section.rfind("_e") + 2) + " epochs: test top-1 (mean over seeds) vs m";
+    const std::string title = entries.front().point.dataset + ", " + section.substr(section.rfind("_e") + 2) +
+                              " epochs: test top-1 (mean over seeds) vs m";
     out.push_back({section, title, lines});
   }
   return out;

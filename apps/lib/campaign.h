@@ -17,8 +17,8 @@ struct CampaignRun {
   std::string folder;  // relative to the campaign root
   TrainConfig config;
   int64_t epochs_done = 0;
-  bool finished = false;  // all config.epochs epochs evaluated
-  bool diverged = false;  // the campaign marked it (campaign.diverged)
+  bool finished = false;               // all config.epochs epochs evaluated
+  bool diverged = false;               // the campaign marked it (campaign.diverged)
   double top1 = 0, top5 = 0, map = 0;  // test metrics after the last epoch, fractions
   double train_seconds = 0;            // sum of metrics.csv's per-epoch seconds
   double wall_seconds = 0;             // sum of campaign.log's wall_s (0 when absent)

@@ -43,8 +43,9 @@ TrainState state_from_json(const nlohmann::json& j, const std::string& what) {
   auto field = [&](const char* key) { return j.is_object() && j.contains(key) ? j[key] : nlohmann::json(); };
   AG_CHECK(field("format") == "arcgrad-checkpoint",
            what << " is not an arcgrad checkpoint (no arcgrad-checkpoint marker)");
-  AG_CHECK(field("version") == kFormatVersion, what << ": checkpoint format version " << field("version").dump()
-                                                    << ", this build reads " << kFormatVersion);
+  AG_CHECK(field("version") == kFormatVersion, what << ": checkpoint format version "
+                                                    << field("version").dump() << ", this build reads "
+                                                    << kFormatVersion);
   TrainState s;
   try {
     s.epoch = j.at("epoch").get<int64_t>();

@@ -37,24 +37,25 @@ ArcStats measure_arcs(const EmbeddingPanel& p) {
   AG_CHECK(p.labels.defined() && p.labels.dtype() == DType::i64 && p.labels.dim() == 1 &&
                p.labels.size(0) == p.features.size(0),
            "measure_arcs: labels must be int64 [" << p.features.size(0) << "]");
-  AG_CHECK(p.weights.defined() && p.weights.dim() == 2 && p.weights.size(0) == classes &&
-               p.weights.size(1) == 2,
-           "measure_arcs: weights must be [" << classes << ", 2] (one row per class name)");
+  AG_CHECK(
+      p.weights.defined() && p.weights.dim() == 2 && p.weights.size(0) == classes && p.weights.size(1) == 2,
+      "measure_arcs: weights must be [" << classes << ", 2] (one row per class name)");
   const auto f = p.features.to_vector();  // [N, 2]
   const auto w = p.weights.to_vector();   // [C, 2]
   const auto y = p.labels.to_labels();    // [N]
 
   std::vector<double> weight_angle(static_cast<size_t>(classes));
   for (int64_t k = 0; k < classes; ++k) {
-    AG_CHECK(w[2 * k] != 0 || w[2 * k + 1] != 0, "measure_arcs: class " << p.class_names[k]
-                                                                        << " has a zero weight vector");
+    AG_CHECK(w[2 * k] != 0 || w[2 * k + 1] != 0,
+             "measure_arcs: class " << p.class_names[k] << " has a zero weight vector");
     weight_angle[k] = std::atan2(w[2 * k + 1], w[2 * k]);
   }
   std::vector<std::vector<double>> to_own(static_cast<size_t>(classes));  // signed, radians
   ArcStats stats;
   size_t counted = 0;
   for (size_t i = 0; i < y.size(); ++i) {
-    AG_CHECK(y[i] >= 0 && y[i] < classes, "measure_arcs: label " << y[i] << " outside [0, " << classes << ")");
+    AG_CHECK(y[i] >= 0 && y[i] < classes,
+             "measure_arcs: label " << y[i] << " outside [0, " << classes << ")");
     if (f[2 * i] == 0 && f[2 * i + 1] == 0) continue;  // no direction
     const double a = wrap_angle(std::atan2(f[2 * i + 1], f[2 * i]) - weight_angle[y[i]]);
     to_own[y[i]].push_back(a);
@@ -65,7 +66,8 @@ ArcStats measure_arcs(const EmbeddingPanel& p) {
 
   std::vector<int64_t> order(static_cast<size_t>(classes));  // by weight angle, counter-clockwise
   for (int64_t k = 0; k < classes; ++k) order[k] = k;
-  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return weight_angle[a] < weight_angle[b]; });
+  std::sort(order.begin(), order.end(),
+            [&](int64_t a, int64_t b) { return weight_angle[a] < weight_angle[b]; });
   stats.min_gap_deg = 360;
   for (int64_t i = 0; i < classes; ++i) {
     const int64_t a = order[i], b = order[(i + 1) % classes];

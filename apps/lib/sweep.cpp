@@ -156,8 +156,8 @@ std::string sweep_markdown(const std::vector<SweepEntry>& entries, const std::st
       if (std::find(rows.begin(), rows.end(), e.point.label) == rows.end()) rows.push_back(e.point.label);
       cell[{e.point.label, e.point.model}] = &e;
     }
-    os << "### " << dataset << "\n\nTest top-1 / mAP (%)" << (notes.empty() ? "" : ", " + notes)
-       << ".\n\n" << loss_table_header(models);
+    os << "### " << dataset << "\n\nTest top-1 / mAP (%)" << (notes.empty() ? "" : ", " + notes) << ".\n\n"
+       << loss_table_header(models);
     for (const std::string& row : rows) {
       os << "| " << row << " |";
       for (const std::string& m : models) {

@@ -229,15 +229,15 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, 
       switch (act) {
         case Activation::none:
           backward_channel<scalar_t, Activation::none>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
-                                                     istd, gm, training, d.m());
+                                                       istd, gm, training, d.m());
           break;
         case Activation::relu:
           backward_channel<scalar_t, Activation::relu>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
-                                                     istd, gm, training, d.m());
+                                                       istd, gm, training, d.m());
           break;
         case Activation::relu6:
           backward_channel<scalar_t, Activation::relu6>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
-                                                      istd, gm, training, d.m());
+                                                        istd, gm, training, d.m());
           break;
         default:  // not fusable: rejected by the dispatch (core/kernels_nn.cpp)
           break;
