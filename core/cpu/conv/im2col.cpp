@@ -1,5 +1,7 @@
 // The generic route of the CPU convolution (routes.cpp): im2col + OpenBLAS GEMM, for
-// every geometry and both float types.
+// every geometry and both float types. The same loops with the bfloat16 GEMM
+// (core/cpu/bf16/gemm.h) are the route im2col_bf16, which every float32 non-depthwise
+// convolution takes under bf16 matmul precision (core/precision.h).
 //
 // Samples are processed in chunks of B so that every GEMM has about kTargetColumns
 // columns: deep layers with small planes (4x4) then still get a wide, efficient GEMM and
@@ -10,9 +12,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/cpu/bf16/gemm.h"
 #include "core/cpu/conv/kernels.h"
 #include "core/cpu/gemm_util.h"
 #include "core/cpu/strided.h"
+#include "core/precision.h"
 
 namespace ag::cpu {
 
@@ -120,6 +124,16 @@ void chunk_copy(T* nchw, T* chunk, const ConvGeom& g, int64_t n0, int64_t bc, bo
   }
 }
 
+// c = op(a) op(b) + beta * c: the BLAS in float32/float64, or the bfloat16 GEMM (Bf16).
+template <typename T, bool Bf16>
+void conv_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda,
+               const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  if constexpr (Bf16)
+    gemm_bf16(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc);
+  else
+    gemm_rm<T>(trans_a, trans_b, m, n, k, T(1), a, lda, b, ldb, beta, c, ldc);
+}
+
 template <typename T>
 void add_channel_bias(T* out, const T* bias, const ConvGeom& g, int64_t n0, int64_t bc) {
 #pragma omp parallel for collapse(2) schedule(static) if (bc * g.co * g.p > kParallelThreshold)
@@ -130,10 +144,8 @@ void add_channel_bias(T* out, const T* bias, const ConvGeom& g, int64_t n0, int6
     }
 }
 
-}  // namespace
-
-template <typename T>
-void im2col_forward(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g) {
+template <typename T, bool Bf16>
+void forward_impl(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g) {
   const int64_t chunk = chunk_size(g, sizeof(T));
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
@@ -146,7 +158,7 @@ void im2col_forward(T* out, const T* x, const T* w, const T* bias, const ConvGeo
         colp = col;
       }
       T* dst = bc > 1 ? tmp + grp * g.cog * ld : out + (n0 * g.co + grp * g.cog) * g.p;
-      gemm_rm<T>(false, false, g.cog, ld, g.k, T(1), w + grp * g.cog * g.k, g.k, colp, ld, T(0), dst, ld);
+      conv_gemm<T, Bf16>(false, false, g.cog, ld, g.k, w + grp * g.cog * g.k, g.k, colp, ld, T(0), dst, ld);
     }
     if (bc > 1)
       chunk_copy(out, tmp, g, n0, bc, true, bias);
@@ -155,8 +167,8 @@ void im2col_forward(T* out, const T* x, const T* w, const T* bias, const ConvGeo
   }
 }
 
-template <typename T>
-void im2col_backward_input(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g) {
+template <typename T, bool Bf16>
+void backward_input_impl(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g) {
   const int64_t chunk = chunk_size(g, sizeof(T));
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
@@ -169,23 +181,23 @@ void im2col_backward_input(T* grad_x, const T* grad_out, const T* w, const ConvG
     T* gx = grad_x + n0 * g.c * g.h * g.w;
     if (g.pointwise() && bc == 1) {  // the GEMM writes the input gradient directly
       for (int64_t grp = 0; grp < g.groups; ++grp)
-        gemm_rm<T>(true, false, g.cg, ld, g.cog, T(1), w + grp * g.cog * g.k, g.k, go + grp * g.cog * ld, ld,
-                   T(0), gx + grp * g.cg * g.p, ld);
+        conv_gemm<T, Bf16>(true, false, g.cg, ld, g.cog, w + grp * g.cog * g.k, g.k, go + grp * g.cog * ld,
+                           ld, T(0), gx + grp * g.cg * g.p, ld);
       continue;
     }
     std::memset(gx, 0, static_cast<size_t>(bc * g.c * g.h * g.w) * sizeof(T));
     T* col = workspace<T>(0, static_cast<size_t>(g.k * ld));
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       // col [K, ld] = W_g^T [K, cog] x grad_out_g [cog, ld]
-      gemm_rm<T>(true, false, g.k, ld, g.cog, T(1), w + grp * g.cog * g.k, g.k, go + grp * g.cog * ld, ld,
-                 T(0), col, ld);
+      conv_gemm<T, Bf16>(true, false, g.k, ld, g.cog, w + grp * g.cog * g.k, g.k, go + grp * g.cog * ld, ld,
+                         T(0), col, ld);
       col2im(grad_x, col, g, n0, bc, grp * g.cg);
     }
   }
 }
 
-template <typename T>
-void im2col_backward_weight(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g) {
+template <typename T, bool Bf16>
+void backward_weight_impl(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g) {
   const int64_t chunk = chunk_size(g, sizeof(T));
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
@@ -204,10 +216,38 @@ void im2col_backward_weight(T* grad_w, const T* grad_out, const T* x, const Conv
         colp = col;
       }
       // grad_w_g [cog, K] (+)= grad_out_g [cog, ld] x col^T [ld, K]
-      gemm_rm<T>(false, true, g.cog, g.k, ld, T(1), go + grp * g.cog * ld, ld, colp, ld, beta,
-                 grad_w + grp * g.cog * g.k, g.k);
+      conv_gemm<T, Bf16>(false, true, g.cog, g.k, ld, go + grp * g.cog * ld, ld, colp, ld, beta,
+                         grad_w + grp * g.cog * g.k, g.k);
     }
   }
+}
+
+}  // namespace
+
+template <typename T>
+void im2col_forward(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g) {
+  forward_impl<T, false>(out, x, w, bias, g);
+}
+template <typename T>
+void im2col_backward_input(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g) {
+  backward_input_impl<T, false>(grad_x, grad_out, w, g);
+}
+template <typename T>
+void im2col_backward_weight(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g) {
+  backward_weight_impl<T, false>(grad_w, grad_out, x, g);
+}
+
+bool im2col_bf16_accepts(const ConvGeom& g) {
+  return !g.depthwise() && matmul_precision() == MatmulPrecision::bf16;
+}
+void im2col_bf16_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
+  forward_impl<float, true>(out, x, w, bias, g);
+}
+void im2col_bf16_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
+  backward_input_impl<float, true>(grad_x, grad_out, w, g);
+}
+void im2col_bf16_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
+  backward_weight_impl<float, true>(grad_w, grad_out, x, g);
 }
 
 // The bias gradient has a single route: a per-channel sum.
