@@ -23,11 +23,14 @@ namespace ag::cpu {
 namespace {
 
 constexpr int64_t kTargetColumns = 1024;
+// The bf16 GEMM starts one OpenMP region per call: wider chunks mean fewer of them (each a
+// barrier, costly when the cores are shared) and amortise the packing of the weights.
+constexpr int64_t kTargetColumnsBf16 = 8192;
 constexpr int64_t kMaxColumnBytes = int64_t{32} << 20;
 
-// Samples per chunk: enough for kTargetColumns GEMM columns, within the memory cap.
-int64_t chunk_size(const ConvGeom& g, size_t elem) {
-  int64_t b = std::max<int64_t>(1, (kTargetColumns + g.p - 1) / g.p);
+// Samples per chunk: enough for `target` GEMM columns, within the memory cap.
+int64_t chunk_size(const ConvGeom& g, size_t elem, int64_t target) {
+  int64_t b = std::max<int64_t>(1, (target + g.p - 1) / g.p);
   const int64_t per_sample = std::max<int64_t>(1, g.k * g.p * static_cast<int64_t>(elem));
   b = std::min(b, std::max<int64_t>(1, kMaxColumnBytes / per_sample));
   return std::min(b, g.n);
@@ -146,7 +149,7 @@ void add_channel_bias(T* out, const T* bias, const ConvGeom& g, int64_t n0, int6
 
 template <typename T, bool Bf16>
 void forward_impl(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g) {
-  const int64_t chunk = chunk_size(g, sizeof(T));
+  const int64_t chunk = chunk_size(g, sizeof(T), Bf16 ? kTargetColumnsBf16 : kTargetColumns);
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
     T* tmp = bc > 1 ? workspace<T>(1, static_cast<size_t>(g.co * ld)) : nullptr;
@@ -169,7 +172,7 @@ void forward_impl(T* out, const T* x, const T* w, const T* bias, const ConvGeom&
 
 template <typename T, bool Bf16>
 void backward_input_impl(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g) {
-  const int64_t chunk = chunk_size(g, sizeof(T));
+  const int64_t chunk = chunk_size(g, sizeof(T), Bf16 ? kTargetColumnsBf16 : kTargetColumns);
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
     const T* go = grad_out + n0 * g.co * g.p;
@@ -198,7 +201,7 @@ void backward_input_impl(T* grad_x, const T* grad_out, const T* w, const ConvGeo
 
 template <typename T, bool Bf16>
 void backward_weight_impl(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g) {
-  const int64_t chunk = chunk_size(g, sizeof(T));
+  const int64_t chunk = chunk_size(g, sizeof(T), Bf16 ? kTargetColumnsBf16 : kTargetColumns);
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
     const T* go = grad_out + n0 * g.co * g.p;

@@ -143,7 +143,7 @@ void gemm_bf16_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
   const int64_t pairs = (k + 1) / 2, row_panels = (m + kMR - 1) / kMR;
 
   uint32_t* ap = workspace<uint32_t>(0, static_cast<size_t>(row_panels * pairs * kMR));
-#pragma omp parallel for schedule(static) if (m * k > 16384)
+#pragma omp parallel for schedule(static) if (m * k > 262144)
   for (int64_t ip = 0; ip < row_panels; ++ip)
     pack_panel<kMR>(ap + ip * pairs * kMR, a, a_line, a_k, ip * kMR, std::min<int64_t>(kMR, m - ip * kMR), 0,
                     k);
