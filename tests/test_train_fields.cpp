@@ -50,6 +50,7 @@ const std::map<std::string, json> kOtherValue = {
     {"decay-1d", true},
     {"schedule", "step"},
     {"warmup", 0.5},
+    {"sync-bn", true},
     {"seed", 42},
     {"threads", 3},
     {"workers", 1},

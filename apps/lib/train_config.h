@@ -47,6 +47,9 @@ struct TrainConfig {
   bool decay_1d = false;            // false: no weight decay on biases and BN parameters
   std::string schedule = "cosine";  // constant | step | cosine | onecycle
   double warmup_epochs = 0;         // linear lr warm-up, in epochs (-> steps)
+  // Data parallelism (docs/distributed.md): batch-norm statistics over the global batch
+  // (every rank's shard) instead of each rank's own; no effect in a single process.
+  bool sync_bn = false;
   // Execution.
   uint64_t seed = 0;
   int threads = 0;             // compute threads; 0: the library's default

@@ -99,6 +99,9 @@ const std::vector<AnyField>& train_fields() {
           .one_of({"constant", "step", "cosine", "onecycle"}),
       field("warmup", "/warmup_epochs", &C::warmup_epochs, "linear learning-rate warm-up, in epochs")
           .at_least(0),
+      field("sync-bn", "/sync_bn", &C::sync_bn,
+            "data parallel (mpirun): batch-norm statistics over the whole global batch, not each rank's "
+            "shard (the single-process numbers; costs an allreduce per batch-norm layer)"),
       // Execution: none of these changes the numbers a run produces.
       field("seed", "/seed", &C::seed, "seed of the initialisation, shuffling and augmentation").at_least(0),
       field("threads", "/threads", &C::threads, "compute threads (0: the default)")
