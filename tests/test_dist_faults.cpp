@@ -1,5 +1,5 @@
 // Failures of a data-parallel `train` run, launched as a user launches it:
-// `mpirun -np 2 train ...` (AG_MPIEXEC, AG_TRAIN_BINARY: tests/CMakeLists.txt; built only
+// `mpirun -np 2 train ...` (AG_MPIRUN, AG_TRAIN_BINARY: tests/CMakeLists.txt; built only
 // with MPI). A rank that dies (SIGKILL at a chosen step through the AG_TEST_KILL_RANK hook,
 // so no handler and no cleanup) must end the whole job with a non-zero status within a
 // bounded time, the other rank being blocked in a collective at that moment, and leave the
@@ -42,9 +42,11 @@ struct Fixture {
   }
   // mpirun -np 2 train ... for the run folder out; extra flags appended.
   std::vector<std::string> args(const std::string& out, const std::vector<std::string>& extra) const {
-    std::vector<std::string> a = {AG_MPIEXEC,      "-np",        "2",         "--oversubscribe",
-                                  AG_TRAIN_BINARY, "--out",      out,         "--progress",
-                                  "off",           "--no-plots", "--workers", "0"};
+    std::vector<std::string> a = {AG_MPIRUN, "-np", "2"};
+#if AG_MPIRUN_OVERSUBSCRIBE
+    a.emplace_back("--oversubscribe");  // Open MPI: more ranks than cores
+#endif
+    a.insert(a.end(), {AG_TRAIN_BINARY, "--out", out, "--progress", "off", "--no-plots", "--workers", "0"});
     const bool resume = std::find(extra.begin(), extra.end(), "--resume") != extra.end();
     if (!resume)
       for (const char* flag :

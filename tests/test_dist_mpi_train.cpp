@@ -1,4 +1,4 @@
-// Data-parallel training, run by CTest as `mpirun -np 2 test_dist_train` (tests/CMakeLists.txt;
+// Data-parallel training, run by CTest as `mpirun -np 2 test_dist_mpi_train` (tests/CMakeLists.txt;
 // skipped when arcgrad is built without MPI). Each test case runs on both ranks: the
 // distributed Trainer against a single-process Trainer (a one-rank communicator, so each
 // rank computes the reference itself) on the same tiny data and seed.
