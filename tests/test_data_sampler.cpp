@@ -92,7 +92,8 @@ TEST_CASE("sampler: a last partial batch is split evenly; an empty share means o
     CHECK(s.num_batches() == (rank < 2 ? 2 : 1));
   }
   // Element by element: g++ 12.2 with -mavx512f at -O2 builds the literal vector<int64_t>
-  // {1, 1, 0, 0} as {1, 1, 1, 1} (a vectoriser bug; see docs/distributed.md).
+  // {1, 1, 0, 0} as {1, 1, 1, 1} (a vectoriser bug, reproduced on this machine with a
+  // four-line program).
   REQUIRE(sizes.size() == 4);
   CHECK(sizes[0] == 1);
   CHECK(sizes[1] == 1);

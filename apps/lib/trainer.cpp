@@ -329,6 +329,16 @@ Tensor Trainer::upload(const Tensor& images) {
 }
 
 void Trainer::train_step(const Batch& batch, EpochSums& sums) {
+  if (comm_->size() > 1) {
+    // Dropout and drop-path draw from the global generator, which is the same on every rank:
+    // each rank would repeat the others' masks on its shard. A stream per (step, rank)
+    // instead: independent masks, and a resumed run draws the very same ones.
+    constexpr uint64_t kRankStepStream = 0xd15;
+    global_generator() = Generator(config_.seed)
+                             .fork(kRankStepStream)
+                             .fork(static_cast<uint64_t>(step_))
+                             .fork(static_cast<uint64_t>(comm_->rank()));
+  }
   optimizer_->set_lr(schedule_->lr(step_));
   net_->criterion().set_step(step_);
   Tensor features = net_->features(upload(batch.images));
@@ -526,6 +536,8 @@ TrainResult Trainer::run() {
   result.steps = step_;
   if (result.status == TrainResult::Status::finished) result.plots = make_plots(result.final_eval);
   result.wall_seconds = now_seconds() - start;
+  // No rank returns before rank 0 has written its last files (a caller may read them next).
+  if (comm_->size() > 1) comm_->barrier();
   return result;
 }
 
