@@ -14,8 +14,10 @@
 
 #include "core/dist/comm.h"
 #include "core/dist/reducer.h"
+#include "core/dist/sync_batch_norm.h"
 #include "core/ops.h"
 #include "core/random.h"
+#include "layers/batch_norm.h"
 
 using namespace ag;
 
@@ -190,6 +192,61 @@ TEST_CASE("reducer: different parameter lists on the ranks are caught on every r
   std::vector<Tensor> params{Tensor::zeros({W().rank() == 0 ? 3 : 4}, DType::f64).set_requires_grad(true)};
   CHECK_THROWS_WITH_AS(dist::GradientReducer(W(), params), doctest::Contains("different parameter lists"),
                        Error);
+}
+
+// ---- sync batch norm against batch norm on the concatenated batch
+
+TEST_CASE("sync batch norm: each rank's half equals batch norm on the whole batch (float64)") {
+  for (Activation act : {Activation::none, Activation::relu}) {
+    for (Shape shape : {Shape{4, 3}, Shape{2, 3, 5}, Shape{2, 3, 3, 2}}) {
+      CAPTURE(shape_str(shape));
+      manual_seed(31);  // the same whole batch on every rank
+      Shape whole_shape = shape;
+      whole_shape[0] *= W().size();
+      Tensor x = Tensor::uniform(whole_shape, -2, 3, DType::f64).set_requires_grad(true);
+      Tensor up = Tensor::uniform(whole_shape, -1, 1, DType::f64);
+      Tensor w = Tensor::uniform({shape[1]}, 0.5, 1.5, DType::f64).set_requires_grad(true);
+      Tensor b = Tensor::uniform({shape[1]}, -1, 1, DType::f64).set_requires_grad(true);
+      Tensor rm = Tensor::zeros({shape[1]}, DType::f64), rv = Tensor::ones({shape[1]}, DType::f64);
+      Tensor y = batch_norm(x, w, b, rm, rv, true, 0.1, 1e-5, act);
+      sum(mul(y, up)).backward();
+      // This rank's half, through sync batch norm.
+      const int64_t per = shape[0], lo = W().rank() * per;
+      Tensor xs = x.detach().slice(lo, lo + per).clone().set_requires_grad(true);
+      Tensor ws = w.detach().clone().set_requires_grad(true), bs = b.detach().clone().set_requires_grad(true);
+      Tensor rms = Tensor::zeros({shape[1]}, DType::f64), rvs = Tensor::ones({shape[1]}, DType::f64);
+      Tensor ys = dist::sync_batch_norm(xs, ws, bs, rms, rvs, true, 0.1, 1e-5, act, W());
+      sum(mul(ys, up.slice(lo, lo + per))).backward();
+      check_close(ys.to_vector(), y.detach().slice(lo, lo + per).to_vector(), 1e-12);
+      check_close(xs.grad().to_vector(), x.grad().slice(lo, lo + per).to_vector(), 1e-12);
+      check_close(rms.to_vector(), rm.to_vector(), 1e-12);
+      check_close(rvs.to_vector(), rv.to_vector(), 1e-12);
+      // gamma's and beta's gradients are per-rank sums: over the ranks, the whole batch's.
+      Tensor gw = ws.grad().clone(), gb = bs.grad().clone();
+      W().allreduce_sum(gw);
+      W().allreduce_sum(gb);
+      check_close(gw.to_vector(), w.grad().to_vector(), 1e-12);
+      check_close(gb.to_vector(), b.grad().to_vector(), 1e-12);
+    }
+  }
+}
+
+TEST_CASE("sync batch norm: ranks with different batch sizes; the BatchNorm module in sync mode") {
+  manual_seed(32);
+  const int64_t total = 3 * W().size() + 1;  // rank 0 takes one more row
+  Tensor x = Tensor::uniform({total, 2, 2, 2}, -1, 2, DType::f64);
+  const int64_t lo = W().rank() == 0 ? 0 : 3 * W().rank() + 1, hi = 3 * W().rank() + 4;
+  BatchNorm2d plain(2), synced(2);
+  plain.to(DType::f64);
+  synced.to(DType::f64);
+  CHECK(use_sync_batch_norm(synced) == 1);
+  Tensor want = plain(x).slice(lo, hi);
+  Tensor got = synced(x.slice(lo, hi).contiguous());
+  check_close(got.to_vector(), want.to_vector(), 1e-12);
+  check_close(synced.running_var().to_vector(), plain.running_var().to_vector(), 1e-12);
+  synced.eval();  // eval: running statistics, no communication
+  plain.eval();
+  check_close(synced(x.slice(lo, hi).contiguous()).to_vector(), plain(x).slice(lo, hi).to_vector(), 0);
 }
 
 int main(int argc, char** argv) {
