@@ -8,9 +8,12 @@
 
 #include "core/dist/comm.h"
 #include "core/dist/reducer.h"
+#include "core/dist/sync_batch_norm.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "gradcheck.h"
+#include "layers/batch_norm.h"
+#include "layers/linear.h"
 
 using namespace ag;
 using ag::testing::random_leaf;
@@ -195,4 +198,95 @@ TEST_CASE("reducer: parameters must be leaves that require grad, each listed onc
                        doctest::Contains("leaf tensor that requires grad"), Error);
   CHECK_THROWS_WITH_AS(dist::GradientReducer(dist::world(), {a}, {.bucket_bytes = 0}),
                        doctest::Contains("bucket_bytes"), Error);
+}
+
+// ---- sync batch norm over one process is batch norm
+
+TEST_CASE("sync_batch_norm over one process equals batch_norm: values, running stats, gradients") {
+  for (Activation act : {Activation::none, Activation::relu}) {
+    for (Shape shape : {Shape{5, 3}, Shape{3, 2, 4}, Shape{2, 3, 3, 2}}) {
+      CAPTURE(shape_str(shape));
+      manual_seed(21);
+      Tensor x = random_leaf(shape, -2, 3), w = random_leaf({shape[1]}, 0.5, 1.5),
+             b = random_leaf({shape[1]});
+      Tensor up = Tensor::uniform(shape, -1, 1, DType::f64);
+      Tensor rm1 = Tensor::zeros({shape[1]}, DType::f64), rv1 = Tensor::ones({shape[1]}, DType::f64);
+      Tensor rm2 = rm1.clone(), rv2 = rv1.clone();
+      Tensor y1 = batch_norm(x, w, b, rm1, rv1, true, 0.1, 1e-5, act);
+      sum(mul(y1, up)).backward();
+      const std::vector<double> gx = x.grad().to_vector(), gw = w.grad().to_vector(),
+                                gb = b.grad().to_vector();
+      for (Tensor* t : {&x, &w, &b}) t->zero_grad();
+      Tensor y2 = dist::sync_batch_norm(x, w, b, rm2, rv2, true, 0.1, 1e-5, act, dist::world());
+      sum(mul(y2, up)).backward();
+      auto close = [](const std::vector<double>& a, const std::vector<double>& b) {
+        REQUIRE(a.size() == b.size());
+        for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-12).scale(1.0));
+      };
+      close(y2.to_vector(), y1.to_vector());
+      close(rm2.to_vector(), rm1.to_vector());
+      close(rv2.to_vector(), rv1.to_vector());
+      close(x.grad().to_vector(), gx);
+      close(w.grad().to_vector(), gw);
+      close(b.grad().to_vector(), gb);
+    }
+  }
+}
+
+TEST_CASE("sync_batch_norm gradcheck (float64), affine or not, fused ReLU") {
+  manual_seed(22);
+  Tensor x = random_leaf({4, 3, 2, 2}, -2, 2), w = random_leaf({3}, 0.5, 1.5), b = random_leaf({3});
+  CHECK_GRADCHECK(
+      [&] {
+        return dist::sync_batch_norm(x, w, b, Tensor(), Tensor(), true, 0.1, 1e-5, Activation::none,
+                                     dist::world());
+      },
+      {x, w, b});
+  CHECK_GRADCHECK(
+      [&] {
+        return dist::sync_batch_norm(x, w, b, Tensor(), Tensor(), true, 0.1, 1e-5, Activation::relu,
+                                     dist::world());
+      },
+      {x, w, b});
+  Tensor x2 = random_leaf({6, 2});
+  CHECK_GRADCHECK(
+      [&] {
+        return dist::sync_batch_norm(x2, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5,
+                                     Activation::none, dist::world());
+      },
+      {x2});
+}
+
+TEST_CASE("sync_batch_norm: eval is batch_norm; bad arguments are named") {
+  manual_seed(23);
+  Tensor x = Tensor::uniform({4, 2}, -1, 1, DType::f64);
+  Tensor rm = Tensor::from_vector({0.5, -1}, {2}, DType::f64),
+         rv = Tensor::from_vector({2, 0.5}, {2}, DType::f64);
+  Tensor want = batch_norm(x, Tensor(), Tensor(), rm, rv, false, 0.1, 1e-5);
+  Tensor got =
+      dist::sync_batch_norm(x, Tensor(), Tensor(), rm, rv, false, 0.1, 1e-5, Activation::none, dist::world());
+  CHECK(got.to_vector() == want.to_vector());
+  CHECK_THROWS_WITH_AS(dist::sync_batch_norm(x, Tensor::ones({3}, DType::f64), Tensor(), Tensor(), Tensor(),
+                                             true, 0.1, 1e-5, Activation::none, dist::world()),
+                       doctest::Contains("weight (gamma) must be a contiguous [2]"), Error);
+  Tensor one = Tensor::ones({1, 2}, DType::f64);
+  CHECK_THROWS_WITH_AS(dist::sync_batch_norm(one, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5,
+                                             Activation::none, dist::world()),
+                       doctest::Contains("more than one value per channel"), Error);
+}
+
+TEST_CASE("use_sync_batch_norm switches every BatchNorm of a tree; one process normalises as before") {
+  manual_seed(24);
+  auto inner = std::make_shared<Sequential>(std::vector<ModulePtr>{std::make_shared<BatchNorm1d>(3)});
+  Sequential net({std::make_shared<Linear>(4, 3), std::make_shared<BatchNorm1d>(3), inner});
+  Tensor x = Tensor::uniform({5, 4}, -1, 1);
+  Tensor before = net(x);
+  CHECK(use_sync_batch_norm(net) == 2);
+  auto* bn = dynamic_cast<BatchNorm*>(&net[1]);
+  REQUIRE(bn != nullptr);
+  CHECK(bn->sync_stats());
+  CHECK(bn->describe().find("sync") != std::string::npos);
+  CHECK(net(x).to_vector() == before.to_vector());
+  CHECK(use_sync_batch_norm(net, false) == 2);
+  CHECK_FALSE(bn->sync_stats());
 }

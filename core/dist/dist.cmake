@@ -50,14 +50,29 @@ function(ag_filter_dist_sources sources_var)
   set(${sources_var} ${sources} PARENT_SCOPE)
 endfunction()
 
+# Only mpi.cpp includes mpi.h and only nccl.cpp nccl.h: the rest of the engine compiles
+# without their include paths. The libraries are linked into whatever links the engine.
 function(ag_configure_dist_target target)
+  get_target_property(source_dir ${target} SOURCE_DIR)
   if(AG_MPI_ENABLED)
     target_compile_definitions(${target} PUBLIC AG_HAVE_MPI=1)
-    target_link_libraries(${target} PUBLIC MPI::MPI_CXX)
+    get_target_property(mpi_includes MPI::MPI_CXX INTERFACE_INCLUDE_DIRECTORIES)
+    get_target_property(mpi_options MPI::MPI_CXX INTERFACE_COMPILE_OPTIONS)
+    set_property(SOURCE ${source_dir}/core/dist/mpi.cpp TARGET_DIRECTORY ${target} APPEND
+                 PROPERTY INCLUDE_DIRECTORIES ${mpi_includes})
+    # The C API is all arcgrad uses: skip the deprecated C++ bindings (and their warnings).
+    set_property(SOURCE ${source_dir}/core/dist/mpi.cpp TARGET_DIRECTORY ${target} APPEND
+                 PROPERTY COMPILE_DEFINITIONS OMPI_SKIP_MPICXX=1 MPICH_SKIP_MPICXX=1)
+    if(mpi_options)
+      set_property(SOURCE ${source_dir}/core/dist/mpi.cpp TARGET_DIRECTORY ${target} APPEND
+                   PROPERTY COMPILE_OPTIONS ${mpi_options})
+    endif()
+    target_link_libraries(${target} PRIVATE $<LINK_ONLY:MPI::MPI_CXX>)
   endif()
   if(AG_NCCL_ENABLED)
     target_compile_definitions(${target} PUBLIC AG_HAVE_NCCL=1)
-    target_include_directories(${target} PRIVATE ${NCCL_INCLUDE_DIR})
+    set_property(SOURCE ${source_dir}/core/dist/nccl.cpp TARGET_DIRECTORY ${target} APPEND
+                 PROPERTY INCLUDE_DIRECTORIES ${NCCL_INCLUDE_DIR})
     target_link_libraries(${target} PUBLIC ${NCCL_LIBRARY})
   endif()
 endfunction()
