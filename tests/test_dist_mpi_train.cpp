@@ -129,7 +129,7 @@ TEST_CASE("2 ranks with sync batch norm follow one process with the same global 
   CHECK(r.steps == 12);  // 48 images, global batch 8, 2 epochs: as in one process
   const double worst = max_difference(expected, got);
   MESSAGE("rank " << world().rank() << ": largest weight difference after 12 steps " << worst);
-  CHECK(worst < 2e-5);
+  CHECK(worst < 1e-6);  // measured 9e-8 (float32 weights of order 0.1-1)
   // Rank 0 wrote the run folder: its losses are the single process's, to rounding.
   if (world().rank() == 0) {
     const auto a = ag_test::read_metrics(single.out), b = ag_test::read_metrics(parallel.out);

@@ -172,7 +172,9 @@ TEST_CASE("settings table: config.json written before the table loads unchanged"
   CHECK(c.threads == 2);
   CHECK(c.resume);
   CHECK(c.progress == "lines");
-  CHECK(c.to_json() == old);  // the same keys, values and loss description
+  json now = old;
+  now["sync_bn"] = false;     // settings added since are written with their defaults
+  CHECK(c.to_json() == now);  // otherwise the same keys, values and loss description
 }
 
 TEST_CASE("settings table: a resumed run may change exactly these settings") {

@@ -19,6 +19,7 @@
 #include "core/parallel.h"
 #include "core/random.h"
 #include "core/serialize/atomic_file.h"
+#include "layers/batch_norm.h"
 
 namespace ag::train {
 
@@ -166,6 +167,13 @@ Trainer::Trainer(TrainConfig config, TrainerHooks hooks)
   // Identical replicas: the seed already makes them so (and every rank loads the same
   // checkpoint); rank 0's weights are sent anyway, as DDP does, so that nothing else can differ.
   broadcast_module(*net_, *comm_);
+  if (comm_->size() > 1 && config_.sync_bn) {
+    // Batch-norm statistics over the global batch (they use dist::world(), the world this
+    // run's communicator must then be).
+    AG_CHECK(comm_ == &dist::world(), "--sync-bn needs the trainer to run on dist::world()");
+    const int layers = use_sync_batch_norm(*net_);
+    log() << "sync batch norm: " << layers << " layers use the global batch's statistics\n";
+  }
   if (comm_->size() > 1) {
     // Gradients of CUDA parameters go through NCCL where the build has it.
     dist::Communicator& grads = hooks_.comm ? *hooks_.comm : dist::world_for(device_);
