@@ -70,7 +70,7 @@ int main_body(const Flags& flags) {
   if (config.resume && checkpoint_exists(config.out))
     config = merge_resume_flags(TrainConfig::from_json(read_checkpoint_state(config.out).config), flags);
   // Loader threads: the given number per process, or the default shared among the ranks.
-  if (world.size() > 1 && !flags.was_set("workers"))
+  if (world.size() > 1 && !flags.was_set("workers") && config.workers > 0)
     config.workers = std::max(1, config.workers / world.size());
   TrainerHooks hooks;
   hooks.on_step = kill_hook_from_env();

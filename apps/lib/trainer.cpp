@@ -177,7 +177,9 @@ Trainer::Trainer(TrainConfig config, TrainerHooks hooks)
   if (comm_->size() > 1) {
     // Gradients of CUDA parameters go through NCCL where the build has it.
     dist::Communicator& grads = hooks_.comm ? *hooks_.comm : dist::world_for(device_);
-    reducer_ = std::make_unique<dist::GradientReducer>(grads, net_->parameters());
+    dist::ReducerOptions options;
+    options.broadcast_parameters = false;  // done above, with the buffers
+    reducer_ = std::make_unique<dist::GradientReducer>(grads, net_->parameters(), options);
   }
 }
 
