@@ -64,7 +64,7 @@ std::function<void(int64_t)> kill_hook_from_env() {
 }
 
 int main_body(const Flags& flags) {
-  require_mpi_if_launched("train");
+  require_mpi_if_launched();
   ag::dist::Communicator& world = ag::dist::world();
   TrainConfig config = config_from_flags(flags);
   if (config.resume && checkpoint_exists(config.out))

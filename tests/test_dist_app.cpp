@@ -38,13 +38,13 @@ TEST_CASE("launcher size: read from Open MPI's, PMI's or Slurm's variables, else
 }
 
 TEST_CASE("started as one of several processes without MPI built: the advice to build it") {
-  CHECK_NOTHROW(require_mpi_if_launched("train"));  // no launcher: nothing to say
+  CHECK_NOTHROW(require_mpi_if_launched());  // no launcher: nothing to say
   ScopedEnv e("OMPI_COMM_WORLD_SIZE", "2");
   if (dist::built_with_mpi()) {
-    CHECK_NOTHROW(require_mpi_if_launched("train"));
+    CHECK_NOTHROW(require_mpi_if_launched());
   } else {
-    CHECK_THROWS_WITH_AS(require_mpi_if_launched("train"), doctest::Contains("-DAG_USE_MPI=ON"), UsageError);
-    CHECK_THROWS_WITH_AS(require_mpi_if_launched("train"), doctest::Contains("libopenmpi-dev"), UsageError);
+    CHECK_THROWS_WITH_AS(require_mpi_if_launched(), doctest::Contains("-DAG_USE_MPI=ON"), UsageError);
+    CHECK_THROWS_WITH_AS(require_mpi_if_launched(), doctest::Contains("libopenmpi-dev"), UsageError);
   }
 }
 

@@ -22,11 +22,12 @@ int launcher_world_size() {
   return env_int({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS"}, 1);
 }
 
-void require_mpi_if_launched(const std::string& program) {
+void require_mpi_if_launched() {
   const int n = launcher_world_size();
   if (n <= 1 || dist::built_with_mpi()) return;
-  throw UsageError(program + " was started as one of " + std::to_string(n) +
-                   " processes, but this arcgrad was built without MPI, so each would train alone. "
+  throw UsageError("started as one of " + std::to_string(n) +
+                   " processes (by mpirun or another launcher), but arcgrad was built without MPI, so each "
+                   "process would train alone. "
                    "Install Open MPI (Debian: apt install libopenmpi-dev openmpi-bin) and rebuild with "
                    "cmake -DAG_USE_MPI=ON (see docs/distributed.md)");
 }

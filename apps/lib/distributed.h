@@ -17,7 +17,7 @@ int launcher_world_size();
 // Throws a UsageError saying how to build with MPI when this program was started as one
 // of several processes (launcher_world_size() > 1) but arcgrad was built without MPI, so
 // each process would silently train alone.
-void require_mpi_if_launched(const std::string& program);
+void require_mpi_if_launched();
 
 // Every parameter and floating-point buffer of module becomes rank root's (as DDP does
 // when it wraps a model): replicas start identical whatever each process initialised.
