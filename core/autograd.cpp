@@ -97,6 +97,31 @@ std::vector<Node*> topological_order(Node* root) {
 }  // namespace
 
 namespace {
+// Runs node on its gradient g and hands each input's gradient to the node it flows into,
+// adding it to what that node already got.
+void run_node(Node* node, const Tensor& g, std::unordered_map<Node*, Tensor>& pending, bool retain_graph) {
+  AG_CHECK(!node->released, "backward through " << node->name()
+                                                << " a second time, but its saved tensors were already "
+                                                   "freed: pass retain_graph=true to the first backward");
+  std::vector<Tensor> input_grads = node->apply(g);
+  for (size_t i = 0; i < node->next.size(); ++i) {
+    Node* next = node->next[i].get();
+    if (!next || !input_grads[i].defined()) continue;
+    auto slot = pending.find(next);
+    if (slot == pending.end()) {
+      pending.emplace(next, std::move(input_grads[i]));
+    } else {
+      Tensor sum = Tensor::empty(slot->second.shape(), slot->second.dtype(), slot->second.device());
+      axpby(sum, 1.0, slot->second.contiguous(), 1.0, input_grads[i].contiguous());
+      slot->second = sum;
+    }
+  }
+  if (!retain_graph && !dynamic_cast<AccumulateGrad*>(node)) {
+    node->release_saved();
+    node->released = true;
+  }
+}
+
 // For each leaf with a post-accumulate-grad hook, the position in order of its last
 // AccumulateGrad. gradient_edge() makes one AccumulateGrad per use of a leaf, and the
 // topological order puts each after every node feeding it, so after the last one the
@@ -128,33 +153,14 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     Node* node = order[position];
     auto* sink = last_sink.empty() ? nullptr : dynamic_cast<AccumulateGrad*>(node);
     auto it = pending.find(node);
-    if (it != pending.end()) {
-      AG_CHECK(!node->released, "backward through " << node->name()
-                                                    << " a second time, but its saved tensors were already "
-                                                       "freed: pass retain_graph=true to the first backward");
+    if (it != pending.end()) {  // else no gradient reached this node
       Tensor g = std::move(it->second);
       pending.erase(it);
-      std::vector<Tensor> input_grads = node->apply(g);
-      for (size_t i = 0; i < node->next.size(); ++i) {
-        Node* next = node->next[i].get();
-        if (!next || !input_grads[i].defined()) continue;
-        auto slot = pending.find(next);
-        if (slot == pending.end()) {
-          pending.emplace(next, std::move(input_grads[i]));
-        } else {
-          Tensor sum = Tensor::empty(slot->second.shape(), slot->second.dtype(), slot->second.device());
-          axpby(sum, 1.0, slot->second.contiguous(), 1.0, input_grads[i].contiguous());
-          slot->second = sum;
-        }
-      }
-      if (!retain_graph && !dynamic_cast<AccumulateGrad*>(node)) {
-        node->release_saved();
-        node->released = true;
-      }
+      run_node(node, g, pending, retain_graph);
       if (sink) accumulated.insert(sink->leaf.get());
     }
-    // The hook fires at the leaf's last sink even when no gradient reached that one use,
-    // as long as an earlier use got one; a leaf no gradient reached is left alone.
+    // A hooked leaf's hook fires at its last sink, also when no gradient reached that one
+    // use, as long as an earlier use got one; a leaf no gradient reached is left alone.
     if (sink && sink->leaf->post_accumulate_grad_hook) {
       auto last = last_sink.find(sink->leaf.get());
       if (last != last_sink.end() && last->second == position && accumulated.count(sink->leaf.get()))

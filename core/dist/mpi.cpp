@@ -63,7 +63,10 @@ class MpiPending : public Pending {
   ~MpiPending() override {
     // The buffer must outlive the requests: an unwaited handle still waits (errors
     // ignored here; whoever needed the result called wait()).
-    if (!done_) MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!done_ && !finalized)
+      MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
   }
   void wait() override {
     if (done_) return;
