@@ -1,6 +1,7 @@
 #include "core/autograd.h"
 
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/kernels.h"
 
@@ -95,6 +96,46 @@ std::vector<Node*> topological_order(Node* root) {
 }
 }  // namespace
 
+namespace {
+// Runs node on its gradient g and hands each input's gradient to the node it flows into,
+// adding it to what that node already got.
+void run_node(Node* node, const Tensor& g, std::unordered_map<Node*, Tensor>& pending, bool retain_graph) {
+  AG_CHECK(!node->released, "backward through " << node->name()
+                                                << " a second time, but its saved tensors were already "
+                                                   "freed: pass retain_graph=true to the first backward");
+  std::vector<Tensor> input_grads = node->apply(g);
+  for (size_t i = 0; i < node->next.size(); ++i) {
+    Node* next = node->next[i].get();
+    if (!next || !input_grads[i].defined()) continue;
+    auto slot = pending.find(next);
+    if (slot == pending.end()) {
+      pending.emplace(next, std::move(input_grads[i]));
+    } else {
+      Tensor sum = Tensor::empty(slot->second.shape(), slot->second.dtype(), slot->second.device());
+      axpby(sum, 1.0, slot->second.contiguous(), 1.0, input_grads[i].contiguous());
+      slot->second = sum;
+    }
+  }
+  if (!retain_graph && !dynamic_cast<AccumulateGrad*>(node)) {
+    node->release_saved();
+    node->released = true;
+  }
+}
+
+// For each leaf with a post-accumulate-grad hook, the position in order of its last
+// AccumulateGrad. gradient_edge() makes one AccumulateGrad per use of a leaf, and the
+// topological order puts each after every node feeding it, so after the last one the
+// leaf's gradient of this backward is complete.
+std::unordered_map<TensorImpl*, size_t> last_sinks_of_hooked_leaves(const std::vector<Node*>& order) {
+  std::unordered_map<TensorImpl*, size_t> last;
+  for (size_t i = 0; i < order.size(); ++i) {
+    auto* sink = dynamic_cast<AccumulateGrad*>(order[i]);
+    if (sink && sink->leaf->post_accumulate_grad_hook) last[sink->leaf.get()] = i;
+  }
+  return last;
+}
+}  // namespace
+
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   AG_CHECK(root.requires_grad(),
            "backward: the tensor " << root.describe() << " does not require grad and has no grad_fn");
@@ -105,30 +146,25 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   std::shared_ptr<Node> root_node = gradient_edge(root);
   std::unordered_map<Node*, Tensor> pending;
   pending[root_node.get()] = grad;
-  for (Node* node : topological_order(root_node.get())) {
+  const std::vector<Node*> order = topological_order(root_node.get());
+  const std::unordered_map<TensorImpl*, size_t> last_sink = last_sinks_of_hooked_leaves(order);
+  std::unordered_set<TensorImpl*> accumulated;  // hooked leaves that got a gradient so far
+  for (size_t position = 0; position < order.size(); ++position) {
+    Node* node = order[position];
+    auto* sink = last_sink.empty() ? nullptr : dynamic_cast<AccumulateGrad*>(node);
     auto it = pending.find(node);
-    if (it == pending.end()) continue;  // no gradient reached this node
-    AG_CHECK(!node->released, "backward through " << node->name()
-                                                  << " a second time, but its saved tensors were already "
-                                                     "freed: pass retain_graph=true to the first backward");
-    Tensor g = std::move(it->second);
-    pending.erase(it);
-    std::vector<Tensor> input_grads = node->apply(g);
-    for (size_t i = 0; i < node->next.size(); ++i) {
-      Node* next = node->next[i].get();
-      if (!next || !input_grads[i].defined()) continue;
-      auto slot = pending.find(next);
-      if (slot == pending.end()) {
-        pending.emplace(next, std::move(input_grads[i]));
-      } else {
-        Tensor sum = Tensor::empty(slot->second.shape(), slot->second.dtype(), slot->second.device());
-        axpby(sum, 1.0, slot->second.contiguous(), 1.0, input_grads[i].contiguous());
-        slot->second = sum;
-      }
+    if (it != pending.end()) {  // else no gradient reached this node
+      Tensor g = std::move(it->second);
+      pending.erase(it);
+      run_node(node, g, pending, retain_graph);
+      if (sink) accumulated.insert(sink->leaf.get());
     }
-    if (!retain_graph && !dynamic_cast<AccumulateGrad*>(node)) {
-      node->release_saved();
-      node->released = true;
+    // A hooked leaf's hook fires at its last sink, also when no gradient reached that one
+    // use, as long as an earlier use got one; a leaf no gradient reached is left alone.
+    if (sink && sink->leaf->post_accumulate_grad_hook) {
+      auto last = last_sink.find(sink->leaf.get());
+      if (last != last_sink.end() && last->second == position && accumulated.count(sink->leaf.get()))
+        sink->leaf->post_accumulate_grad_hook();
     }
   }
 }

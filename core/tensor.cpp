@@ -237,6 +237,18 @@ const Tensor& Tensor::grad() const {
 }
 void Tensor::set_grad(const Tensor& g) { impl_->grad = g; }
 void Tensor::zero_grad() { impl_->grad = Tensor(); }
+void Tensor::set_post_accumulate_grad_hook(std::function<void()> hook) {
+  AG_REQUIRE_DEFINED("set_post_accumulate_grad_hook()");
+  if (hook) {
+    AG_CHECK(is_leaf() && impl_->requires_grad,
+             "set_post_accumulate_grad_hook: only a leaf that requires grad has one, got " << describe());
+    AG_CHECK(!impl_->post_accumulate_grad_hook, "set_post_accumulate_grad_hook: the tensor "
+                                                    << describe()
+                                                    << " already has a hook (remove it first: pass an "
+                                                       "empty function)");
+  }
+  impl_->post_accumulate_grad_hook = std::move(hook);
+}
 const std::shared_ptr<Node>& Tensor::grad_fn() const {
   AG_REQUIRE_DEFINED("grad_fn()");
   return impl_->grad_fn;

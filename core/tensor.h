@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -100,6 +101,13 @@ class Tensor {
   const std::shared_ptr<Node>& grad_fn() const;
   void set_grad_fn(std::shared_ptr<Node> fn);
   Tensor detach() const;  // same storage, no history
+  // A leaf's post-accumulate-grad hook: run_backward calls it once per backward that
+  // reaches this leaf, right after the leaf's last gradient of that backward was added to
+  // grad(), i.e. when grad() is final for this backward (also when the leaf is used several
+  // times). The data-parallel reducer (core/dist/reducer.h) starts an allreduce from it
+  // while backward goes on. One hook per leaf: setting a second one is an error; an empty
+  // function removes it.
+  void set_post_accumulate_grad_hook(std::function<void()> hook);
   // Backward from this tensor. Without an explicit upstream gradient it must be a scalar.
   void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;
 
@@ -123,6 +131,7 @@ struct TensorImpl {
   bool requires_grad = false;  // for leaves; non-leaves require grad when grad_fn is set
   Tensor grad;
   std::shared_ptr<Node> grad_fn;
+  std::function<void()> post_accumulate_grad_hook;  // see Tensor::set_post_accumulate_grad_hook
 };
 
 // Debug aid for gradient checks: when on, Tensor::empty fills float tensors with NaN so

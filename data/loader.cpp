@@ -15,17 +15,25 @@ namespace {
 constexpr uint64_t kShuffleStream = 1;
 constexpr uint64_t kAugmentStream = 2;
 
+// The options, checked before the sampler is built from them (its errors are for other callers).
+LoaderOptions checked(const std::shared_ptr<const Dataset>& data, const LoaderOptions& options) {
+  AG_CHECK(data && data->size() > 0, "DataLoader: empty dataset");
+  AG_CHECK(options.batch_size > 0, "DataLoader: batch_size must be positive, got " << options.batch_size);
+  AG_CHECK(options.num_workers >= 0, "DataLoader: num_workers must be >= 0, got " << options.num_workers);
+  AG_CHECK(options.prefetch > 0, "DataLoader: prefetch must be positive, got " << options.prefetch);
+  AG_CHECK(!options.drop_last || data->size() >= options.batch_size,
+           "DataLoader: drop_last with batch_size " << options.batch_size << " > dataset size "
+                                                    << data->size() << " leaves no batch");
+  return options;
+}
+
 }  // namespace
 
 DataLoader::DataLoader(std::shared_ptr<const Dataset> data, Transform transform, LoaderOptions options)
-    : data_(std::move(data)), transform_(std::move(transform)), options_(options) {
-  AG_CHECK(data_ && data_->size() > 0, "DataLoader: empty dataset");
-  AG_CHECK(options_.batch_size > 0, "DataLoader: batch_size must be positive, got " << options_.batch_size);
-  AG_CHECK(options_.num_workers >= 0, "DataLoader: num_workers must be >= 0, got " << options_.num_workers);
-  AG_CHECK(options_.prefetch > 0, "DataLoader: prefetch must be positive, got " << options_.prefetch);
-  AG_CHECK(!options_.drop_last || data_->size() >= options_.batch_size,
-           "DataLoader: drop_last with batch_size " << options_.batch_size << " > dataset size "
-                                                    << data_->size() << " leaves no batch");
+    : data_(std::move(data)),
+      transform_(std::move(transform)),
+      options_(checked(data_, options)),
+      sampler_(data_->size(), options_.batch_size, options_.rank, options_.world, options_.drop_last) {
   for (int w = 0; w < options_.num_workers; ++w) workers_.emplace_back([this] { worker_loop(); });
 }
 
@@ -38,10 +46,7 @@ DataLoader::~DataLoader() {
   for (auto& w : workers_) w.join();
 }
 
-int64_t DataLoader::num_batches() const {
-  int64_t n = data_->size(), b = options_.batch_size;
-  return options_.drop_last ? n / b : (n + b - 1) / b;
-}
+int64_t DataLoader::num_batches() const { return sampler_.num_batches(); }
 
 std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const {
   std::vector<int64_t> order(static_cast<size_t>(data_->size()));
@@ -71,10 +76,10 @@ Tensor DataLoader::take_buffer(std::vector<Tensor>& pool, const Shape& shape, DT
 
 Batch DataLoader::build_batch(int64_t epoch, int64_t index, const std::vector<int64_t>& order) {
   const Dataset& d = *data_;
-  const int64_t begin = index * options_.batch_size;
-  const int64_t n = std::min(options_.batch_size, d.size() - begin);
-  AG_CHECK(index >= 0 && n > 0,
+  AG_CHECK(index >= 0 && index < num_batches(),
            "DataLoader: batch " << index << " out of range [0, " << num_batches() << ")");
+  const DistributedSampler::Range shard = sampler_.shard(index);
+  const int64_t begin = shard.begin, n = shard.size();
   Batch b;
   b.epoch = epoch;
   b.index = index;
@@ -82,6 +87,7 @@ Batch DataLoader::build_batch(int64_t epoch, int64_t index, const std::vector<in
   b.labels = take_buffer(label_pool_, {n}, DType::i64);
   float* images = b.images.data<float>();
   int64_t* labels = b.labels.data<int64_t>();
+  b.indices.resize(static_cast<size_t>(n));
   Generator epoch_gen = Generator(options_.seed).fork(kAugmentStream).fork(static_cast<uint64_t>(epoch));
   for (int64_t k = 0; k < n; ++k) {
     int64_t i = order[static_cast<size_t>(begin + k)];
@@ -93,6 +99,7 @@ Batch DataLoader::build_batch(int64_t epoch, int64_t index, const std::vector<in
     apply_transform(transform_, p, d.image(i), d.channels(), d.height(), d.width(),
                     images + k * d.image_bytes());
     labels[k] = d.label(i);
+    b.indices[static_cast<size_t>(k)] = i;
   }
   return b;
 }

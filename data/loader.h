@@ -14,6 +14,9 @@
 // (seed, epoch, dataset index). Workers build whole batches and hand them over in order, so
 // the output is identical for any number of threads (0 = build on the caller's thread).
 // Workers run at most `prefetch` batches ahead of the consumer (a bounded queue).
+// Data-parallel training: with world = N > 1, batch_size is the global batch and this
+// loader yields rank `rank`'s shard of each (batch_size / N images; DistributedSampler),
+// so the N ranks' loaders together produce exactly the batches of one process.
 #pragma once
 
 #include <condition_variable>
@@ -28,6 +31,7 @@
 
 #include "core/tensor.h"
 #include "data/dataset.h"
+#include "data/distributed_sampler.h"
 #include "data/transforms.h"
 
 namespace ag {
@@ -36,7 +40,8 @@ struct Batch {
   Tensor images;  // [N,C,H,W] float32
   Tensor labels;  // [N] int64
   int64_t epoch = 0;
-  int64_t index = 0;  // batch number within the epoch
+  int64_t index = 0;             // batch number within the epoch (the global batch's)
+  std::vector<int64_t> indices;  // [N]: the dataset index of each row
 };
 
 struct LoaderOptions {
@@ -46,6 +51,9 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int num_workers = 2;  // background threads; 0 builds batches synchronously in next()
   int prefetch = 4;     // batches built ahead of the consumer, at most
+  // Data parallelism: load rank `rank`'s shard (of world) of every batch of batch_size.
+  int rank = 0;
+  int world = 1;
 };
 
 class DataLoader {
@@ -62,14 +70,15 @@ class DataLoader {
   // The next batch of the current epoch, or nullopt at its end. Rethrows a worker's error.
   std::optional<Batch> next();
 
-  int64_t num_batches() const;  // per epoch
+  int64_t num_batches() const;  // per epoch (this rank's, with world > 1)
   int64_t size() const { return data_->size(); }
   const Dataset& dataset() const { return *data_; }
   const LoaderOptions& options() const { return options_; }
 
   // The dataset order of epoch `epoch` (identity when shuffle is off).
   std::vector<int64_t> epoch_order(int64_t epoch) const;
-  // Builds batch `index` of an epoch whose order is given; what the workers run.
+  // Builds batch `index` (this rank's shard of it) of an epoch whose order is given; what the
+  // workers run.
   Batch build_batch(int64_t epoch, int64_t index, const std::vector<int64_t>& order);
 
  private:
@@ -87,6 +96,7 @@ class DataLoader {
   std::shared_ptr<const Dataset> data_;
   Transform transform_;
   LoaderOptions options_;
+  DistributedSampler sampler_;  // the whole batch when world = 1
 
   std::mutex mutex_;
   std::condition_variable work_cv_;   // workers wait for a batch to build

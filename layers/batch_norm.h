@@ -30,6 +30,11 @@ class BatchNorm : public Module {
   double eps() const { return eps_; }
   double momentum() const { return momentum_; }
   Activation fused_activation() const { return act_; }  // applied after the normalisation
+  // Synchronised statistics in training (core/dist/sync_batch_norm.h): over every rank's
+  // batch through dist::world_for(the input's device). With one process it is ordinary
+  // batch norm. Off by default (per-rank statistics, as DDP).
+  void set_sync_stats(bool on) { sync_stats_ = on; }
+  bool sync_stats() const { return sync_stats_; }
 
  protected:
   // Checks the input rank for the concrete class (2/3 for 1d, 4 for 2d).
@@ -39,6 +44,7 @@ class BatchNorm : public Module {
   int64_t channels_;
   double eps_, momentum_;
   Activation act_;
+  bool sync_stats_ = false;
   Tensor weight_, bias_, running_mean_, running_var_;
 };
 
@@ -61,5 +67,9 @@ class BatchNorm1d : public BatchNorm {
  protected:
   void check_input(const Tensor& x) const override;
 };
+
+// Switches every BatchNorm in the module tree to synchronised statistics (on) or back to
+// per-rank ones; returns how many it switched (train --sync-bn).
+int use_sync_batch_norm(Module& root, bool on = true);
 
 }  // namespace ag

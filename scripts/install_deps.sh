@@ -16,6 +16,7 @@ packages=(
   gnuplot-nox                          # PNG plots
   libonnx-dev libprotobuf-dev          # ONNX export (export_onnx, CMake option AG_ONNX)
   libopencv-dnn-dev                    # the ONNX round-trip test's independent runtime
+  libopenmpi-dev openmpi-bin           # data-parallel training (AG_USE_MPI) and its mpirun tests
   dataset-fashion-mnist                # the main job's fallback data set
 )
 if [ "${1:-}" = "--fuzz" ]; then

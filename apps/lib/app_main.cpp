@@ -4,8 +4,22 @@
 #include <new>
 
 #include "apps/lib/trainer.h"
+#include "core/dist/comm.h"
 
 namespace ag::train {
+
+namespace {
+
+// Prints "program: message" and returns code; in a data-parallel run, ends every rank of the
+// job instead (MPI_Abort), since the others may be waiting for this one in a collective and
+// would otherwise hang until the launcher noticed.
+int fail(const std::string& program, int code, const std::string& message) {
+  if (dist::is_distributed()) dist::world().abort(code, program + ": " + message);
+  std::cerr << program << ": " << message << "\n";
+  return code;
+}
+
+}  // namespace
 
 int run_app(int argc, char** argv, const std::function<Flags()>& make_flags,
             const std::function<int(const Flags&)>& body) {
@@ -15,23 +29,20 @@ int run_app(int argc, char** argv, const std::function<Flags()>& make_flags,
     Flags flags = make_flags();
     flags.parse(argc, argv);
     if (flags.help_requested()) {
-      std::cout << flags.usage();
+      if (!dist::is_distributed() || dist::world().rank() == 0) std::cout << flags.usage();
       return 0;
     }
     return body(flags);
   } catch (const UsageError& e) {
-    std::cerr << program << ": " << e.what() << "\n";
-    return 2;
+    return fail(program, 2, e.what());
   } catch (const TrainingDiverged& e) {
-    std::cerr << program << ": diverged: " << e.what() << "\n";
-    return 3;
+    return fail(program, 3, std::string("diverged: ") + e.what());
   } catch (const std::bad_alloc&) {
-    std::cerr << program << ": error: out of host memory (an allocation outside arcgrad's tensors failed); "
-              << "use smaller batches or raise the memory limit\n";
-    return 1;
+    return fail(program, 1,
+                "error: out of host memory (an allocation outside arcgrad's tensors failed); use smaller "
+                "batches or raise the memory limit");
   } catch (const std::exception& e) {
-    std::cerr << program << ": error: " << e.what() << "\n";
-    return 1;
+    return fail(program, 1, std::string("error: ") + e.what());
   }
 }
 

@@ -11,6 +11,8 @@ namespace ag::train {
 
 // Exit status: what `body` returns; 0 after --help; 2 for a bad command line (UsageError);
 // 3 when training diverged (TrainingDiverged); 1 for any other error.
+// In a data-parallel run (after dist::init under mpirun) an error on any rank ends the
+// whole job with that status (Communicator::abort), so no rank waits forever for it.
 int run_app(int argc, char** argv, const std::function<Flags()>& make_flags,
             const std::function<int(const Flags&)>& body);
 

@@ -118,8 +118,59 @@ ChannelStats stats_from_json(const nlohmann::json& j) {
   return s;
 }
 
-EvalResult evaluate_classifier(Classifier& net, DataLoader& loader, Device device, double* mean_loss) {
+namespace {
+
+// The sharded evaluation of evaluate_classifier (loader: this rank's slice).
+EvalResult evaluate_sharded(Classifier& net, DataLoader& loader, Device device, double* mean_loss,
+                            dist::Communicator& comm) {
+  const int64_t n = loader.size(), classes = net.criterion().classes();
+  std::vector<double> scores(static_cast<size_t>(n * classes), 0.0), labels(static_cast<size_t>(n), 0.0);
+  double sums[2] = {0, 0};  // loss sum, images
+  loader.start_epoch(0);
+  while (auto batch = loader.next()) {
+    Tensor features = net.features(batch->images.to(device));
+    const std::vector<double> s = net.criterion()(features).to_vector();  // [b, classes]
+    const std::vector<int64_t> l = batch->labels.to_labels();
+    for (size_t k = 0; k < l.size(); ++k) {
+      const auto row = static_cast<size_t>(batch->indices[k]);
+      std::copy_n(s.begin() + static_cast<std::ptrdiff_t>(k * static_cast<size_t>(classes)), classes,
+                  scores.begin() + static_cast<std::ptrdiff_t>(row * static_cast<size_t>(classes)));
+      labels[row] = static_cast<double>(l[k]);
+    }
+    if (mean_loss)
+      sums[0] += net.criterion().loss(features, batch->labels).item() * static_cast<double>(l.size());
+    sums[1] += static_cast<double>(l.size());
+  }
+  comm.allreduce_sum(scores.data(), static_cast<int64_t>(scores.size()));
+  comm.allreduce_sum(labels.data(), n);
+  comm.allreduce_sum(sums, 2);
+  AG_CHECK(sums[1] == static_cast<double>(n),
+           "sharded evaluation: the ranks scored " << sums[1] << " of " << n << " test images");
+  std::vector<int64_t> label_ids(labels.size());
+  for (size_t i = 0; i < labels.size(); ++i) label_ids[i] = static_cast<int64_t>(labels[i]);
+  ClassificationEvaluator evaluator(classes);
+  evaluator.add(Tensor::from_vector(scores, {n, classes}, DType::f64), Tensor::from_labels(label_ids));
+  if (mean_loss) *mean_loss = sums[0] / sums[1];
+  return evaluator.result();
+}
+
+}  // namespace
+
+EvalResult evaluate_classifier(Classifier& net, DataLoader& loader, Device device, double* mean_loss,
+                               dist::Communicator* comm) {
   AG_CHECK(!loader.options().shuffle, "evaluate_classifier: the loader must not shuffle");
+  if (comm != nullptr && comm->size() > 1) {
+    AG_CHECK(loader.options().world == comm->size() && loader.options().rank == comm->rank(),
+             "evaluate_classifier: the loader is built for rank "
+                 << loader.options().rank << " of " << loader.options().world << ", not " << comm->rank()
+                 << " of " << comm->size());
+    const bool was_training = net.is_training();
+    net.eval();
+    NoGradGuard no_grad;
+    EvalResult r = evaluate_sharded(net, loader, device, mean_loss, *comm);
+    net.train(was_training);
+    return r;
+  }
   const bool was_training = net.is_training();
   net.eval();
   NoGradGuard no_grad;

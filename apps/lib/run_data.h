@@ -12,6 +12,7 @@
 #include "apps/lib/classifier.h"
 #include "apps/lib/metrics.h"
 #include "apps/lib/train_config.h"
+#include "core/dist/comm.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/transforms.h"
@@ -49,8 +50,12 @@ ChannelStats stats_from_json(const nlohmann::json& j);
 // One pass over loader (which must not shuffle) in eval mode without a graph: scores for
 // the metrics, and the mean training loss (margin included) over the samples in *mean_loss
 // when not null. Restores the training mode afterwards.
+// Sharded (comm of N > 1 ranks, loader built with their rank and world): each rank scores
+// its slice, then the scores are summed into one [test size, classes] table on every rank
+// (each row written by one rank, the others adding zeros: exact), so every metric, mAP
+// included, is the one a single process computes from the same scores.
 EvalResult evaluate_classifier(Classifier& net, DataLoader& loader, Device device,
-                               double* mean_loss = nullptr);
+                               double* mean_loss = nullptr, dist::Communicator* comm = nullptr);
 
 // features(x) of every sample of loader (no shuffling), in eval mode without a graph:
 // [N, feature_dim] on the CPU; the labels int64 [N] into *labels.

@@ -49,6 +49,9 @@ struct TrainConfig {
   double warmup_epochs = 0;         // linear lr warm-up, in epochs (-> steps)
   // GEMM arithmetic of convolutions and linear layers (core/precision.h): fp32 | bf16.
   std::string precision = "fp32";
+  // Data parallelism (docs/distributed.md): batch-norm statistics over the global batch
+  // (every rank's shard) instead of each rank's own; no effect in a single process.
+  bool sync_bn = false;
   // Execution.
   uint64_t seed = 0;
   int threads = 0;             // compute threads; 0: the library's default

@@ -103,6 +103,9 @@ const std::vector<AnyField>& train_fields() {
             "GEMMs of convolutions and linear layers: fp32, or bf16 (bfloat16 inputs, float32 sums; CPU "
             "with AVX512-BF16)")
           .one_of({"fp32", "bf16"}),
+      field("sync-bn", "/sync_bn", &C::sync_bn,
+            "data parallel (mpirun): batch-norm statistics over the whole global batch, not each rank's "
+            "shard (the single-process numbers; costs an allreduce per batch-norm layer)"),
       // Execution: none of these changes the numbers a run produces.
       field("seed", "/seed", &C::seed, "seed of the initialisation, shuffling and augmentation").at_least(0),
       field("threads", "/threads", &C::threads, "compute threads (0: the default)")

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "apps/lib/checkpoint.h"
+#include "apps/lib/distributed.h"
 #include "apps/lib/metrics_log.h"
 #include "apps/lib/plots.h"
 #include "core/autograd.h"
@@ -18,6 +19,7 @@
 #include "core/parallel.h"
 #include "core/random.h"
 #include "core/serialize/atomic_file.h"
+#include "layers/batch_norm.h"
 
 namespace ag::train {
 
@@ -85,6 +87,12 @@ std::vector<double> csv_values(const EpochRecord& r) {
           r.images_per_sec};
 }
 
+// Where the other ranks' messages go: rank 0 alone talks.
+std::ostream& null_stream() {
+  static std::ostream null(nullptr);  // no buffer: every write is dropped
+  return null;
+}
+
 ProgressOptions progress_options(const TrainConfig& config, ProgressOptions base) {
   if (config.progress == "bar") base.mode = ProgressOptions::Mode::terminal;
   if (config.progress == "lines") base.mode = ProgressOptions::Mode::lines;
@@ -126,12 +134,18 @@ nlohmann::json epoch_record_to_json(const EpochRecord& r) {
 }
 
 Trainer::Trainer(TrainConfig config, TrainerHooks hooks)
-    : config_(std::move(config)), hooks_(std::move(hooks)) {
+    : config_(std::move(config)),
+      hooks_(std::move(hooks)),
+      comm_(hooks_.comm ? hooks_.comm : &dist::world()) {
   config_.validate();
   AG_CHECK(hooks_.checkpoint_every_steps >= 0,
            "the checkpoint interval must be >= 0 steps, got " << hooks_.checkpoint_every_steps);
-  device_ = Device::parse(config_.device);
-  if (config_.threads > 0) set_num_threads(config_.threads);
+  device_ = rank_device(config_.device, *comm_);
+  // Ranks share the machine's cores: one compute thread each unless --threads says otherwise.
+  if (config_.threads > 0)
+    set_num_threads(config_.threads);
+  else if (comm_->size() > 1)
+    set_num_threads(1);
   // Fails here, naming the missing CPU feature, rather than at the first convolution.
   precision_ = std::make_unique<MatmulPrecisionGuard>(parse_matmul_precision(config_.precision));
   const bool have = checkpoint_exists(config_.out);
@@ -152,11 +166,31 @@ Trainer::Trainer(TrainConfig config, TrainerHooks hooks)
     restore();
   else
     prepare_folder();
+  // Identical replicas: the seed already makes them so (and every rank loads the same
+  // checkpoint); rank 0's weights are sent anyway, as DDP does, so that nothing else can differ.
+  broadcast_module(*net_, *comm_);
+  if (comm_->size() > 1 && config_.sync_bn) {
+    // Batch-norm statistics over the global batch (they use dist::world(), the world this
+    // run's communicator must then be).
+    AG_CHECK(comm_ == &dist::world(), "--sync-bn needs the trainer to run on dist::world()");
+    const int layers = use_sync_batch_norm(*net_);
+    log() << "sync batch norm: " << layers << " layers use the global batch's statistics\n";
+  }
+  if (comm_->size() > 1) {
+    // Gradients of CUDA parameters go through NCCL where the build has it.
+    dist::Communicator& grads = hooks_.comm ? *hooks_.comm : dist::world_for(device_);
+    dist::ReducerOptions options;
+    options.broadcast_parameters = false;  // done above, with the buffers
+    reducer_ = std::make_unique<dist::GradientReducer>(grads, net_->parameters(), options);
+  }
 }
 
 Trainer::~Trainer() = default;
 
-std::ostream& Trainer::log() const { return hooks_.log ? *hooks_.log : std::cout; }
+std::ostream& Trainer::log() const {
+  if (!is_root()) return null_stream();
+  return hooks_.log ? *hooks_.log : std::cout;
+}
 
 bool Trainer::stop_requested() const { return stop_.load() || sigint_received(); }
 
@@ -169,8 +203,15 @@ void Trainer::setup_data() {
   AG_CHECK(data_.train->size() >= config_.batch_size, "--batch-size " << config_.batch_size
                                                                       << " is larger than the training set ("
                                                                       << data_.train->size() << " images)");
+  const int ranks = comm_->size();
+  if (config_.batch_size % ranks != 0)
+    throw UsageError("--batch-size " + std::to_string(config_.batch_size) + " is the global batch, which " +
+                     std::to_string(ranks) + " ranks share equally: make it a multiple of " +
+                     std::to_string(ranks));
   LoaderOptions train_options;
-  train_options.batch_size = config_.batch_size;
+  train_options.batch_size = config_.batch_size;  // global: this rank loads its B/N shard
+  train_options.rank = comm_->rank();
+  train_options.world = ranks;
   train_options.shuffle = true;
   train_options.drop_last = true;  // a last batch of 1 would break batch norm; every step is full-size
   train_options.seed = config_.seed;
@@ -178,7 +219,9 @@ void Trainer::setup_data() {
   train_loader_ =
       std::make_unique<DataLoader>(data_.train, train_transform_for(config_, data_.stats), train_options);
   LoaderOptions test_options;
-  test_options.batch_size = config_.eval_batch_size;
+  test_options.batch_size = config_.eval_batch_size * ranks;  // each rank scores eval_batch_size
+  test_options.rank = comm_->rank();
+  test_options.world = ranks;
   test_options.shuffle = false;
   test_options.num_workers = config_.workers;
   test_loader_ = std::make_unique<DataLoader>(data_.test, eval_transform(data_.stats), test_options);
@@ -209,6 +252,7 @@ void Trainer::setup_optimization() {
 }
 
 void Trainer::prepare_folder() {
+  if (!is_root()) return;
   std::error_code ec;
   fs::create_directories(config_.out, ec);
   AG_CHECK(fs::is_directory(config_.out),
@@ -221,6 +265,9 @@ void Trainer::prepare_folder() {
   log() << "run folder: " << config_.out << "\nconfig: " << text << "data: " << data_.description << "\n"
         << "model: " << net_->describe() << ", " << net_->parameter_count() << " parameters, "
         << steps_per_epoch_ << " steps per epoch, schedule " << schedule_->describe() << "\n";
+  if (comm_->size() > 1)
+    log() << "data parallel: " << comm_->size() << " ranks (" << comm_->backend() << "), "
+          << config_.batch_size / comm_->size() << " images per rank and step\n";
 }
 
 void Trainer::restore() {
@@ -229,7 +276,7 @@ void Trainer::restore() {
   const std::string conflict = resume_conflict(saved, config_);
   AG_CHECK(conflict.empty(),
            "the checkpoint in '" << config_.out << "' was made with another configuration: " << conflict);
-  serialize::remove_stale_temporaries(config_.out);  // of a process killed mid-save
+  if (is_root()) serialize::remove_stale_temporaries(config_.out);  // of a process killed mid-save
   TrainState state = load_checkpoint(config_.out, *net_, optimizer_.get());
   epoch_ = state.epoch;
   step_ = state.step;
@@ -246,10 +293,12 @@ void Trainer::restore() {
            "the checkpoint in '" << config_.out << "' is at step " << step_ << ", which does not fit epoch "
                                  << epoch_ << " + " << resumed_sums_.batches << " batches of "
                                  << steps_per_epoch_ << " steps per epoch");
-  truncate_metrics(config_.out, epoch_);
   finished_before_ = epoch_ >= config_.epochs && resumed_sums_.batches == 0;
   const std::string text = config_.to_json().dump(2) + "\n";
-  serialize::write_file_atomic((fs::path(config_.out) / "config.json").string(), text);
+  if (is_root()) {
+    truncate_metrics(config_.out, epoch_);
+    serialize::write_file_atomic((fs::path(config_.out) / "config.json").string(), text);
+  }
   log() << "resuming " << config_.out << " at epoch " << epoch_ << ", step " << step_
         << (resumed_sums_.batches ? " (batch " + std::to_string(resumed_sums_.batches) + " of the epoch)"
                                   : "")
@@ -258,13 +307,19 @@ void Trainer::restore() {
     log() << "note: --epochs changed from " << saved.epochs << " to " << config_.epochs << ": the "
           << config_.schedule << " schedule is laid over the new total, so this is not the run the first "
           << "configuration would have given\n";
+  const int64_t saved_ranks = state.extra.value("ranks", int64_t{1});
+  if (saved_ranks != comm_->size())
+    log() << "note: the checkpoint was saved by " << saved_ranks << " rank(s), this run has " << comm_->size()
+          << ": the batches are the same, the numbers only approximately (another reduction order, and "
+          << "batch-norm statistics over other shards unless --sync-bn)\n";
 }
 
 EvalResult Trainer::evaluate(double* mean_loss) {
   // The margin of the test loss is the one of the next step, whether or not this process
   // ran the steps before (a resumed run has not).
   net_->criterion().set_step(step_);
-  return evaluate_classifier(*net_, *test_loader_, device_, mean_loss);
+  broadcast_buffers(*net_, *comm_);  // every rank scores with rank 0's batch-norm statistics
+  return evaluate_classifier(*net_, *test_loader_, device_, mean_loss, comm_);
 }
 
 void Trainer::check_parameters_finite(const char* when) const {
@@ -286,11 +341,33 @@ Tensor Trainer::upload(const Tensor& images) {
 }
 
 void Trainer::train_step(const Batch& batch, EpochSums& sums) {
+  if (comm_->size() > 1) {
+    // Dropout and drop-path draw from the global generator, which is the same on every rank:
+    // each rank would repeat the others' masks on its shard. A stream per (step, rank)
+    // instead: independent masks, and a resumed run draws the very same ones.
+    constexpr uint64_t kRankStepStream = 0xd15;
+    global_generator() = Generator(config_.seed)
+                             .fork(kRankStepStream)
+                             .fork(static_cast<uint64_t>(step_))
+                             .fork(static_cast<uint64_t>(comm_->rank()));
+  }
   optimizer_->set_lr(schedule_->lr(step_));
   net_->criterion().set_step(step_);
   Tensor features = net_->features(upload(batch.images));
   Tensor loss = net_->criterion().loss(features, batch.labels);
-  const double value = loss.item();
+  int64_t correct = 0;
+  {
+    NoGradGuard no_grad;
+    const std::vector<int64_t> predicted = argmax(net_->criterion()(features), 1).to_labels();
+    const std::vector<int64_t> labels = batch.labels.to_labels();
+    for (size_t i = 0; i < labels.size(); ++i) correct += predicted[i] == labels[i];
+  }
+  // Over all ranks' shards (a non-finite loss on any rank makes the sum non-finite, so every
+  // rank stops here together); value: the mean over the global batch.
+  double images = static_cast<double>(batch.labels.size(0)), hits = static_cast<double>(correct);
+  double loss_sum = loss.item() * images;
+  reduce_step_sums(images, hits, loss_sum);
+  const double value = loss_sum / images;
   if (!std::isfinite(value)) {
     std::ostringstream os;
     os << "the loss is " << value << " at step " << step_ + 1 << " (epoch " << epoch_ + 1 << ", batch "
@@ -302,29 +379,39 @@ void Trainer::train_step(const Batch& batch, EpochSums& sums) {
     os << " Lower --lr or --s, or add --warmup.";
     throw TrainingDiverged(os.str());
   }
-  int64_t correct = 0;
-  {
-    NoGradGuard no_grad;
-    const std::vector<int64_t> predicted = argmax(net_->criterion()(features), 1).to_labels();
-    const std::vector<int64_t> labels = batch.labels.to_labels();
-    for (size_t i = 0; i < labels.size(); ++i) correct += predicted[i] == labels[i];
-  }
   optimizer_->zero_grad();
-  loss.backward();
+  loss.backward();  // each rank: the gradient of its shard's mean loss; the reducer's hooks
+                    // start allreducing buckets of them as they become final
+  // The mean over ranks of the shard means: the gradient of the global batch's mean loss.
+  if (reducer_) reducer_->finish();
   optimizer_->step();
   ++step_;
-  const int64_t n = batch.labels.size(0);
   sums.batches += 1;
-  sums.seen += n;
-  sums.correct += correct;
-  sums.loss_sum += value * static_cast<double>(n);
+  sums.seen += static_cast<int64_t>(images);
+  sums.correct += static_cast<int64_t>(hits);
+  sums.loss_sum += loss_sum;
+}
+
+void Trainer::reduce_step_sums(double& images, double& correct, double& loss_sum) {
+  if (comm_->size() == 1) return;
+  double v[3] = {images, correct, loss_sum};
+  comm_->allreduce_sum(v, 3);
+  images = v[0];
+  correct = v[1];
+  loss_sum = v[2];
+}
+
+bool Trainer::stop_agreed() {
+  double stop = stop_requested() ? 1 : 0;
+  if (comm_->size() > 1) comm_->allreduce_sum(&stop, 1);
+  return stop > 0;
 }
 
 bool Trainer::train_epoch(EpochSums& sums) {
   net_->train();
   train_loader_->start_epoch(epoch_, sums.batches);
   std::unique_ptr<ProgressBar> bar;
-  if (config_.progress != "off") {
+  if (config_.progress != "off" && is_root()) {
     std::ostringstream label;
     label << "epoch " << epoch_ + 1 << "/" << config_.epochs;
     bar = std::make_unique<ProgressBar>(label.str(), steps_per_epoch_,
@@ -340,7 +427,7 @@ bool Trainer::train_epoch(EpochSums& sums) {
       bar->update(sums.batches, sums.seen, sums.loss_sum / static_cast<double>(sums.seen),
                   static_cast<double>(sums.correct) / static_cast<double>(sums.seen));
     if (hooks_.on_step) hooks_.on_step(step_);
-    if (stop_requested()) return false;
+    if (stop_agreed()) return false;
     const int64_t every = hooks_.checkpoint_every_steps;
     if (every > 0 && step_ % every == 0 && sums.batches < steps_per_epoch_) save(&sums);
   }
@@ -360,18 +447,35 @@ EpochRecord Trainer::finish_epoch(const EpochSums& sums) {
   r.seconds = sums.seconds;
   r.images_per_sec = sums.seconds > 0 ? static_cast<double>(sums.seen) / sums.seconds : 0;
   const fs::path dir(config_.out);
-  append_jsonl((dir / "metrics.jsonl").string(), epoch_record_to_json(r));
-  append_csv_row((dir / "metrics.csv").string(), kCsvColumns, csv_values(r));
+  if (is_root()) append_jsonl((dir / "metrics.jsonl").string(), epoch_record_to_json(r));
+  if (is_root()) append_csv_row((dir / "metrics.csv").string(), kCsvColumns, csv_values(r));
   save(nullptr);
   log() << "epoch " << r.epoch << "/" << config_.epochs << ": train loss " << std::setprecision(4)
         << r.train_loss << " acc " << percent(r.train_acc) << " | test loss " << r.test_loss << " top-1 "
         << percent(r.test.top1) << " top-5 " << percent(r.test.top5) << " mAP " << percent(r.test.map)
         << " | " << std::setprecision(3) << r.seconds << " s, " << std::setprecision(4) << r.images_per_sec
         << " img/s\n";
+  if (reducer_) log_communication(sums);
   return r;
 }
 
+void Trainer::log_communication(const EpochSums& sums) {
+  const dist::ReducerStats& st = reducer_->stats();
+  int64_t parameter_bytes = 0;
+  for (const Tensor& p : net_->parameters())
+    parameter_bytes += p.numel() * static_cast<int64_t>(dtype_size(p.dtype()));
+  const double waited = st.total_wait_seconds - wait_at_epoch_start_;
+  wait_at_epoch_start_ = st.total_wait_seconds;
+  log() << "communication: " << std::setprecision(4) << static_cast<double>(st.bytes_last_step) / 1e6
+        << " MB allreduced per step (parameters " << static_cast<double>(parameter_bytes) / 1e6 << " MB), "
+        << st.buckets_started_in_backward << " of " << reducer_->bucket_count()
+        << " buckets started during backward; rank 0 waited " << std::setprecision(3) << waited
+        << " s for gradients this epoch (" << std::setprecision(3)
+        << (sums.seconds > 0 ? 100 * waited / sums.seconds : 0) << "% of its " << sums.seconds << " s)\n";
+}
+
 void Trainer::save(const EpochSums* partial) {
+  if (!is_root()) return;  // the replicas are identical: one writer
   TrainState st;
   st.epoch = epoch_;
   st.step = step_;
@@ -380,7 +484,8 @@ void Trainer::save(const EpochSums* partial) {
   st.extra = {{"stats", stats_to_json(data_.stats)},
               {"class_names", data_.test->class_names()},
               {"image_shape", {data_.test->channels(), data_.test->height(), data_.test->width()}},
-              {"finished", partial == nullptr && epoch_ >= config_.epochs}};
+              {"finished", partial == nullptr && epoch_ >= config_.epochs},
+              {"ranks", comm_->size()}};
   if (partial)
     st.extra["partial"] = {{"batches", partial->batches},
                            {"seen", partial->seen},
@@ -397,7 +502,7 @@ void Trainer::save(const EpochSums* partial) {
 
 std::vector<std::string> Trainer::make_plots(const EvalResult& last) {
   std::vector<std::string> written;
-  if (!config_.plots) return written;
+  if (!config_.plots || !is_root()) return written;
   if (!gnuplot_available()) {
     log() << "note: gnuplot not found, no plots (Debian: apt install gnuplot-nox)\n";
     return written;
@@ -443,6 +548,8 @@ TrainResult Trainer::run() {
   result.steps = step_;
   if (result.status == TrainResult::Status::finished) result.plots = make_plots(result.final_eval);
   result.wall_seconds = now_seconds() - start;
+  // No rank returns before rank 0 has written its last files (a caller may read them next).
+  if (comm_->size() > 1) comm_->barrier();
   return result;
 }
 

@@ -20,6 +20,15 @@
 // loader restarts at the saved batch (start_epoch(epoch, batch)), the partial epoch's
 // running sums, every generator, the optimizer state and BN statistics are restored.
 //
+// Data parallelism (docs/distributed.md): with a communicator of N > 1 ranks (hooks.comm,
+// else dist::world() under mpirun) every rank trains a replica on its shard of each global
+// batch of config.batch_size (B/N images each, DistributedSampler); the gradients are
+// averaged over the ranks before the optimizer step, so the run follows the single-process
+// trajectory with batch B up to the reduction order (and, without --sync-bn, the batch-norm
+// statistics, which each rank takes over its own shard). The replicas start from rank 0's
+// weights; the epoch's running sums and the evaluation (each rank scores a slice of the
+// test set) are reduced over the ranks; rank 0 alone writes the run folder and logs.
+//
 // Run folder: config.json (written at start), metrics.jsonl, metrics.csv,
 // checkpoint.safetensors + state.json, curves.png, confusion.png, log of nothing else.
 #pragma once
@@ -37,6 +46,8 @@
 #include "apps/lib/progress.h"
 #include "apps/lib/run_data.h"
 #include "apps/lib/train_config.h"
+#include "core/dist/comm.h"
+#include "core/dist/reducer.h"
 #include "core/optim/optimizer.h"
 #include "core/optim/schedule.h"
 #include "core/precision.h"
@@ -86,6 +97,8 @@ struct TrainerHooks {
   int64_t checkpoint_every_steps = 0;
   std::ostream* log = nullptr;  // messages; null: std::cout
   ProgressOptions progress;     // its mode is overridden by config.progress unless "auto"
+  // The process group; null: dist::world() (a single process unless started by mpirun).
+  dist::Communicator* comm = nullptr;
 };
 
 class Trainer {
@@ -121,10 +134,16 @@ class Trainer {
   void restore();
   bool train_epoch(EpochSums& sums);  // false: stopped
   void train_step(const Batch& batch, EpochSums& sums);
+  // The step's images, correct predictions and loss sum, summed over the ranks.
+  void reduce_step_sums(double& images, double& correct, double& loss_sum);
+  bool stop_agreed();  // a stop requested on any rank stops every rank at this step
+  bool is_root() const { return comm_->rank() == 0; }
   // images [N, C, H, W] (host) on device_; a CUDA copy goes through staging_, a reused
   // page-locked buffer, so the transfer runs at full DMA speed.
   Tensor upload(const Tensor& images);
   EpochRecord finish_epoch(const EpochSums& sums);
+  // Rank 0's log line on the reducer: bytes per step against the parameters', time waited.
+  void log_communication(const EpochSums& sums);
   void save(const EpochSums* partial);
   void check_parameters_finite(const char* when) const;
   std::vector<std::string> make_plots(const EvalResult& last);
@@ -136,6 +155,10 @@ class Trainer {
   // config_.precision for the Trainer's lifetime (training and evaluation), then the
   // previous setting again.
   std::unique_ptr<MatmulPrecisionGuard> precision_;
+  dist::Communicator* comm_;
+  // Averages the gradients over the ranks, bucket by bucket during backward (N > 1 only).
+  std::unique_ptr<dist::GradientReducer> reducer_;
+  double wait_at_epoch_start_ = 0;  // reducer_->stats().total_wait_seconds then
   Device device_;
   Tensor staging_;  // pinned host buffer of upload() (CUDA only)
   RunData data_;

@@ -27,6 +27,10 @@ class Pending {
  public:
   virtual ~Pending() = default;
   virtual void wait() = 0;
+  // Never blocks: lets the library progress the collective (MPI moves a nonblocking
+  // collective forward only inside MPI calls) and says whether it has finished, after
+  // which wait() returns at once.
+  virtual bool test() = 0;
 };
 
 class Communicator {
@@ -58,8 +62,15 @@ class Communicator {
 void init(int* argc, char*** argv);
 void finalize();
 bool built_with_mpi();
+bool built_with_nccl();
 // True when init() found a launcher with more than one rank.
 bool is_distributed();
+// The process group: MPI after init() under a launcher, else the single-process world.
 Communicator& world();
+// The communicator for tensors on device: for a CUDA device in a build with NCCL, an NCCL
+// communicator over the same ranks (created on the first call, which is a collective:
+// every rank must make it, each with its own device); world() otherwise. finalize()
+// destroys it.
+Communicator& world_for(Device device);
 
 }  // namespace ag::dist
