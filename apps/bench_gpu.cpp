@@ -34,9 +34,11 @@
 #include "core/cuda_api.h"
 #include "core/ops.h"
 #include "core/optim/optimizer.h"
+#include "core/profiler.h"
 #include "core/random.h"
 #include "losses/cross_entropy.h"
 #include "models/factory.h"
+#include "models/trace.h"
 
 using namespace ag;
 using nlohmann::json;
@@ -284,8 +286,9 @@ namespace {
 // Training throughput of one model at one batch size on random data: the same recipe as
 // torch_peer.py bench (SGD momentum 0.9 Nesterov, weight decay 5e-4, cross-entropy, 10
 // classes, 32x32 inputs); warm-up steps first (cuDNN plans, allocator cache), then the
-// median over 3 timed runs of `steps` steps each.
-int run_train_bench(const std::string& model_name, int64_t batch, int64_t steps, Device gpu) {
+// median over 3 timed runs of `steps` steps each. With profile, `steps` more steps run under
+// the profiler (core/profiler.h) after the timed runs, and its tables are printed.
+int run_train_bench(const std::string& model_name, int64_t batch, int64_t steps, Device gpu, bool profile) {
   manual_seed(0);
   ModelPtr model = make_model(model_name, 10);
   model->to(gpu);
@@ -303,8 +306,13 @@ int run_train_bench(const std::string& model_name, int64_t batch, int64_t steps,
   double last_loss = 0;
   auto step = [&] {
     Tensor loss = cross_entropy(model->forward(x), y);
-    opt.zero_grad();
-    loss.backward();
+    profiler::PhaseScope other(profiler::Phase::other);
+    {
+      profiler::Scope scope("optimizer zero_grad");
+      opt.zero_grad();
+    }
+    loss.backward();  // (run_backward times its nodes in the phase backward)
+    profiler::Scope scope("optimizer step");
     opt.step();
     return loss;
   };
@@ -333,6 +341,21 @@ int run_train_bench(const std::string& model_name, int64_t batch, int64_t steps,
                     {"images_per_s", static_cast<double>(batch) / med},
                     {"last_loss", last_loss}};
   std::cout << out.dump() << std::endl;
+  if (profile) {
+    name_layers_for_profile(*model);
+    profiler::Options options;
+    options.synchronize_cuda = gpu.is_cuda();
+    profiler::start(options);
+    for (int64_t i = 0; i < steps; ++i) {
+      step();
+      profiler::mark_step();
+    }
+    cuda::synchronize();
+    profiler::stop();
+    std::cout << "\n"
+              << model_name << ", batch " << batch << ", " << gpu.str() << ":\n"
+              << profiler::format(profiler::report());
+  }
   return std::isfinite(last_loss) ? 0 : 1;
 }
 
@@ -350,6 +373,9 @@ int main(int argc, char** argv) {
     flags.add_int("steps", 20, "--train-model: steps per timed run (3 runs, median)");
     flags.add_bool("tf32", false,
                    "--train-model: TF32 convolutions and GEMMs (torch_peer.py --precision tf32)");
+    flags.add_bool("profile", false,
+                   "--train-model: after the timing, profile --steps more steps per op and per layer "
+                   "(forward, backward, allocator) and print the tables");
     flags.add_string("device", "cuda",
                      "--train-model: cuda, or cpu for a comparison / a check without a GPU");
     flags.parse(argc, argv);
@@ -369,7 +395,7 @@ int main(int argc, char** argv) {
       }
       if (flags.get_bool("tf32")) cuda::set_allow_tf32(true);
       return run_train_bench(flags.get_string("train-model"), flags.get_int("batch"), flags.get_int("steps"),
-                             device);
+                             device, flags.get_bool("profile"));
     }
     if (!cuda::is_available()) {
       std::fprintf(stderr, "bench_gpu: no CUDA device (%s); nothing to measure\n",
