@@ -13,11 +13,14 @@
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/metrics_log.h"
 #include "apps/lib/plots.h"
+#include "apps/lib/profile_report.h"
 #include "core/autograd.h"
 #include "core/cuda_api.h"
 #include "core/parallel.h"
+#include "core/profiler.h"
 #include "core/random.h"
 #include "core/serialize/atomic_file.h"
+#include "models/trace.h"
 
 namespace ag::train {
 
@@ -286,7 +289,13 @@ Tensor Trainer::upload(const Tensor& images) {
 void Trainer::train_step(const Batch& batch, EpochSums& sums) {
   optimizer_->set_lr(schedule_->lr(step_));
   net_->criterion().set_step(step_);
-  Tensor features = net_->features(upload(batch.images));
+  Tensor images;
+  {
+    profiler::PhaseScope other(profiler::Phase::other);
+    profiler::Scope scope("upload to device");
+    images = upload(batch.images);
+  }
+  Tensor features = net_->features(images);
   Tensor loss = net_->criterion().loss(features, batch.labels);
   const double value = loss.item();
   if (!std::isfinite(value)) {
@@ -307,15 +316,29 @@ void Trainer::train_step(const Batch& batch, EpochSums& sums) {
     const std::vector<int64_t> labels = batch.labels.to_labels();
     for (size_t i = 0; i < labels.size(); ++i) correct += predicted[i] == labels[i];
   }
-  optimizer_->zero_grad();
-  loss.backward();
-  optimizer_->step();
+  profiler::PhaseScope other(profiler::Phase::other);
+  {
+    profiler::Scope scope("optimizer zero_grad");
+    optimizer_->zero_grad();
+  }
+  loss.backward();  // (run_backward times its nodes in the phase backward)
+  {
+    profiler::Scope scope("optimizer step");
+    optimizer_->step();
+  }
   ++step_;
+  profiler::mark_step();
   const int64_t n = batch.labels.size(0);
   sums.batches += 1;
   sums.seen += n;
   sums.correct += correct;
   sums.loss_sum += value * static_cast<double>(n);
+}
+
+std::optional<Batch> Trainer::next_train_batch() {
+  profiler::PhaseScope other(profiler::Phase::other);
+  profiler::Scope scope("data loader wait");
+  return train_loader_->next();
 }
 
 bool Trainer::train_epoch(EpochSums& sums) {
@@ -329,7 +352,7 @@ bool Trainer::train_epoch(EpochSums& sums) {
                                         progress_options(config_, hooks_.progress));
   }
   double last = now_seconds();  // the time per step includes waiting for the loader
-  while (auto batch = train_loader_->next()) {
+  while (auto batch = next_train_batch()) {
     train_step(*batch, sums);
     const double now = now_seconds();
     sums.seconds += now - last;
@@ -340,7 +363,11 @@ bool Trainer::train_epoch(EpochSums& sums) {
     if (hooks_.on_step) hooks_.on_step(step_);
     if (stop_requested()) return false;
     const int64_t every = hooks_.checkpoint_every_steps;
-    if (every > 0 && step_ % every == 0 && sums.batches < steps_per_epoch_) save(&sums);
+    if (every > 0 && step_ % every == 0 && sums.batches < steps_per_epoch_) {
+      profiler::PhaseScope other(profiler::Phase::other);
+      profiler::Scope scope("checkpoint");
+      save(&sums);
+    }
   }
   return true;
 }
@@ -416,6 +443,21 @@ std::vector<std::string> Trainer::make_plots(const EvalResult& last) {
   return written;
 }
 
+void Trainer::start_profile() {
+  name_layers_for_profile(*net_);
+  profiler::Options options;
+  options.synchronize_cuda = device_.is_cuda();
+  profiler::start(options);
+}
+
+void Trainer::finish_profile() {
+  profiler::stop();
+  const std::string text = write_profile(config_.out, profiler::report());
+  log() << "\n"
+        << text << "profile written to " << (fs::path(config_.out) / "profile.txt").string()
+        << " and profile.json\n";
+}
+
 TrainResult Trainer::run() {
   const double start = now_seconds();
   TrainResult result;
@@ -423,10 +465,12 @@ TrainResult Trainer::run() {
     log() << "the run in '" << config_.out << "' already finished its " << epoch_ << " epochs\n";
     result.final_eval = evaluate();
   }
+  if (hooks_.profile) start_profile();
   while (epoch_ < config_.epochs) {
     EpochSums sums = resumed_sums_;
     resumed_sums_ = {};
     if (!train_epoch(sums)) {
+      if (hooks_.profile) finish_profile();
       save(&sums);
       log() << "stopped at step " << step_ << " (epoch " << epoch_ + 1 << ", batch " << sums.batches << " of "
             << steps_per_epoch_ << "); checkpoint saved in '" << config_.out
@@ -434,9 +478,12 @@ TrainResult Trainer::run() {
       result.status = TrainResult::Status::interrupted;
       break;
     }
+    if (hooks_.profile) profiler::pause();  // evaluation and the checkpoint are not steps
     result.epochs.push_back(finish_epoch(sums));
+    if (hooks_.profile) profiler::resume();
     result.final_eval = result.epochs.back().test;
   }
+  if (hooks_.profile && result.status == TrainResult::Status::finished) finish_profile();
   result.epochs_done = epoch_;
   result.steps = step_;
   if (result.status == TrainResult::Status::finished) result.plots = make_plots(result.final_eval);
