@@ -271,7 +271,7 @@ std::string format(const Report& r, size_t top_layers) {
                         : "timings: host clock (exclusive time: nested scopes, e.g. allocate, subtracted)\n";
   const auto share = [&](double s) { return r.wall_s > 0 ? 100 * s / r.wall_s : 0.0; };
   out += "\nper op type (ms per step, exclusive)\n";
-  out += line("%-10s %-34s %9s %7s %10s %9s\n", "phase", "op", "ms/step", "share", "calls/step", "GFLOP/s");
+  out += line("%-10s %-40s %9s %7s %10s %9s\n", "phase", "op", "ms/step", "share", "calls/step", "GFLOP/s");
   std::vector<Row> background;
   for (const Row& row : by_op(r)) {
     if (row.phase == Phase::background) {
@@ -281,12 +281,12 @@ std::string format(const Report& r, size_t top_layers) {
     std::string gflops = row.flops > 0 && row.exclusive_s > 0
                              ? line("%9.1f", 1e-9 * row.flops / row.exclusive_s)
                              : std::string(9, ' ');
-    out += line("%-10s %-34s %9.3f %6.1f%% %10.1f %s\n", phase_name(row.phase), row.key.c_str(),
+    out += line("%-10s %-40s %9.3f %6.1f%% %10.1f %s\n", phase_name(row.phase), row.key.c_str(),
                 1e3 * row.exclusive_s / steps, share(row.exclusive_s), static_cast<double>(row.count) / steps,
                 gflops.c_str());
   }
   const double rest = std::max(0.0, r.wall_s - attributed);
-  out += line("%-10s %-34s %9.3f %6.1f%%\n", "-", "(outside any scope)", 1e3 * rest / steps, share(rest));
+  out += line("%-10s %-40s %9.3f %6.1f%%\n", "-", "(outside any scope)", 1e3 * rest / steps, share(rest));
   out += line("\nper layer (ms per step, exclusive, top %zu)\n", top_layers);
   out += line("%-10s %-50s %9s %7s\n", "phase", "layer", "ms/step", "share");
   size_t shown = 0;
@@ -299,7 +299,7 @@ std::string format(const Report& r, size_t top_layers) {
   if (!background.empty()) {
     out += "\nother threads (data-loader workers; overlaps the step, not a share of it)\n";
     for (const Row& row : background)
-      out += line("%-10s %-34s %9.3f ms/step %10.1f calls/step\n", "background", row.key.c_str(),
+      out += line("%-10s %-40s %9.3f ms/step %10.1f calls/step\n", "background", row.key.c_str(),
                   1e3 * row.exclusive_s / steps, static_cast<double>(row.count) / steps);
   }
   return out;
