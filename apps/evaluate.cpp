@@ -13,7 +13,9 @@
 // Writes OUT/eval.json (all numbers, per-class lists, the confusion matrix) and
 // OUT/confusion.png (OUT defaults to CHECKPOINT_DIR/eval).
 // Expected: on the test split, the same top-1/top-5/mAP as the last line of the run's
-// metrics.csv (unless a --subset or another dataset is given). A truncated, foreign or
+// metrics.csv (unless a --subset or another dataset is given; the folded model's scores
+// differ from the trained model's by float rounding, so a near-tie may rarely flip: use
+// --no-fold-bn for the training loop's exact numbers). A truncated, foreign or
 // mismatched checkpoint stops with one line naming the file and what is wrong.
 // Exit status: 0 done, 1 error, 2 bad command line.
 #include <chrono>

@@ -117,8 +117,8 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
                                              << shape_str(root.shape()));
   NoGradGuard no_grad;  // backward computations are not recorded
   profiler::PhaseScope backward_phase(profiler::Phase::backward);
-  // Time of the engine itself: the graph walk and the sums of gradients from several uses.
-  profiler::Scope engine("autograd engine (graph, gradient sums)");
+  // Time of the engine itself: the graph walk, the bookkeeping, freeing the saved tensors.
+  profiler::Scope engine("autograd engine");
   std::shared_ptr<Node> root_node = gradient_edge(root);
   std::unordered_map<Node*, Tensor> pending;
   pending[root_node.get()] = grad;
@@ -144,6 +144,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
       if (slot == pending.end()) {
         pending.emplace(next, std::move(input_grads[i]));
       } else {
+        profiler::Scope profile("gradient sum (tensor used twice)", next->profile_layer, 0, true);
         Tensor sum = Tensor::empty(slot->second.shape(), slot->second.dtype(), slot->second.device());
         axpby(sum, 1.0, slot->second.contiguous(), 1.0, input_grads[i].contiguous());
         slot->second = sum;
