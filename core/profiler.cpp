@@ -247,6 +247,12 @@ std::string line(const char* fmt, auto... args) {
   return buf;
 }
 
+// GFLOP/s of the row's exclusive time, blank when the ops do not count their FLOPs.
+std::string gflops_text(const Row& row) {
+  return row.flops > 0 && row.exclusive_s > 0 ? line("%9.1f", 1e-9 * row.flops / row.exclusive_s)
+                                              : std::string(9, ' ');
+}
+
 }  // namespace
 
 std::vector<Row> by_op(const Report& r) { return group(r, false); }
@@ -278,9 +284,7 @@ std::string format(const Report& r, size_t top_layers) {
       background.push_back(row);
       continue;
     }
-    std::string gflops = row.flops > 0 && row.exclusive_s > 0
-                             ? line("%9.1f", 1e-9 * row.flops / row.exclusive_s)
-                             : std::string(9, ' ');
+    const std::string gflops = gflops_text(row);
     out += line("%-10s %-40s %9.3f %6.1f%% %10.1f %s\n", phase_name(row.phase), row.key.c_str(),
                 1e3 * row.exclusive_s / steps, share(row.exclusive_s), static_cast<double>(row.count) / steps,
                 gflops.c_str());
@@ -288,13 +292,13 @@ std::string format(const Report& r, size_t top_layers) {
   const double rest = std::max(0.0, r.wall_s - attributed);
   out += line("%-10s %-40s %9.3f %6.1f%%\n", "-", "(outside any scope)", 1e3 * rest / steps, share(rest));
   out += line("\nper layer (ms per step, exclusive, top %zu)\n", top_layers);
-  out += line("%-10s %-50s %9s %7s\n", "phase", "layer", "ms/step", "share");
+  out += line("%-10s %-50s %9s %7s %9s\n", "phase", "layer", "ms/step", "share", "GFLOP/s");
   size_t shown = 0;
   for (const Row& row : by_layer(r)) {
     if (row.phase == Phase::background || shown++ >= top_layers) continue;
-    out += line("%-10s %-50s %9.3f %6.1f%%\n", phase_name(row.phase),
+    out += line("%-10s %-50s %9.3f %6.1f%% %s\n", phase_name(row.phase),
                 row.key.empty() ? "(no layer)" : row.key.c_str(), 1e3 * row.exclusive_s / steps,
-                share(row.exclusive_s));
+                share(row.exclusive_s), gflops_text(row).c_str());
   }
   if (!background.empty()) {
     out += "\nother threads (data-loader workers; overlaps the step, not a share of it)\n";
