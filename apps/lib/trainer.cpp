@@ -465,12 +465,19 @@ TrainResult Trainer::run() {
     log() << "the run in '" << config_.out << "' already finished its " << epoch_ << " epochs\n";
     result.final_eval = evaluate();
   }
-  if (hooks_.profile) start_profile();
+  const bool profile = hooks_.profile && epoch_ < config_.epochs;  // a finished run has no steps left
+  if (profile) start_profile();
+  struct StopProfilerOnThrow {  // a diverged run must not leave the process profiling
+    bool on;
+    ~StopProfilerOnThrow() {
+      if (on && profiler::enabled()) profiler::stop();
+    }
+  } stop_profiler{profile};
   while (epoch_ < config_.epochs) {
     EpochSums sums = resumed_sums_;
     resumed_sums_ = {};
     if (!train_epoch(sums)) {
-      if (hooks_.profile) finish_profile();
+      if (profile) finish_profile();
       save(&sums);
       log() << "stopped at step " << step_ << " (epoch " << epoch_ + 1 << ", batch " << sums.batches << " of "
             << steps_per_epoch_ << "); checkpoint saved in '" << config_.out
@@ -478,12 +485,12 @@ TrainResult Trainer::run() {
       result.status = TrainResult::Status::interrupted;
       break;
     }
-    if (hooks_.profile) profiler::pause();  // evaluation and the checkpoint are not steps
+    if (profile) profiler::pause();  // evaluation and the checkpoint are not steps
     result.epochs.push_back(finish_epoch(sums));
-    if (hooks_.profile) profiler::resume();
+    if (profile) profiler::resume();
     result.final_eval = result.epochs.back().test;
   }
-  if (hooks_.profile && result.status == TrainResult::Status::finished) finish_profile();
+  if (profile && result.status == TrainResult::Status::finished) finish_profile();
   result.epochs_done = epoch_;
   result.steps = step_;
   if (result.status == TrainResult::Status::finished) result.plots = make_plots(result.final_eval);
