@@ -14,6 +14,9 @@
 //   bench --threads 1 --filter conv3x3     # a subset: layers whose name contains the text
 //   bench --batch 32 --reps 3 --no-step    # smaller, faster
 //   bench --json results.json              # also write the figures as JSON
+//   bench --precision bf16                 # convolutions and linear layers in bfloat16
+//                                          # (AVX512-BF16; core/precision.h)
+//   bench --gemm --no-layers --no-step     # the bf16 GEMM against sgemm at conv-like shapes
 // On a machine shared with other jobs, run with OMP_WAIT_POLICY=passive: spinning OpenMP
 // threads then wait for a preempted sibling at every barrier (2-3x slower steps).
 // Expected (2-core development machine): ResNet18 3x3 convolutions forward >= 70% of the
@@ -30,8 +33,11 @@
 
 #include "apps/lib/flags.h"
 #include "core/ceilings.h"
+#include "core/cpu/bf16/gemm.h"
+#include "core/cpu/gemm_util.h"
 #include "core/optim/optimizer.h"
 #include "core/parallel.h"
+#include "core/precision.h"
 #include "core/random.h"
 #include "layers/layers.h"
 #include "losses/cross_entropy.h"
@@ -300,6 +306,49 @@ void run_layers(const LayerSet& set, const train::Flags& flags, double gemm, dou
   }
 }
 
+// The bfloat16 GEMM (core/cpu/bf16/gemm.h) against sgemm (OpenBLAS) at the shapes of
+// im2col convolutions: M output channels, N output positions of a chunk, K = C_in * 9.
+// NN is the forward's product, NT the weight gradient's (reduction over the positions).
+void run_gemm_shapes(int reps, json& out) {
+  struct Shape3 {
+    int64_t m, n, k;
+  };
+  const Shape3 shapes[] = {{64, 16384, 576},  {64, 8192, 576},   {128, 4096, 1152},
+                           {256, 2048, 2304}, {512, 1024, 4608}, {512, 2048, 4608}};
+  std::printf("\nGEMM GFLOP/s, float32 operands: sgemm (OpenBLAS) vs bf16 (vdpbf16ps)\n");
+  std::printf("%-22s %10s %10s %10s %10s\n", "M x N x K", "sgemm NN", "bf16 NN", "sgemm NT", "bf16 NT");
+  for (const Shape3& s : shapes) {
+    const size_t big = static_cast<size_t>(s.m * std::max(s.n, s.k));
+    std::vector<float> a(big), b(static_cast<size_t>(s.k * s.n)), c(big);
+    for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i % 7) * 0.1f - 0.3f;
+    for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(i % 5) * 0.1f - 0.2f;
+    double gflops[4];
+    for (int v = 0; v < 4; ++v) {
+      const bool bf16 = v % 2 == 1, nt = v >= 2;
+      // NT: c [m, k] = a [m, n] b^T with b stored [k, n]: a reduction over n.
+      const int64_t n = nt ? s.k : s.n, k = nt ? s.n : s.k, lda = k, ldb = s.n;
+      auto once = [&] {
+        if (bf16)
+          cpu::gemm_bf16(false, nt, s.m, n, k, a.data(), lda, b.data(), ldb, 0.f, c.data(), n);
+        else
+          cpu::gemm_rm<float>(false, nt, s.m, n, k, 1.f, a.data(), lda, b.data(), ldb, 0.f, c.data(), n);
+      };
+      once();
+      gflops[v] = 2.0 * s.m * s.n * s.k / time_median(reps, once) / 1e9;
+    }
+    char name[64];
+    std::snprintf(name, sizeof name, "%ld x %ld x %ld", long(s.m), long(s.n), long(s.k));
+    std::printf("%-22s %10.1f %10.1f %10.1f %10.1f\n", name, gflops[0], gflops[1], gflops[2], gflops[3]);
+    out["gemm"].push_back({{"m", s.m},
+                           {"n", s.n},
+                           {"k", s.k},
+                           {"sgemm_nn", gflops[0]},
+                           {"bf16_nn", gflops[1]},
+                           {"sgemm_nt", gflops[2]},
+                           {"bf16_nt", gflops[3]}});
+  }
+}
+
 int run(int argc, char** argv) {
   train::Flags flags("bench", "CPU layer throughput against same-run sgemm and copy ceilings.");
   flags.add_int("batch", 128, "batch size");
@@ -311,6 +360,9 @@ int run(int argc, char** argv) {
   flags.add_int("steps", 5, "timed ResNet-20 training steps (after 2 warm-up steps)");
   flags.add_string("json", "", "also write the results to this JSON file");
   flags.add_bool("ceilings", true, "measure the sgemm and copy ceilings (off: for profiling a part)");
+  flags.add_string("precision", "fp32",
+                   "fp32, or bf16: convolutions and linear layers in bfloat16 (float32 sums; AVX512-BF16)");
+  flags.add_bool("gemm", false, "time the bf16 GEMM against sgemm at conv-like shapes (needs AVX512-BF16)");
   flags.add_bool("paired", true, "re-measure the ceiling right before each layer (noisy shared machines)");
   flags.parse(argc, argv);
   if (flags.help_requested()) {
@@ -318,6 +370,9 @@ int run(int argc, char** argv) {
     return 0;
   }
   set_num_threads(static_cast<int>(flags.get_int("threads")));
+  const std::string precision = flags.get_string("precision");
+  if (precision != "fp32" && precision != "bf16") flags.fail("precision", "must be fp32 or bf16");
+  MatmulPrecisionGuard precision_guard(parse_matmul_precision(precision));  // names a missing CPU feature
   const int reps = static_cast<int>(flags.get_int("reps"));
   json out = {{"machine", machine_name()},
               {"threads", flags.get_int("threads")},
@@ -325,8 +380,9 @@ int run(int argc, char** argv) {
               {"layers", json::array()}};
   const bool ceilings = flags.get_bool("ceilings");
   const double gemm = ceilings ? sgemm_gflops(reps) : 1.0, copy = ceilings ? copy_gbps(reps) : 1.0;
-  std::printf("# %s, %ld threads, batch %ld\n", machine_name().c_str(), long(flags.get_int("threads")),
-              long(flags.get_int("batch")));
+  std::printf("# %s, %ld threads, batch %ld, %s matmuls\n", machine_name().c_str(),
+              long(flags.get_int("threads")), long(flags.get_int("batch")), precision.c_str());
+  out["precision"] = precision;
   std::printf("ceilings (this run): sgemm 2048^3 %.1f GFLOP/s, copy %.1f GB/s (read + write)\n", gemm, copy);
   out["sgemm_gflops"] = gemm;
   out["copy_gbps"] = copy;
@@ -339,6 +395,7 @@ int run(int argc, char** argv) {
   std::printf(
       "conv: GFLOP/s vs sgemm; dw and bn: GB/s vs copy (bytes read + written); backward = input +\n"
       "weight gradients; ceiling = the sgemm or copy figure measured just before the layer.\n");
+  if (flags.get_bool("gemm")) run_gemm_shapes(reps, out);
   if (flags.get_bool("layers")) run_layers(set, flags, gemm, copy, out);
   if (flags.get_bool("step")) {
     int64_t params = 0;

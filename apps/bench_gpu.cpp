@@ -14,6 +14,9 @@
 //   bench_gpu --scale 0.25          # smaller tensors (a smaller card, a quick look)
 //   bench_gpu --json gpu.json       # also write the figures as JSON
 //   bench_gpu --train-model resnet18 --batch 128 --steps 30 [--tf32]
+//   bench_gpu --train-model resnet18 --device cpu --precision bf16
+//                                   # the same on the CPU with bfloat16 convolutions and
+//                                   # linear layers (AVX512-BF16; core/precision.h)
 //                                   # training images/s of a model on random 32x32 data
 //                                   # (forward, cross-entropy, backward, SGD step), the
 //                                   # figure torch_peer.py bench reports; prints one JSON line
@@ -35,6 +38,7 @@
 #include "core/ops.h"
 #include "core/optim/optimizer.h"
 #include "core/profiler.h"
+#include "core/precision.h"
 #include "core/random.h"
 #include "losses/cross_entropy.h"
 #include "models/factory.h"
@@ -335,7 +339,9 @@ int run_train_bench(const std::string& model_name, int64_t batch, int64_t steps,
                     {"model", model_name},
                     {"batch", batch},
                     {"device", gpu.str()},
-                    {"precision", gpu.is_cuda() && cuda::allow_tf32() ? "tf32" : "fp32"},
+                    {"precision", matmul_precision() == MatmulPrecision::bf16 ? "bf16"
+                                  : gpu.is_cuda() && cuda::allow_tf32()       ? "tf32"
+                                                                              : "fp32"},
                     {"params", model->parameter_count()},
                     {"step_ms_median", med * 1e3},
                     {"images_per_s", static_cast<double>(batch) / med},
@@ -376,6 +382,9 @@ int main(int argc, char** argv) {
     flags.add_bool("profile", false,
                    "--train-model: after the timing, profile --steps more steps per op and per layer "
                    "(forward, backward, allocator) and print the tables");
+    flags.add_string("precision", "fp32",
+                     "--train-model --device cpu: fp32, or bf16 (bfloat16 convolutions and linear layers, "
+                     "float32 sums; needs AVX512-BF16)");
     flags.add_string("device", "cuda",
                      "--train-model: cuda, or cpu for a comparison / a check without a GPU");
     flags.parse(argc, argv);
@@ -394,6 +403,12 @@ int main(int argc, char** argv) {
         return 1;
       }
       if (flags.get_bool("tf32")) cuda::set_allow_tf32(true);
+      const std::string precision = flags.get_string("precision");
+      if (precision != "fp32" && precision != "bf16") flags.fail("precision", "must be fp32 or bf16");
+      if (precision == "bf16" && !device.is_cpu())
+        flags.fail("precision", "bf16 runs on the CPU only for now");
+      // Throws, naming the missing CPU feature, where bf16 cannot run.
+      MatmulPrecisionGuard guard(parse_matmul_precision(precision));
       return run_train_bench(flags.get_string("train-model"), flags.get_int("batch"), flags.get_int("steps"),
                              device, flags.get_bool("profile"));
     }

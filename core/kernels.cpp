@@ -1,6 +1,7 @@
 // Dispatch of every kernel to its CPU or CUDA twin, by the device of the output.
 // A CPU-only build answers a CUDA tensor with a clear "built without CUDA" error.
 #include "core/dispatch.h"
+#include "core/precision.h"
 
 namespace ag {
 
@@ -18,7 +19,8 @@ void activation_forward(Tensor& out, const Tensor& x, Activation act) {
 void activation_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, const Tensor& y,
                          Activation act) {
   AG_CHECK(act != Activation::none, "activation_backward: needs an activation, got none");
-  AG_ON_DEVICE("activation_backward", grad_x, activation_backward(grad_x, grad_y, x, y, act), &grad_y, &x, &y);
+  AG_ON_DEVICE("activation_backward", grad_x, activation_backward(grad_x, grad_y, x, y, act), &grad_y, &x,
+               &y);
 }
 void binary_forward(Tensor& out, const Tensor& a, const Tensor& b, BinaryOp op) {
   AG_ON_DEVICE("binary_forward", out, binary_forward(out, a, b, op), &a, &b);
@@ -61,6 +63,8 @@ void sum_all(Tensor& out, const Tensor& x) { AG_ON_DEVICE("sum_all", out, sum_al
 void sum_to(Tensor& out, const Tensor& grad) { AG_ON_DEVICE("sum_to", out, sum_to(out, grad), &grad); }
 
 void gemm(Tensor& out, const Tensor& a, const Tensor& b, const GemmArgs& args) {
+  AG_CHECK(!args.bf16 || out.device().is_cpu(),
+           "gemm: matmul precision bf16 is CPU-only for now (AVX512-BF16); use fp32 on CUDA");
   AG_ON_DEVICE("gemm", out, gemm(out, a, b, args), &a, &b);
 }
 void gemm_batched(Tensor& out, const Tensor& a, const Tensor& b, const GemmArgs& args, int64_t batch,

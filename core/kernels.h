@@ -35,6 +35,9 @@ struct GemmArgs {
   int64_t m = 0, n = 0, k = 0;
   int64_t lda = 0, ldb = 0, ldc = 0;
   double alpha = 1.0, beta = 0.0;
+  // Round the float32 inputs to bfloat16, accumulate in float32 (core/precision.h; a linear
+  // layer under bf16 precision sets it; CPU only, alpha 1).
+  bool bf16 = false;
 };
 
 #include "core/kernel_decls.h"

@@ -3,6 +3,7 @@
 // gamma, running statistics, unneeded gradients) may be undefined and are skipped by the
 // device check.
 #include "core/dispatch.h"
+#include "core/precision.h"
 
 namespace ag {
 
@@ -16,13 +17,16 @@ void check_fusable(const char* name, Activation act) {
 
 void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                     const Conv2dParams& p) {
+  check_bf16_device("conv2d_forward", out.dtype(), out.device().is_cpu());
   AG_ON_DEVICE_OPTIONAL("conv2d_forward", out, conv2d_forward(out, x, w, bias, p), &x, &w, &bias);
 }
 void conv2d_backward_input(Tensor& grad_x, const Tensor& grad_out, const Tensor& w, const Conv2dParams& p) {
+  check_bf16_device("conv2d_backward_input", grad_x.dtype(), grad_x.device().is_cpu());
   AG_ON_DEVICE_OPTIONAL("conv2d_backward_input", grad_x, conv2d_backward_input(grad_x, grad_out, w, p),
                         &grad_out, &w);
 }
 void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor& x, const Conv2dParams& p) {
+  check_bf16_device("conv2d_backward_weight", grad_w.dtype(), grad_w.device().is_cpu());
   AG_ON_DEVICE_OPTIONAL("conv2d_backward_weight", grad_w, conv2d_backward_weight(grad_w, grad_out, x, p),
                         &grad_out, &x);
 }

@@ -9,14 +9,18 @@
 #
 #   scripts/cpu_vs_torch.sh [--build DIR] [--rounds N] [--threads N] [--steps N]
 #                           [--models a,b,c] [--torch-bench PATH] [--json FILE]
+#                           [--precision fp32|bf16]
 # Defaults: build, 3 rounds, 2 threads, 5 steps per timed run (each engine reports the
-# median of 3 timed runs after warm-up), all four models.
+# median of 3 timed runs after warm-up), all four models, fp32. --precision bf16: arcgrad
+# with bfloat16 convolutions and linear layers (bench_gpu --precision bf16, AVX512-BF16)
+# against PyTorch under torch.autocast("cpu", dtype=torch.bfloat16) around the whole
+# peer script (forward, loss, backward and step alike).
 # Keep the machine otherwise idle while it runs (stop other jobs: the figures are ratios of
 # the same run, but a loaded machine makes them noisy).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-build=build rounds=3 threads=2 steps=5 json=""
+build=build rounds=3 threads=2 steps=5 json="" precision=fp32
 models="resnet20,resnet18,mobilenetv2,efficientnet_b0"
 torch_bench="$repo/../shared/tools/peers/torch_cpu_bench.py"
 while [ $# -gt 0 ]; do
@@ -28,24 +32,40 @@ while [ $# -gt 0 ]; do
     --models) models="$2"; shift 2 ;;
     --torch-bench) torch_bench="$2"; shift 2 ;;
     --json) json="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --precision) precision="$2"; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "cpu_vs_torch: unknown argument '$1' (--help)" >&2; exit 2 ;;
   esac
 done
+case "$precision" in
+  fp32|bf16) ;;
+  *) echo "cpu_vs_torch: --precision must be fp32 or bf16, got '$precision'" >&2; exit 2 ;;
+esac
 [ -x "$build/bench_gpu" ] || { echo "cpu_vs_torch: $build/bench_gpu not found; build first" >&2; exit 1; }
 [ -f "$torch_bench" ] || { echo "cpu_vs_torch: $torch_bench not found (--torch-bench)" >&2; exit 1; }
 /usr/bin/python3 -c "import torch" 2>/dev/null ||
   { echo "cpu_vs_torch: PyTorch is missing (Debian: apt install python3-torch)" >&2; exit 1; }
 
+# The PyTorch peer, in fp32 as it is, or with bf16 autocast entered before the script runs.
+torch_peer() {
+  if [ "$precision" = bf16 ]; then
+    /usr/bin/python3 -c 'import runpy, sys, torch
+torch.autocast("cpu", dtype=torch.bfloat16).__enter__()
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")' "$torch_bench" "$@"
+  else
+    /usr/bin/python3 "$torch_bench" "$@"
+  fi
+}
 images_per_s() { sed -n 's/.*"images_per_s": *\([0-9.eE+]*\).*/\1/p' | tail -n 1; }
 results="$(mktemp)"
 trap 'rm -f "$results"' EXIT
-echo "cpu_vs_torch: $(date -u +%FT%TZ), $threads threads, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "cpu_vs_torch: $(date -u +%FT%TZ), $precision, $threads threads, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq 1 "$rounds"); do
   for model in ${models//,/ }; do
     a=$(AG_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" "$build/bench_gpu" --train-model "$model" \
-          --device cpu --steps "$steps" | images_per_s)
-    t=$(OMP_NUM_THREADS="$threads" /usr/bin/python3 "$torch_bench" "$model" "$threads" "$steps" 3 | images_per_s)
+          --device cpu --steps "$steps" --precision "$precision" | images_per_s)
+    t=$(OMP_NUM_THREADS="$threads" torch_peer "$model" "$threads" "$steps" 3 | images_per_s)
     printf 'round %d  %-16s arcgrad %8.1f img/s   pytorch %8.1f img/s   ratio %.2f\n' \
       "$round" "$model" "$a" "$t" "$(awk -v a="$a" -v t="$t" 'BEGIN {print a / t}')"
     echo "$model $a $t" >> "$results"

@@ -12,8 +12,10 @@
 #include <string>
 
 #include "conv_params.h"
+#include "core/cpu/bf16/gemm.h"
 #include "core/cpu/conv/routes.h"
 #include "core/kernels.h"
+#include "core/precision.h"
 #include "core/random.h"
 
 using namespace ag;
@@ -41,10 +43,11 @@ std::string expected(ConvPass pass, const std::string& route, bool depthwise) {
   return depthwise ? "dw_reference" : "im2col_blas";
 }
 
-void check_close(const Tensor& got, const Tensor& want, double terms, const char* what) {
+// bf16: the float32 call ran in bfloat16 (inputs rounded to 8 significant bits).
+void check_close(const Tensor& got, const Tensor& want, double terms, const char* what, bool bf16) {
   const std::vector<double> a = got.to_vector(), b = want.to_vector();
   REQUIRE(a.size() == b.size());
-  const double tol = std::max(1e-5, 2e-8 * terms);
+  const double tol = bf16 ? 2e-2 : std::max(1e-5, 2e-8 * terms);
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]) / (1 + std::abs(b[i])));
   INFO(what << ": worst relative error " << worst << " (tolerance " << tol << ")");
@@ -74,8 +77,8 @@ Passes run_passes(const Tensor& x, const Tensor& w, const Tensor& b, const Tenso
 }
 
 // Runs the three passes in float32, checks the routes they took (one call each), then
-// compares with the float64 calls.
-void check_case(const RouteCase& rc) {
+// compares with the float64 calls. bf16: under bf16 matmul precision.
+void check_case(const RouteCase& rc, bool bf16 = false) {
   CAPTURE(shape_str(rc.x));
   CAPTURE(shape_str(rc.w));
   CAPTURE(rc.p.stride_h);
@@ -85,7 +88,8 @@ void check_case(const RouteCase& rc) {
   const int64_t ho = conv_out_size(rc.x[2], rc.w[2], rc.p.stride_h, rc.p.pad_h, rc.p.dilation_h);
   const int64_t wo = conv_out_size(rc.x[3], rc.w[3], rc.p.stride_w, rc.p.pad_w, rc.p.dilation_w);
   const bool depthwise = rc.w[1] == 1 && rc.p.groups == rc.x[1] && rc.p.groups > 1;
-  Tensor x = Tensor::uniform(rc.x, -1, 1), w = Tensor::uniform(rc.w, -1, 1), b = Tensor::uniform({rc.w[0]}, -1, 1);
+  Tensor x = Tensor::uniform(rc.x, -1, 1), w = Tensor::uniform(rc.w, -1, 1),
+         b = Tensor::uniform({rc.w[0]}, -1, 1);
   Tensor g = Tensor::uniform({rc.x[0], rc.w[0], ho, wo}, -1, 1);
 
   const std::string fwd = expected(ConvPass::forward, rc.forward, depthwise);
@@ -93,15 +97,20 @@ void check_case(const RouteCase& rc) {
   const std::string wt = expected(ConvPass::weight_grad, rc.weight_grad, depthwise);
   const uint64_t fwd0 = calls(ConvPass::forward, fwd), in0 = calls(ConvPass::input_grad, in),
                  wt0 = calls(ConvPass::weight_grad, wt);
-  const Passes f32 = run_passes(x, w, b, g, rc.p);
+  Passes f32;
+  {
+    MatmulPrecisionGuard precision(bf16 ? MatmulPrecision::bf16 : MatmulPrecision::fp32);
+    f32 = run_passes(x, w, b, g, rc.p);
+  }
   CHECK_MESSAGE(calls(ConvPass::forward, fwd) == fwd0 + 1, "forward did not take " << fwd);
   CHECK_MESSAGE(calls(ConvPass::input_grad, in) == in0 + 1, "input gradient did not take " << in);
   CHECK_MESSAGE(calls(ConvPass::weight_grad, wt) == wt0 + 1, "weight gradient did not take " << wt);
 
   const Passes f64 = run_passes(x.to(DType::f64), w.to(DType::f64), b.to(DType::f64), g.to(DType::f64), rc.p);
-  check_close(f32.y, f64.y, static_cast<double>(rc.w[1] * rc.w[2] * rc.w[3]), "forward");
-  check_close(f32.grad_x, f64.grad_x, static_cast<double>(rc.w[0] * rc.w[2] * rc.w[3]), "input gradient");
-  check_close(f32.grad_w, f64.grad_w, 10.0 * static_cast<double>(rc.x[0] * ho * wo), "weight gradient");
+  check_close(f32.y, f64.y, static_cast<double>(rc.w[1] * rc.w[2] * rc.w[3]), "forward", bf16);
+  check_close(f32.grad_x, f64.grad_x, static_cast<double>(rc.w[0] * rc.w[2] * rc.w[3]), "input gradient",
+              bf16);
+  check_close(f32.grad_w, f64.grad_w, 10.0 * static_cast<double>(rc.x[0] * ho * wo), "weight gradient", bf16);
 }
 
 }  // namespace
@@ -119,7 +128,11 @@ TEST_CASE("every CPU convolution route runs for its shapes and agrees with the f
       // stride 1 on rows 16-128 wide, on 8x8 planes, on odd small planes, on 3 channels
       {{2, 16, 20, 20}, {16, 1, 3, 3}, geometry(1, 1, 1, 16), "dw_rows", "dw_rows", "dw_stream"},
       {{2, 16, 8, 8}, {16, 1, 3, 3}, geometry(1, 1, 1, 16), "dw_flat", "dw_flat", "dw_flat"},
-      {{2, 32, 7, 6}, {32, 1, 3, 3}, geometry(2, 1, 1, 32), "dw_channels_last", "dw_channels_last",
+      {{2, 32, 7, 6},
+       {32, 1, 3, 3},
+       geometry(2, 1, 1, 32),
+       "dw_channels_last",
+       "dw_channels_last",
        "dw_channels_last"},
       {{2, 3, 7, 6}, {3, 1, 3, 3}, geometry(1, 1, 1, 3), "dw_reference", "dw_reference", "dw_reference"},
       // a channel multiplier: only the reference loops take it
@@ -127,16 +140,38 @@ TEST_CASE("every CPU convolution route runs for its shapes and agrees with the f
       // dense: rows 16 wide with few channels (dot-product weight gradient), 9-wide rows,
       // stride 2 (input gradient by phases), dilation with stride, groups
       {{2, 4, 16, 16}, {8, 4, 3, 3}, geometry(1, 1, 1, 1), "implicit_gemm", "implicit_gemm_s1", "dot_weight"},
-      {{2, 8, 9, 9}, {8, 8, 3, 3}, geometry(1, 1, 1, 1), "implicit_gemm", "implicit_gemm_s1", "implicit_gemm"},
-      {{2, 4, 9, 9}, {6, 4, 3, 3}, geometry(2, 1, 1, 1), "implicit_gemm", "implicit_gemm_phases",
+      {{2, 8, 9, 9},
+       {8, 8, 3, 3},
+       geometry(1, 1, 1, 1),
+       "implicit_gemm",
+       "implicit_gemm_s1",
+       "implicit_gemm"},
+      {{2, 4, 9, 9},
+       {6, 4, 3, 3},
+       geometry(2, 1, 1, 1),
+       "implicit_gemm",
+       "implicit_gemm_phases",
        "implicit_gemm"},
       {{2, 2, 11, 11}, {3, 2, 3, 3}, geometry(2, 1, 2, 1), "implicit_gemm", "im2col_blas", "implicit_gemm"},
       {{2, 4, 7, 8}, {6, 2, 3, 3}, geometry(1, 1, 1, 2), "im2col_blas", "im2col_blas", "im2col_blas"},
   };
   for (const RouteCase& rc : cases) check_case(rc);
+  // Under bf16 matmul precision every dense shape takes im2col_bf16, depthwise ones keep
+  // their routes. A CPU without AVX512-BF16 has the route in its tables but cannot run it.
+  const bool bf16 = cpu::bf16_gemm_available();
+  if (bf16) {
+    check_case(
+        {{2, 4, 9, 9}, {6, 4, 3, 3}, geometry(2, 1, 1, 1), "im2col_bf16", "im2col_bf16", "im2col_bf16"},
+        true);
+    check_case(
+        {{2, 4, 7, 8}, {6, 2, 1, 1}, geometry(1, 0, 1, 2), "im2col_bf16", "im2col_bf16", "im2col_bf16"},
+        true);
+    check_case({{2, 16, 8, 8}, {16, 1, 3, 3}, geometry(1, 1, 1, 16), "dw_flat", "dw_flat", "dw_flat"}, true);
+  }
 
   // Every route of every table ran (float64 calls count on the portable routes).
   for (const auto& c : cpu::conv_route_counts()) {
+    if (!bf16 && std::string(c.route) == "im2col_bf16") continue;
     INFO(std::string(cpu::conv_pass_name(c.pass)) << " route " << std::string(c.route) << " never ran");
     CHECK(c.calls > 0);
   }

@@ -50,6 +50,7 @@ const std::map<std::string, json> kOtherValue = {
     {"decay-1d", true},
     {"schedule", "step"},
     {"warmup", 0.5},
+    {"precision", "bf16"},
     {"seed", 42},
     {"threads", 3},
     {"workers", 1},
@@ -171,7 +172,10 @@ TEST_CASE("settings table: config.json written before the table loads unchanged"
   CHECK(c.threads == 2);
   CHECK(c.resume);
   CHECK(c.progress == "lines");
-  CHECK(c.to_json() == old);  // the same keys, values and loss description
+  CHECK(c.precision == "fp32");  // runs from before --precision were float32
+  json expected = old;
+  expected["precision"] = "fp32";  // the one key added since
+  CHECK(c.to_json() == expected);  // the same keys, values and loss description
 }
 
 TEST_CASE("settings table: a resumed run may change exactly these settings") {
@@ -218,6 +222,9 @@ TEST_CASE("settings table: ranges and choices name the flag, from the command li
   CHECK(error({"--lr", "0"}) == "--lr must be > 0, got 0 (see --help)");
   CHECK(error({"--model", ""}) == "--model must not be empty, got \"\" (see --help)");
   CHECK(error({"--loss", "focal"}).find("--loss: 'focal' is not one of ce, normface") == 0);
+  CHECK(error({"--precision", "fp16"}).find("--precision: 'fp16' is not one of fp32, bf16") == 0);
+  CHECK(error({"--precision", "bf16", "--device", "cuda"}).find("--precision bf16 runs on the CPU only") ==
+        0);
 
   TrainConfig c;
   c.dataset = "imagenet";

@@ -99,6 +99,9 @@ void validate_device(const TrainConfig& c) {
   } catch (const Error&) {
     bad("device", "must be cpu, cuda or cuda:N", c.device);
   }
+  if (c.precision == "bf16" && !Device::parse(c.device).is_cpu())
+    bad("precision", "bf16 runs on the CPU only for now (use --device cpu, or --precision fp32 on CUDA)",
+        c.precision);
 }
 
 template <typename T>
@@ -201,6 +204,7 @@ std::string TrainConfig::describe() const {
      << ", " << optimizer << " lr " << lr << " " << schedule;
   if (train_subset > 0) os << ", train subset " << train_subset;
   if (test_subset > 0) os << ", test subset " << test_subset;
+  if (precision != "fp32") os << ", " << precision << " matmuls";
   return os.str();
 }
 

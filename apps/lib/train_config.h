@@ -47,6 +47,8 @@ struct TrainConfig {
   bool decay_1d = false;            // false: no weight decay on biases and BN parameters
   std::string schedule = "cosine";  // constant | step | cosine | onecycle
   double warmup_epochs = 0;         // linear lr warm-up, in epochs (-> steps)
+  // GEMM arithmetic of convolutions and linear layers (core/precision.h): fp32 | bf16.
+  std::string precision = "fp32";
   // Execution.
   uint64_t seed = 0;
   int threads = 0;             // compute threads; 0: the library's default

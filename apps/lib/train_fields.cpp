@@ -99,6 +99,10 @@ const std::vector<AnyField>& train_fields() {
           .one_of({"constant", "step", "cosine", "onecycle"}),
       field("warmup", "/warmup_epochs", &C::warmup_epochs, "linear learning-rate warm-up, in epochs")
           .at_least(0),
+      field("precision", "/precision", &C::precision,
+            "GEMMs of convolutions and linear layers: fp32, or bf16 (bfloat16 inputs, float32 sums; CPU "
+            "with AVX512-BF16)")
+          .one_of({"fp32", "bf16"}),
       // Execution: none of these changes the numbers a run produces.
       field("seed", "/seed", &C::seed, "seed of the initialisation, shuffling and augmentation").at_least(0),
       field("threads", "/threads", &C::threads, "compute threads (0: the default)")

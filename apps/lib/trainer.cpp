@@ -135,6 +135,8 @@ Trainer::Trainer(TrainConfig config, TrainerHooks hooks)
            "the checkpoint interval must be >= 0 steps, got " << hooks_.checkpoint_every_steps);
   device_ = Device::parse(config_.device);
   if (config_.threads > 0) set_num_threads(config_.threads);
+  // Fails here, naming the missing CPU feature, rather than at the first convolution.
+  precision_ = std::make_unique<MatmulPrecisionGuard>(parse_matmul_precision(config_.precision));
   const bool have = checkpoint_exists(config_.out);
   if (config_.resume && !have)
     throw UsageError("--resume: no checkpoint in '" + config_.out +

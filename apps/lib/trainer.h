@@ -40,6 +40,7 @@
 #include "apps/lib/train_config.h"
 #include "core/optim/optimizer.h"
 #include "core/optim/schedule.h"
+#include "core/precision.h"
 #include "data/loader.h"
 
 namespace ag::train {
@@ -140,6 +141,9 @@ class Trainer {
 
   TrainConfig config_;
   TrainerHooks hooks_;
+  // config_.precision for the Trainer's lifetime (training and evaluation), then the
+  // previous setting again.
+  std::unique_ptr<MatmulPrecisionGuard> precision_;
   Device device_;
   Tensor staging_;  // pinned host buffer of upload() (CUDA only)
   RunData data_;

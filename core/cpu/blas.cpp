@@ -1,4 +1,5 @@
 // CPU matrix products (row-major) through the BLAS that core/cpu/gemm_util.h picks.
+#include "core/cpu/bf16/gemm.h"
 #include "core/cpu/gemm_util.h"
 #include "core/cpu/strided.h"
 #include "core/kernels.h"
@@ -18,6 +19,13 @@ void set_blas_threads([[maybe_unused]] int n) {
 namespace {
 template <typename T>
 void gemm_raw(const GemmArgs& g, const T* a, const T* b, T* c) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.bf16) {
+      AG_CHECK(g.alpha == 1.0, "gemm: the bf16 GEMM takes alpha 1, got " << g.alpha);
+      return gemm_bf16(g.trans_a, g.trans_b, g.m, g.n, g.k, a, g.lda, b, g.ldb, static_cast<float>(g.beta), c,
+                       g.ldc);
+    }
+  }
   gemm_rm<T>(g.trans_a, g.trans_b, g.m, g.n, g.k, static_cast<T>(g.alpha), a, g.lda, b, g.ldb,
              static_cast<T>(g.beta), c, g.ldc);
 }

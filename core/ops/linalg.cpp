@@ -1,6 +1,7 @@
 // Matrix products through GEMM: matmul (2-d and batched 3-d) and linear. Transposed views
 // of contiguous matrices reach BLAS as transpose flags, never as copies.
 #include "core/ops.h"
+#include "core/precision.h"
 
 namespace ag {
 
@@ -37,12 +38,14 @@ GemmArgs gemm_args(const BlasOperand& a, const BlasOperand& b, int64_t m, int64_
   return g;
 }
 
-// out = a @ b with a [.., M, K], b [.., K, N] (2-d or batched 3-d).
-Tensor matmul_raw(const Tensor& a, const Tensor& b) {
+// out = a @ b with a [.., M, K], b [.., K, N] (2-d or batched 3-d); bf16: inputs rounded to
+// bfloat16, float32 sums (a linear layer under bf16 matmul precision).
+Tensor matmul_raw(const Tensor& a, const Tensor& b, bool bf16 = false) {
   const int64_t nd = a.dim();
   const int64_t m = a.shape()[nd - 2], k = a.shape()[nd - 1], n = b.shape()[nd - 1];
   BlasOperand oa = as_blas_operand(a), ob = as_blas_operand(b);
   GemmArgs g = gemm_args(oa, ob, m, n, k);
+  g.bf16 = bf16;
   if (nd == 2) {
     Tensor out = Tensor::empty({m, n}, a.dtype(), a.device());
     if (m * n > 0) gemm(out, oa.buffer, ob.buffer, g);
@@ -91,9 +94,10 @@ struct LinearBackward : Node {
   std::vector<Tensor> apply(const Tensor& g) override {
     Tensor gc = g.contiguous();
     Tensor gx, gw, gb;
-    if (needs_grad(0)) gx = matmul_raw(gc, weight);  // [N,out] x [out,in]
-    if (needs_grad(1)) gw = matmul_raw(gc.t(), x);   // [out,N] x [N,in]
-    if (needs_grad(2)) gb = sum(gc, 0);              // [out]
+    const bool bf16 = bf16_matmul_for(gc.dtype());
+    if (needs_grad(0)) gx = matmul_raw(gc, weight, bf16);  // [N,out] x [out,in]
+    if (needs_grad(1)) gw = matmul_raw(gc.t(), x, bf16);   // [out,N] x [N,in]
+    if (needs_grad(2)) gb = sum(gc, 0);                    // [out]
     return {gx, gw, gb};
   }
 };
@@ -137,7 +141,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
            "linear: bias must be [" << weight.size(0) << "], got " << shape_str(bias.shape()));
   if (profile.active())
     profile.set_flops(2.0 * static_cast<double>(x.numel()) * static_cast<double>(weight.size(0)));
-  Tensor out = matmul_raw(x.detach(), weight.detach().t());
+  Tensor out = matmul_raw(x.detach(), weight.detach().t(), bf16_matmul_for(x.dtype()));
   if (bias.defined()) add_row_bias(out, bias.detach().contiguous());
   if (any_requires_grad({&x, &weight, &bias})) {
     auto node = std::make_shared<LinearBackward>();

@@ -1,5 +1,7 @@
 // The generic route of the CPU convolution (routes.cpp): im2col + OpenBLAS GEMM, for
-// every geometry and both float types.
+// every geometry and both float types. The same loops with the bfloat16 GEMM
+// (core/cpu/bf16/gemm.h) are the route im2col_bf16, which every float32 non-depthwise
+// convolution takes under bf16 matmul precision (core/precision.h).
 //
 // Samples are processed in chunks of B so that every GEMM has about kTargetColumns
 // columns: deep layers with small planes (4x4) then still get a wide, efficient GEMM and
@@ -10,20 +12,25 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/cpu/bf16/gemm.h"
 #include "core/cpu/conv/kernels.h"
 #include "core/cpu/gemm_util.h"
 #include "core/cpu/strided.h"
+#include "core/precision.h"
 
 namespace ag::cpu {
 
 namespace {
 
 constexpr int64_t kTargetColumns = 1024;
+// The bf16 GEMM starts one OpenMP region per call: wider chunks mean fewer of them (each a
+// barrier, costly when the cores are shared) and amortise the packing of the weights.
+constexpr int64_t kTargetColumnsBf16 = 8192;
 constexpr int64_t kMaxColumnBytes = int64_t{32} << 20;
 
-// Samples per chunk: enough for kTargetColumns GEMM columns, within the memory cap.
-int64_t chunk_size(const ConvGeom& g, size_t elem) {
-  int64_t b = std::max<int64_t>(1, (kTargetColumns + g.p - 1) / g.p);
+// Samples per chunk: enough for `target` GEMM columns, within the memory cap.
+int64_t chunk_size(const ConvGeom& g, size_t elem, int64_t target) {
+  int64_t b = std::max<int64_t>(1, (target + g.p - 1) / g.p);
   const int64_t per_sample = std::max<int64_t>(1, g.k * g.p * static_cast<int64_t>(elem));
   b = std::min(b, std::max<int64_t>(1, kMaxColumnBytes / per_sample));
   return std::min(b, g.n);
@@ -120,6 +127,16 @@ void chunk_copy(T* nchw, T* chunk, const ConvGeom& g, int64_t n0, int64_t bc, bo
   }
 }
 
+// c = op(a) op(b) + beta * c: the BLAS in float32/float64, or the bfloat16 GEMM (Bf16).
+template <typename T, bool Bf16>
+void conv_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda,
+               const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  if constexpr (Bf16)
+    gemm_bf16(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc);
+  else
+    gemm_rm<T>(trans_a, trans_b, m, n, k, T(1), a, lda, b, ldb, beta, c, ldc);
+}
+
 template <typename T>
 void add_channel_bias(T* out, const T* bias, const ConvGeom& g, int64_t n0, int64_t bc) {
 #pragma omp parallel for collapse(2) schedule(static) if (bc * g.co * g.p > kParallelThreshold)
@@ -130,11 +147,9 @@ void add_channel_bias(T* out, const T* bias, const ConvGeom& g, int64_t n0, int6
     }
 }
 
-}  // namespace
-
-template <typename T>
-void im2col_forward(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g) {
-  const int64_t chunk = chunk_size(g, sizeof(T));
+template <typename T, bool Bf16>
+void forward_impl(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g) {
+  const int64_t chunk = chunk_size(g, sizeof(T), Bf16 ? kTargetColumnsBf16 : kTargetColumns);
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
     T* tmp = bc > 1 ? workspace<T>(1, static_cast<size_t>(g.co * ld)) : nullptr;
@@ -146,7 +161,7 @@ void im2col_forward(T* out, const T* x, const T* w, const T* bias, const ConvGeo
         colp = col;
       }
       T* dst = bc > 1 ? tmp + grp * g.cog * ld : out + (n0 * g.co + grp * g.cog) * g.p;
-      gemm_rm<T>(false, false, g.cog, ld, g.k, T(1), w + grp * g.cog * g.k, g.k, colp, ld, T(0), dst, ld);
+      conv_gemm<T, Bf16>(false, false, g.cog, ld, g.k, w + grp * g.cog * g.k, g.k, colp, ld, T(0), dst, ld);
     }
     if (bc > 1)
       chunk_copy(out, tmp, g, n0, bc, true, bias);
@@ -155,9 +170,9 @@ void im2col_forward(T* out, const T* x, const T* w, const T* bias, const ConvGeo
   }
 }
 
-template <typename T>
-void im2col_backward_input(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g) {
-  const int64_t chunk = chunk_size(g, sizeof(T));
+template <typename T, bool Bf16>
+void backward_input_impl(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g) {
+  const int64_t chunk = chunk_size(g, sizeof(T), Bf16 ? kTargetColumnsBf16 : kTargetColumns);
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
     const T* go = grad_out + n0 * g.co * g.p;
@@ -169,24 +184,24 @@ void im2col_backward_input(T* grad_x, const T* grad_out, const T* w, const ConvG
     T* gx = grad_x + n0 * g.c * g.h * g.w;
     if (g.pointwise() && bc == 1) {  // the GEMM writes the input gradient directly
       for (int64_t grp = 0; grp < g.groups; ++grp)
-        gemm_rm<T>(true, false, g.cg, ld, g.cog, T(1), w + grp * g.cog * g.k, g.k, go + grp * g.cog * ld, ld,
-                   T(0), gx + grp * g.cg * g.p, ld);
+        conv_gemm<T, Bf16>(true, false, g.cg, ld, g.cog, w + grp * g.cog * g.k, g.k, go + grp * g.cog * ld,
+                           ld, T(0), gx + grp * g.cg * g.p, ld);
       continue;
     }
     std::memset(gx, 0, static_cast<size_t>(bc * g.c * g.h * g.w) * sizeof(T));
     T* col = workspace<T>(0, static_cast<size_t>(g.k * ld));
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       // col [K, ld] = W_g^T [K, cog] x grad_out_g [cog, ld]
-      gemm_rm<T>(true, false, g.k, ld, g.cog, T(1), w + grp * g.cog * g.k, g.k, go + grp * g.cog * ld, ld,
-                 T(0), col, ld);
+      conv_gemm<T, Bf16>(true, false, g.k, ld, g.cog, w + grp * g.cog * g.k, g.k, go + grp * g.cog * ld, ld,
+                         T(0), col, ld);
       col2im(grad_x, col, g, n0, bc, grp * g.cg);
     }
   }
 }
 
-template <typename T>
-void im2col_backward_weight(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g) {
-  const int64_t chunk = chunk_size(g, sizeof(T));
+template <typename T, bool Bf16>
+void backward_weight_impl(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g) {
+  const int64_t chunk = chunk_size(g, sizeof(T), Bf16 ? kTargetColumnsBf16 : kTargetColumns);
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
     const T* go = grad_out + n0 * g.co * g.p;
@@ -204,10 +219,38 @@ void im2col_backward_weight(T* grad_w, const T* grad_out, const T* x, const Conv
         colp = col;
       }
       // grad_w_g [cog, K] (+)= grad_out_g [cog, ld] x col^T [ld, K]
-      gemm_rm<T>(false, true, g.cog, g.k, ld, T(1), go + grp * g.cog * ld, ld, colp, ld, beta,
-                 grad_w + grp * g.cog * g.k, g.k);
+      conv_gemm<T, Bf16>(false, true, g.cog, g.k, ld, go + grp * g.cog * ld, ld, colp, ld, beta,
+                         grad_w + grp * g.cog * g.k, g.k);
     }
   }
+}
+
+}  // namespace
+
+template <typename T>
+void im2col_forward(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g) {
+  forward_impl<T, false>(out, x, w, bias, g);
+}
+template <typename T>
+void im2col_backward_input(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g) {
+  backward_input_impl<T, false>(grad_x, grad_out, w, g);
+}
+template <typename T>
+void im2col_backward_weight(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g) {
+  backward_weight_impl<T, false>(grad_w, grad_out, x, g);
+}
+
+bool im2col_bf16_accepts(const ConvGeom& g) {
+  return !g.depthwise() && matmul_precision() == MatmulPrecision::bf16;
+}
+void im2col_bf16_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
+  forward_impl<float, true>(out, x, w, bias, g);
+}
+void im2col_bf16_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
+  backward_input_impl<float, true>(grad_x, grad_out, w, g);
+}
+void im2col_bf16_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
+  backward_weight_impl<float, true>(grad_w, grad_out, x, g);
 }
 
 // The bias gradient has a single route: a per-channel sum.

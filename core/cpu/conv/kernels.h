@@ -18,6 +18,13 @@ void im2col_backward_input(T* grad_x, const T* grad_out, const T* w, const ConvG
 template <typename T>
 void im2col_backward_weight(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g);
 
+// The same loops with the bfloat16 GEMM (core/cpu/bf16/gemm.h), float32 only: every
+// non-depthwise geometry while the matmul precision is bf16 (core/precision.h).
+bool im2col_bf16_accepts(const ConvGeom& g);
+void im2col_bf16_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
+void im2col_bf16_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+void im2col_bf16_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
+
 // Direct depthwise loops (depthwise_reference.cpp): every depthwise geometry, any
 // channel multiplier.
 template <typename T>
@@ -91,8 +98,10 @@ void dw_flat_backward_weight(float* grad_w, const float* grad_out, const float* 
 // Channels-last in cache: multiplier 1, channels a multiple of 16, horizontal stride 1 or
 // 2, any plane (avx512/dw_channels_last.cpp).
 bool dw_channels_last_accepts(const ConvGeom& g);
-void dw_channels_last_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
+void dw_channels_last_forward(float* out, const float* x, const float* w, const float* bias,
+                              const ConvGeom& g);
 void dw_channels_last_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
-void dw_channels_last_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
+void dw_channels_last_backward_weight(float* grad_w, const float* grad_out, const float* x,
+                                      const ConvGeom& g);
 
 }  // namespace ag::cpu

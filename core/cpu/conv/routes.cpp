@@ -6,9 +6,14 @@
 // calls pass over). The routes are tried in table order and the first whose predicate
 // accepts the shape runs. Each table lists the depthwise routes first (the specialised
 // ones, then dw_reference, which takes every depthwise shape), then the dense ones; the last
-// route, im2col + GEMM (OpenBLAS, or Eigen in a BLAS-free build), takes every shape. One table per pass rather than separate
-// depthwise and dense tables: the dense fast routes need groups == 1, so they never see a
-// depthwise shape, and one table reads as the whole decision.
+// route, im2col + GEMM (OpenBLAS, or Eigen in a BLAS-free build), takes every shape. One table per pass
+// rather than separate depthwise and dense tables: the dense fast routes need groups == 1, so they never see
+// a depthwise shape, and one table reads as the whole decision.
+//
+// Under bf16 matmul precision (core/precision.h) every float32 dense or grouped shape takes
+// im2col_bf16, listed first among the dense routes: im2col + the bfloat16 GEMM. It has no
+// float64 form, so float64 (the gradient checks) never takes it; depthwise shapes keep
+// their float32 routes (they have no GEMM).
 //
 // The AVX-512 routes (kernels under avx512/) are compiled only where the build targets
 // AVX-512: CMake then adds avx512/ to the library and defines AG_CONV_AVX512 for this file
@@ -55,6 +60,7 @@ constexpr Route<ForwardKernel> kForward[] = {
     {"dw_channels_last", dw_channels_last_accepts, dw_channels_last_forward, nullptr},
 #endif
     {"dw_reference", depthwise, depthwise_forward<float>, depthwise_forward<double>},
+    {"im2col_bf16", im2col_bf16_accepts, im2col_bf16_forward, nullptr},
 #if AG_CONV_AVX512
     {"implicit_gemm", implicit_gemm_accepts, implicit_gemm_forward, nullptr},
 #endif
@@ -71,9 +77,11 @@ constexpr Route<InputGradKernel> kInputGrad[] = {
     {"dw_channels_last", dw_channels_last_accepts, dw_channels_last_backward_input, nullptr},
 #endif
     {"dw_reference", depthwise, depthwise_backward_input<float>, depthwise_backward_input<double>},
+    {"im2col_bf16", im2col_bf16_accepts, im2col_bf16_backward_input, nullptr},
 #if AG_CONV_AVX512
     {"implicit_gemm_s1", implicit_gemm_input_s1_accepts, implicit_gemm_backward_input_s1, nullptr},
-    {"implicit_gemm_phases", implicit_gemm_input_phases_accepts, implicit_gemm_backward_input_phases, nullptr},
+    {"implicit_gemm_phases", implicit_gemm_input_phases_accepts, implicit_gemm_backward_input_phases,
+     nullptr},
 #endif
     {"im2col_blas", any_shape, im2col_backward_input<float>, im2col_backward_input<double>},
 };
@@ -87,6 +95,7 @@ constexpr Route<WeightGradKernel> kWeightGrad[] = {
     {"dw_channels_last", dw_channels_last_accepts, dw_channels_last_backward_weight, nullptr},
 #endif
     {"dw_reference", depthwise, depthwise_backward_weight<float>, depthwise_backward_weight<double>},
+    {"im2col_bf16", im2col_bf16_accepts, im2col_bf16_backward_weight, nullptr},
 #if AG_CONV_AVX512
     {"dot_weight", dot_weight_accepts, dot_weight_backward_weight, nullptr},
     {"implicit_gemm", implicit_gemm_accepts, implicit_gemm_backward_weight, nullptr},
@@ -124,7 +133,8 @@ void run_first(const Route<K> (&table)[N], std::atomic<uint64_t> (&calls)[N], co
 template <template <typename> class K, size_t N>
 void append_counts(std::vector<ConvRouteCount>& out, ConvPass pass, const Route<K> (&table)[N],
                    const std::atomic<uint64_t> (&calls)[N]) {
-  for (size_t i = 0; i < N; ++i) out.push_back({pass, table[i].name, calls[i].load(std::memory_order_relaxed)});
+  for (size_t i = 0; i < N; ++i)
+    out.push_back({pass, table[i].name, calls[i].load(std::memory_order_relaxed)});
 }
 
 }  // namespace
