@@ -37,10 +37,12 @@
 #include "core/cuda_api.h"
 #include "core/ops.h"
 #include "core/optim/optimizer.h"
+#include "core/profiler.h"
 #include "core/precision.h"
 #include "core/random.h"
 #include "losses/cross_entropy.h"
 #include "models/factory.h"
+#include "models/trace.h"
 
 using namespace ag;
 using nlohmann::json;
@@ -288,8 +290,9 @@ namespace {
 // Training throughput of one model at one batch size on random data: the same recipe as
 // torch_peer.py bench (SGD momentum 0.9 Nesterov, weight decay 5e-4, cross-entropy, 10
 // classes, 32x32 inputs); warm-up steps first (cuDNN plans, allocator cache), then the
-// median over 3 timed runs of `steps` steps each.
-int run_train_bench(const std::string& model_name, int64_t batch, int64_t steps, Device gpu) {
+// median over 3 timed runs of `steps` steps each. With profile, `steps` more steps run under
+// the profiler (core/profiler.h) after the timed runs, and its tables are printed.
+int run_train_bench(const std::string& model_name, int64_t batch, int64_t steps, Device gpu, bool profile) {
   manual_seed(0);
   ModelPtr model = make_model(model_name, 10);
   model->to(gpu);
@@ -307,8 +310,13 @@ int run_train_bench(const std::string& model_name, int64_t batch, int64_t steps,
   double last_loss = 0;
   auto step = [&] {
     Tensor loss = cross_entropy(model->forward(x), y);
-    opt.zero_grad();
-    loss.backward();
+    profiler::PhaseScope other(profiler::Phase::other);
+    {
+      profiler::Scope scope("optimizer zero_grad");
+      opt.zero_grad();
+    }
+    loss.backward();  // (run_backward times its nodes in the phase backward)
+    profiler::Scope scope("optimizer step");
     opt.step();
     return loss;
   };
@@ -339,6 +347,21 @@ int run_train_bench(const std::string& model_name, int64_t batch, int64_t steps,
                     {"images_per_s", static_cast<double>(batch) / med},
                     {"last_loss", last_loss}};
   std::cout << out.dump() << std::endl;
+  if (profile) {
+    name_layers_for_profile(*model);
+    profiler::Options options;
+    options.synchronize_cuda = gpu.is_cuda();
+    profiler::start(options);
+    for (int64_t i = 0; i < steps; ++i) {
+      step();
+      profiler::mark_step();
+    }
+    cuda::synchronize();
+    profiler::stop();
+    std::cout << "\n"
+              << model_name << ", batch " << batch << ", " << gpu.str() << ":\n"
+              << profiler::format(profiler::report());
+  }
   return std::isfinite(last_loss) ? 0 : 1;
 }
 
@@ -356,6 +379,9 @@ int main(int argc, char** argv) {
     flags.add_int("steps", 20, "--train-model: steps per timed run (3 runs, median)");
     flags.add_bool("tf32", false,
                    "--train-model: TF32 convolutions and GEMMs (torch_peer.py --precision tf32)");
+    flags.add_bool("profile", false,
+                   "--train-model: after the timing, profile --steps more steps per op and per layer "
+                   "(forward, backward, allocator) and print the tables");
     flags.add_string("precision", "fp32",
                      "--train-model --device cpu: fp32, or bf16 (bfloat16 convolutions and linear layers, "
                      "float32 sums; needs AVX512-BF16)");
@@ -384,7 +410,7 @@ int main(int argc, char** argv) {
       // Throws, naming the missing CPU feature, where bf16 cannot run.
       MatmulPrecisionGuard guard(parse_matmul_precision(precision));
       return run_train_bench(flags.get_string("train-model"), flags.get_int("batch"), flags.get_int("steps"),
-                             device);
+                             device, flags.get_bool("profile"));
     }
     if (!cuda::is_available()) {
       std::fprintf(stderr, "bench_gpu: no CUDA device (%s); nothing to measure\n",

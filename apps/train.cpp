@@ -9,6 +9,7 @@
 //         --test-subset 1000 --out runs/fm-ce                    # a quick CPU check
 //   train --out runs/r20-arcface --resume                        # continue a stopped run
 //   train ... --checkpoint-every 100    # also a checkpoint every 100 steps (a kill loses less)
+//   train ... --profile                 # per-op / per-layer profile -> profile.txt, profile.json
 //   train --help                                                 # every flag
 //   mpirun -np 2 train ... --batch-size 128   # data parallel: 2 ranks x 64 images per step
 //                                             # (docs/distributed.md; needs -DAG_USE_MPI=ON)
@@ -45,6 +46,10 @@ Flags make_flags() {
   flags.add_int("checkpoint-every", 0,
                 "also save a checkpoint every this many steps (0: at the end of each epoch only); "
                 "a kill then loses at most that many steps");
+  flags.add_bool("profile", false,
+                 "profile the training steps per op type and per layer (forward, backward, allocator, "
+                 "data-loader wait, optimizer); prints the tables at the end and writes profile.txt and "
+                 "profile.json into the run folder");
   return flags;
 }
 
@@ -76,6 +81,7 @@ int main_body(const Flags& flags) {
   hooks.on_step = kill_hook_from_env();
   hooks.checkpoint_every_steps = flags.get_int("checkpoint-every");
   if (hooks.checkpoint_every_steps < 0) flags.fail("checkpoint-every", "must be >= 0");
+  hooks.profile = flags.get_bool("profile");
   install_sigint_handler();
   Trainer trainer(config, hooks);
   const TrainResult r = trainer.run();

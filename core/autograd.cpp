@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "core/kernels.h"
+#include "core/profiler.h"
 
 namespace ag {
 
@@ -36,9 +37,21 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
+namespace {
+// While profiling, a node (and the gradient sinks of the parameters it reads) remembers the
+// layer its forward ran in, so backward time is charged to that layer.
+void note_profile_layer(Node& node) {
+  if (!profiler::enabled()) return;
+  node.profile_layer = profiler::current_layer();
+  for (auto& next : node.next)
+    if (next && dynamic_cast<AccumulateGrad*>(next.get())) next->profile_layer = node.profile_layer;
+}
+}  // namespace
+
 Tensor attach_node(Tensor out, std::shared_ptr<Node> node, std::initializer_list<const Tensor*> inputs) {
   node->next.clear();
   for (const Tensor* t : inputs) node->next.push_back(gradient_edge(*t));
+  note_profile_layer(*node);
   out.set_grad_fn(std::move(node));
   return out;
 }
@@ -46,6 +59,7 @@ Tensor attach_node(Tensor out, std::shared_ptr<Node> node, std::initializer_list
 Tensor attach_node(Tensor out, std::shared_ptr<Node> node, const std::vector<Tensor>& inputs) {
   node->next.clear();
   for (const Tensor& t : inputs) node->next.push_back(gradient_edge(t));
+  note_profile_layer(*node);
   out.set_grad_fn(std::move(node));
   return out;
 }
@@ -103,7 +117,12 @@ void run_node(Node* node, const Tensor& g, std::unordered_map<Node*, Tensor>& pe
   AG_CHECK(!node->released, "backward through " << node->name()
                                                 << " a second time, but its saved tensors were already "
                                                    "freed: pass retain_graph=true to the first backward");
-  std::vector<Tensor> input_grads = node->apply(g);
+  std::vector<Tensor> input_grads;
+  {
+    profiler::LayerScope layer(node->profile_layer);
+    profiler::Scope profile(node->name(), node->profile_layer, profiler::enabled() ? node->flops() : 0, true);
+    input_grads = node->apply(g);
+  }
   for (size_t i = 0; i < node->next.size(); ++i) {
     Node* next = node->next[i].get();
     if (!next || !input_grads[i].defined()) continue;
@@ -111,6 +130,7 @@ void run_node(Node* node, const Tensor& g, std::unordered_map<Node*, Tensor>& pe
     if (slot == pending.end()) {
       pending.emplace(next, std::move(input_grads[i]));
     } else {
+      profiler::Scope profile("gradient sum (tensor used twice)", next->profile_layer, 0, true);
       Tensor sum = Tensor::empty(slot->second.shape(), slot->second.dtype(), slot->second.device());
       axpby(sum, 1.0, slot->second.contiguous(), 1.0, input_grads[i].contiguous());
       slot->second = sum;
@@ -143,6 +163,9 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
                                              << shape_str(grad.shape()) << " but the tensor has shape "
                                              << shape_str(root.shape()));
   NoGradGuard no_grad;  // backward computations are not recorded
+  profiler::PhaseScope backward_phase(profiler::Phase::backward);
+  // Time of the engine itself: the graph walk, the bookkeeping, freeing the saved tensors.
+  profiler::Scope engine("autograd engine");
   std::shared_ptr<Node> root_node = gradient_edge(root);
   std::unordered_map<Node*, Tensor> pending;
   pending[root_node.get()] = grad;

@@ -15,12 +15,15 @@ namespace ag {
 struct Node {
   std::vector<std::shared_ptr<Node>> next;  // one per input
   bool released = false;                    // saved tensors already freed by a backward
+  int32_t profile_layer = -1;               // the layer its forward ran in (core/profiler.h)
 
   virtual ~Node() = default;
   virtual const char* name() const = 0;
   // Gradients of the inputs from the gradient of the output: one per input, undefined
   // where next[i] is null.
   virtual std::vector<Tensor> apply(const Tensor& grad_output) = 0;
+  // Floating-point operations of apply() (for the profiler's GFLOP/s); 0: not counted.
+  virtual double flops() const { return 0; }
   // Frees the saved tensors (called after backward unless the graph is retained).
   virtual void release_saved() {}
 

@@ -10,6 +10,7 @@
 #include "core/autograd.h"
 #include "core/kernels.h"
 #include "core/nn_params.h"
+#include "core/profiler.h"
 #include "core/tensor.h"
 
 namespace ag {

@@ -1,4 +1,6 @@
 #include "core/storage.h"
+
+#include "core/profiler.h"
 namespace ag {
 
 #ifdef AG_WITH_CUDA
@@ -18,15 +20,20 @@ Allocator& allocator_for(Device device) {
 
 Storage::Storage(size_t bytes, Device device)
     : bytes_(bytes), device_(device), allocator_(&allocator_for(device)) {
+  profiler::Scope profile("allocate", profiler::Scope::HostOnly{});
   data_ = allocator_->allocate(bytes);
 }
 
 Storage::Storage(size_t bytes, Device device, Allocator& allocator)
     : bytes_(bytes), device_(device), allocator_(&allocator) {
+  profiler::Scope profile("allocate", profiler::Scope::HostOnly{});
   data_ = allocator_->allocate(bytes);
 }
 
-Storage::~Storage() { allocator_->deallocate(data_, bytes_); }
+Storage::~Storage() {
+  profiler::Scope profile("free", profiler::Scope::HostOnly{});
+  allocator_->deallocate(data_, bytes_);
+}
 
 Device Device::parse(const std::string& text) {
   if (text == "cpu") return cpu();

@@ -41,6 +41,14 @@ Conv2d::Conv2d(const Conv2dOptions& options) : options_(options) {
   if (options.bias) bias_ = register_parameter("bias", Tensor::zeros({options.out_channels}));
 }
 
+Tensor& Conv2d::add_bias() {
+  AG_CHECK(!bias_.defined(), "Conv2d(" << describe() << "): already has a bias");
+  bias_ =
+      register_parameter("bias", Tensor::zeros({options_.out_channels}, weight_.dtype(), weight_.device()));
+  options_.bias = true;
+  return bias_;
+}
+
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight_, bias_, options_.geometry); }
 
 std::string Conv2d::describe() const {

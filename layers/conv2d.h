@@ -31,6 +31,9 @@ class Conv2d : public Module {
 
   Tensor& weight() { return weight_; }
   Tensor& bias() { return bias_; }  // undefined without bias
+  // Gives a convolution built without bias a zero bias "bias" [out] of the weight's dtype
+  // and device (batch-norm folding needs one); returns it.
+  Tensor& add_bias();
   const Conv2dOptions& options() const { return options_; }
   int64_t in_channels() const { return options_.in_channels; }
   int64_t out_channels() const { return options_.out_channels; }

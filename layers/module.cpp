@@ -1,5 +1,7 @@
 #include "layers/module.h"
 
+#include <algorithm>
+
 namespace ag {
 
 Tensor& Module::register_parameter(const std::string& name, Tensor t) {
@@ -14,6 +16,12 @@ Tensor& Module::register_buffer(const std::string& name, Tensor t) {
   AG_CHECK(t.defined(), "register_buffer: '" << name << "' is undefined");
   buffers_.emplace_back(name, t);
   return buffers_.back().second;
+}
+
+void Module::remove_module(const std::string& name) {
+  auto it = std::find_if(children_.begin(), children_.end(), [&](const auto& c) { return c.first == name; });
+  AG_CHECK(it != children_.end(), type_name() << ": no child module named '" << name << "' to remove");
+  children_.erase(it);
 }
 
 void Module::collect(const std::string& prefix, bool buffers,

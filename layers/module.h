@@ -59,6 +59,9 @@ class Module {
     children_.emplace_back(name, child);
     return child.get();
   }
+  // Unregisters the child name (and its parameters and buffers); used when a module
+  // rewrites itself, e.g. ConvBn folding its batch norm into the convolution.
+  void remove_module(const std::string& name);
   // Called by train(); layers whose behaviour depends on the mode may override.
   virtual void on_train_mode_change() {}
 

@@ -16,14 +16,46 @@ ConvBn::ConvBn(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_
   conv_ = register_module("0", std::make_shared<Conv2d>(in_channels, out_channels, kernel, stride, kernel / 2,
                                                         /*dilation=*/1, groups, /*bias=*/false));
   const bool fused = is_fusable(act);
-  bn_ = register_module("1", std::make_shared<BatchNorm2d>(out_channels, 1e-5, 0.1, true,
-                                                           fused ? act : Activation::none));
+  bn_ = register_module(
+      "1", std::make_shared<BatchNorm2d>(out_channels, 1e-5, 0.1, true, fused ? act : Activation::none));
   if (!fused) act_ = register_module("2", make_activation(act));
 }
 
 Tensor ConvBn::forward(const Tensor& x) {
-  Tensor y = call_layer(*bn_, call_layer(*conv_, x));
+  AG_CHECK(bn_ || !is_training(),
+           "ConvBn(" << describe() << "): its batch norm was folded for inference; it cannot train");
+  Tensor y = call_layer(*conv_, x);
+  if (bn_) y = call_layer(*bn_, y);
   return act_ ? call_layer(*act_, y) : y;
+}
+
+BatchNorm2d& ConvBn::bn() {
+  AG_CHECK(bn_, "ConvBn(" << describe() << "): its batch norm was folded into the convolution");
+  return *bn_;
+}
+
+void ConvBn::fold_batch_norm() {
+  AG_CHECK(bn_, "ConvBn(" << describe() << "): the batch norm is already folded");
+  NoGradGuard no_grad;
+  Tensor& weight = conv_->weight();  // [C_out, C_in / groups, KH, KW]
+  const DType dtype = weight.dtype();
+  // In float64 whatever the model's dtype, so the fold adds one rounding per value only.
+  auto f64 = [](const Tensor& t) { return t.detach().to(DType::f64); };
+  const int64_t c = bn_->channels();
+  Tensor gamma =
+      bn_->weight().defined() ? f64(bn_->weight()) : Tensor::ones({c}, DType::f64, weight.device());
+  Tensor beta = bn_->bias().defined() ? f64(bn_->bias()) : Tensor::zeros({c}, DType::f64, weight.device());
+  Tensor scale = gamma / sqrt(f64(bn_->running_var()) + bn_->eps());  // [C_out]
+  Tensor bias =
+      conv_->bias().defined() ? f64(conv_->bias()) : Tensor::zeros({c}, DType::f64, weight.device());
+  Tensor folded_bias = (bias - f64(bn_->running_mean())) * scale + beta;
+  weight.copy_((f64(weight) * scale.reshape({c, 1, 1, 1})).to(dtype));
+  if (!conv_->bias().defined()) conv_->add_bias();
+  conv_->bias().copy_(folded_bias.to(dtype));
+  const Activation fused = bn_->fused_activation();
+  remove_module("1");
+  bn_ = nullptr;
+  if (fused != Activation::none) act_ = register_module("1", make_activation(fused));
 }
 
 std::string ConvBn::describe() const {

@@ -21,12 +21,21 @@ class ConvBn : public Module {
   std::string type_name() const override { return "ConvBn"; }
   std::string describe() const override;
   Conv2d& conv() { return *conv_; }
-  BatchNorm2d& bn() { return *bn_; }
+  BatchNorm2d& bn();  // not after fold_batch_norm()
+
+  // Inference fast path: folds the batch norm's running statistics and affine into the
+  // convolution (W' = W gamma / sqrt(var + eps) per output channel, b' = (b - mean)
+  // gamma / sqrt(var + eps) + beta) and drops it: children "0" (the conv, now with a bias)
+  // and the activation ("1" when it was fused into the batch norm, else "2"). The result
+  // computes the eval-mode output; it can no longer train (forward in training mode is an
+  // error). Irreversible: fold a copy, not the model being trained (models/fold_batch_norm.h).
+  void fold_batch_norm();
+  bool folded() const { return bn_ == nullptr; }
 
  private:
   Conv2d* conv_;
-  BatchNorm2d* bn_;
-  Module* act_ = nullptr;  // only for activations that are not fused
+  BatchNorm2d* bn_;        // null once folded
+  Module* act_ = nullptr;  // activations not fused into the batch norm (any, once folded)
   Activation act_kind_;
 };
 

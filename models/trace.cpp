@@ -1,5 +1,7 @@
 #include "models/trace.h"
 
+#include "core/profiler.h"
+
 namespace ag {
 
 namespace {
@@ -11,6 +13,7 @@ ForwardTrace::ForwardTrace() : previous_(active_trace) { active_trace = this; }
 ForwardTrace::~ForwardTrace() { active_trace = previous_; }
 
 Tensor call_layer(Module& m, const Tensor& x) {
+  profiler::LayerScope profile_layer(&m);  // ops inside are charged to this layer
   ForwardTrace* trace = active_trace;
   if (trace == nullptr) return m.forward(x);
   // The row is reserved before the call so that a parent precedes its children.
@@ -24,6 +27,11 @@ Tensor call_layer(Module& m, const Tensor& x) {
   Tensor y = m.forward(x);
   trace->calls_[row].output = y.shape();
   return y;
+}
+
+void name_layers_for_profile(Module& root) {
+  for (auto& [path, m] : root.named_modules())
+    profiler::name_layer(m, (path.empty() ? "" : path + " ") + "(" + m->type_name() + ")");
 }
 
 }  // namespace ag

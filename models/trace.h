@@ -35,6 +35,11 @@ class ForwardTrace {
 };
 
 // m.forward(x), recorded in the active trace if there is one. x: whatever m accepts.
+// While the profiler (core/profiler.h) records, the ops inside are charged to m.
 Tensor call_layer(Module& m, const Tensor& x);
+
+// Names every module of root's tree for the profiler's per-layer table: its dotted path and
+// type, "stem.0 (Conv2d)"; root itself "(ResNet)".
+void name_layers_for_profile(Module& root);
 
 }  // namespace ag

@@ -7,12 +7,15 @@
 #include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <map>
 
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/metrics_log.h"
 #include "apps/lib/run_data.h"
 #include "apps/lib/trainer.h"
 #include "core/autograd.h"
+#include "core/profiler.h"
 #include "core/serialize/atomic_file.h"
 #include "core/serialize/safetensors.h"
 #include "layers/module_io.h"
@@ -70,6 +73,35 @@ TEST_CASE("trainer: a short run lowers the loss and fills the run folder") {
   CHECK(st.step == 24);
   CHECK(st.extra["finished"] == true);
   CHECK(TrainConfig::from_json(st.config).to_json() == c.to_json());
+}
+
+TEST_CASE("trainer: profile writes profile.txt and profile.json of the training steps alone") {
+  TempDir tmp;
+  const ag_test::TinyData data;
+  TrainConfig c = ag_test::tiny_config(tmp.file("run"));
+  std::ostringstream log;
+  TrainerHooks hooks = ag_test::tiny_hooks(data, &log);
+  hooks.profile = true;
+  Trainer trainer(c, hooks);
+  const TrainResult r = trainer.run();
+  CHECK(r.status == TrainResult::Status::finished);
+  CHECK_FALSE(profiler::enabled());
+  REQUIRE(std::filesystem::exists(tmp.file("run/profile.txt")));
+  const nlohmann::json j = nlohmann::json::parse(std::ifstream(tmp.file("run/profile.json")));
+  CHECK(j["steps"] == r.steps);
+  std::map<std::string, double> calls;  // "phase op" -> calls per step
+  for (const auto& row : j["by_op"])
+    calls[row["phase"].get<std::string>() + " " + row["op"].get<std::string>()] = row["calls_per_step"];
+  // The convnet has 3 convolutions: exactly 3 per step, so the evaluations were left out.
+  CHECK(calls["forward conv2d"] == doctest::Approx(3.0));
+  CHECK(calls["backward Conv2dBackward"] == doctest::Approx(3.0));
+  CHECK(calls["other data loader wait"] >= 1.0);
+  CHECK(calls["other optimizer step"] == doctest::Approx(1.0));
+  CHECK(calls.count("forward allocate") == 1);
+  bool layer_named = false;
+  for (const auto& row : j["by_layer"]) layer_named |= row["layer"] == "model.c1.0 (Conv2d)";
+  CHECK(layer_named);
+  CHECK(log.str().find("per op type") != std::string::npos);
 }
 
 TEST_CASE("trainer: the checkpoint round trip gives the same weights and metrics") {

@@ -14,12 +14,15 @@
 #include "apps/lib/distributed.h"
 #include "apps/lib/metrics_log.h"
 #include "apps/lib/plots.h"
+#include "apps/lib/profile_report.h"
 #include "core/autograd.h"
 #include "core/cuda_api.h"
 #include "core/parallel.h"
+#include "core/profiler.h"
 #include "core/random.h"
 #include "core/serialize/atomic_file.h"
 #include "layers/batch_norm.h"
+#include "models/trace.h"
 
 namespace ag::train {
 
@@ -353,7 +356,13 @@ void Trainer::train_step(const Batch& batch, EpochSums& sums) {
   }
   optimizer_->set_lr(schedule_->lr(step_));
   net_->criterion().set_step(step_);
-  Tensor features = net_->features(upload(batch.images));
+  Tensor images;
+  {
+    profiler::PhaseScope other(profiler::Phase::other);
+    profiler::Scope scope("upload to device");
+    images = upload(batch.images);
+  }
+  Tensor features = net_->features(images);
   Tensor loss = net_->criterion().loss(features, batch.labels);
   int64_t correct = 0;
   {
@@ -379,13 +388,25 @@ void Trainer::train_step(const Batch& batch, EpochSums& sums) {
     os << " Lower --lr or --s, or add --warmup.";
     throw TrainingDiverged(os.str());
   }
-  optimizer_->zero_grad();
-  loss.backward();  // each rank: the gradient of its shard's mean loss; the reducer's hooks
-                    // start allreducing buckets of them as they become final
-  // The mean over ranks of the shard means: the gradient of the global batch's mean loss.
-  if (reducer_) reducer_->finish();
-  optimizer_->step();
+  profiler::PhaseScope other(profiler::Phase::other);
+  {
+    profiler::Scope scope("optimizer zero_grad");
+    optimizer_->zero_grad();
+  }
+  // Each rank: the gradient of its shard's mean loss; the reducer's hooks start allreducing
+  // buckets of them as they become final (run_backward times its nodes in the phase backward).
+  loss.backward();
+  if (reducer_) {
+    // The mean over ranks of the shard means: the gradient of the global batch's mean loss.
+    profiler::Scope scope("gradient allreduce (wait)");
+    reducer_->finish();
+  }
+  {
+    profiler::Scope scope("optimizer step");
+    optimizer_->step();
+  }
   ++step_;
+  profiler::mark_step();
   sums.batches += 1;
   sums.seen += static_cast<int64_t>(images);
   sums.correct += static_cast<int64_t>(hits);
@@ -407,6 +428,12 @@ bool Trainer::stop_agreed() {
   return stop > 0;
 }
 
+std::optional<Batch> Trainer::next_train_batch() {
+  profiler::PhaseScope other(profiler::Phase::other);
+  profiler::Scope scope("data loader wait");
+  return train_loader_->next();
+}
+
 bool Trainer::train_epoch(EpochSums& sums) {
   net_->train();
   train_loader_->start_epoch(epoch_, sums.batches);
@@ -418,7 +445,7 @@ bool Trainer::train_epoch(EpochSums& sums) {
                                         progress_options(config_, hooks_.progress));
   }
   double last = now_seconds();  // the time per step includes waiting for the loader
-  while (auto batch = train_loader_->next()) {
+  while (auto batch = next_train_batch()) {
     train_step(*batch, sums);
     const double now = now_seconds();
     sums.seconds += now - last;
@@ -429,7 +456,11 @@ bool Trainer::train_epoch(EpochSums& sums) {
     if (hooks_.on_step) hooks_.on_step(step_);
     if (stop_agreed()) return false;
     const int64_t every = hooks_.checkpoint_every_steps;
-    if (every > 0 && step_ % every == 0 && sums.batches < steps_per_epoch_) save(&sums);
+    if (every > 0 && step_ % every == 0 && sums.batches < steps_per_epoch_) {
+      profiler::PhaseScope other(profiler::Phase::other);
+      profiler::Scope scope("checkpoint");
+      save(&sums);
+    }
   }
   return true;
 }
@@ -523,6 +554,21 @@ std::vector<std::string> Trainer::make_plots(const EvalResult& last) {
   return written;
 }
 
+void Trainer::start_profile() {
+  name_layers_for_profile(*net_);
+  profiler::Options options;
+  options.synchronize_cuda = device_.is_cuda();
+  profiler::start(options);
+}
+
+void Trainer::finish_profile() {
+  profiler::stop();
+  const std::string text = write_profile(config_.out, profiler::report());
+  log() << "\n"
+        << text << "profile written to " << (fs::path(config_.out) / "profile.txt").string()
+        << " and profile.json\n";
+}
+
 TrainResult Trainer::run() {
   const double start = now_seconds();
   TrainResult result;
@@ -530,10 +576,19 @@ TrainResult Trainer::run() {
     log() << "the run in '" << config_.out << "' already finished its " << epoch_ << " epochs\n";
     result.final_eval = evaluate();
   }
+  const bool profile = hooks_.profile && epoch_ < config_.epochs;  // a finished run has no steps left
+  if (profile) start_profile();
+  struct StopProfilerOnThrow {  // a diverged run must not leave the process profiling
+    bool on;
+    ~StopProfilerOnThrow() {
+      if (on && profiler::enabled()) profiler::stop();
+    }
+  } stop_profiler{profile};
   while (epoch_ < config_.epochs) {
     EpochSums sums = resumed_sums_;
     resumed_sums_ = {};
     if (!train_epoch(sums)) {
+      if (profile) finish_profile();
       save(&sums);
       log() << "stopped at step " << step_ << " (epoch " << epoch_ + 1 << ", batch " << sums.batches << " of "
             << steps_per_epoch_ << "); checkpoint saved in '" << config_.out
@@ -541,9 +596,12 @@ TrainResult Trainer::run() {
       result.status = TrainResult::Status::interrupted;
       break;
     }
+    if (profile) profiler::pause();  // evaluation and the checkpoint are not steps
     result.epochs.push_back(finish_epoch(sums));
+    if (profile) profiler::resume();
     result.final_eval = result.epochs.back().test;
   }
+  if (profile && result.status == TrainResult::Status::finished) finish_profile();
   result.epochs_done = epoch_;
   result.steps = step_;
   if (result.status == TrainResult::Status::finished) result.plots = make_plots(result.final_eval);

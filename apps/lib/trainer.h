@@ -38,6 +38,7 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,10 @@ struct TrainerHooks {
   // the end of each epoch. An execution setting like the thread count: it changes no
   // number of the run, so it is not part of TrainConfig and may differ on --resume.
   int64_t checkpoint_every_steps = 0;
+  // Profile the training steps per op and per layer (core/profiler.h; evaluation left out),
+  // print the tables at the end and write profile.txt / profile.json into the run folder.
+  // An execution setting too: not part of TrainConfig.
+  bool profile = false;
   std::ostream* log = nullptr;  // messages; null: std::cout
   ProgressOptions progress;     // its mode is overridden by config.progress unless "auto"
   // The process group; null: dist::world() (a single process unless started by mpirun).
@@ -132,7 +137,10 @@ class Trainer {
   void setup_optimization();
   void prepare_folder();
   void restore();
-  bool train_epoch(EpochSums& sums);  // false: stopped
+  bool train_epoch(EpochSums& sums);        // false: stopped
+  std::optional<Batch> next_train_batch();  // the loader's next batch, its wait profiled
+  void start_profile();
+  void finish_profile();  // stops the profiler, prints and writes its tables
   void train_step(const Batch& batch, EpochSums& sums);
   // The step's images, correct predictions and loss sum, summed over the ranks.
   void reduce_step_sums(double& images, double& correct, double& loss_sum);

@@ -14,9 +14,9 @@ struct ActivationInfo {
   const char* title;  // as a layer's type name
 };
 constexpr ActivationInfo kActivations[] = {
-    {Activation::none, "none", "Identity"},        {Activation::relu, "relu", "ReLU"},
-    {Activation::relu6, "relu6", "ReLU6"},         {Activation::silu, "silu", "SiLU"},
-    {Activation::sigmoid, "sigmoid", "Sigmoid"},   {Activation::hardswish, "hardswish", "Hardswish"},
+    {Activation::none, "none", "Identity"},      {Activation::relu, "relu", "ReLU"},
+    {Activation::relu6, "relu6", "ReLU6"},       {Activation::silu, "silu", "SiLU"},
+    {Activation::sigmoid, "sigmoid", "Sigmoid"}, {Activation::hardswish, "hardswish", "Hardswish"},
     {Activation::tanh, "tanh", "Tanh"},
 };
 
@@ -75,8 +75,8 @@ bool is_fusable(Activation act) {
 
 Tensor activate(const Tensor& x, Activation act) {
   if (act == Activation::none) return x;
-  AG_CHECK(is_floating(x.dtype()),
-           activation_name(act) << ": needs a float tensor, got " << x.describe());
+  profiler::Scope profile(activation_name(act));
+  AG_CHECK(is_floating(x.dtype()), activation_name(act) << ": needs a float tensor, got " << x.describe());
   Tensor xc = x.contiguous();
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   activation_forward(out, xc, act);
@@ -98,6 +98,7 @@ Tensor tanh(const Tensor& x) { return activate(x, Activation::tanh); }
 Tensor hardswish(const Tensor& x) { return activate(x, Activation::hardswish); }
 
 Tensor residual_add(const Tensor& body, const Tensor& shortcut, Activation act) {
+  profiler::Scope profile("residual_add");
   AG_CHECK(body.shape() == shortcut.shape(), "residual_add: the block output "
                                                  << shape_str(body.shape()) << " and the shortcut "
                                                  << shape_str(shortcut.shape()) << " differ in shape");

@@ -6,10 +6,21 @@ namespace ag {
 
 namespace {
 
+// Multiply-adds x 2 of a forward: 2 N C_out H_out W_out (C_in / groups) KH KW.
+double conv2d_flops(const Shape& x, const Shape& w, const Conv2dParams& p) {
+  const int64_t ho = conv_out_size(x[2], w[2], p.stride_h, p.pad_h, p.dilation_h);
+  const int64_t wo = conv_out_size(x[3], w[3], p.stride_w, p.pad_w, p.dilation_w);
+  return 2.0 * static_cast<double>(x[0] * w[0] * ho * wo) * static_cast<double>(w[1] * w[2] * w[3]);
+}
+
 struct Conv2dBackward : Node {
   Tensor x, weight;  // x [N, C_in, H, W], weight [C_out, C_in / groups, KH, KW]
   Conv2dParams params;
   const char* name() const override { return "Conv2dBackward"; }
+  double flops() const override {  // one forward's worth per gradient of x and of the weight
+    const double forward = conv2d_flops(x.shape(), weight.shape(), params);
+    return forward * ((needs_grad(0) ? 1 : 0) + (needs_grad(1) ? 1 : 0));
+  }
   void release_saved() override {
     x = Tensor();
     weight = Tensor();
@@ -67,7 +78,9 @@ void check_conv_args(const Tensor& x, const Tensor& weight, const Tensor& bias, 
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
+  profiler::Scope profile("conv2d");
   check_conv_args(x, weight, bias, params);
+  if (profile.active()) profile.set_flops(conv2d_flops(x.shape(), weight.shape(), params));
   const int64_t ho =
       conv_out_size(x.size(2), weight.size(2), params.stride_h, params.pad_h, params.dilation_h);
   const int64_t wo =

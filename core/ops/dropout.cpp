@@ -5,6 +5,7 @@
 namespace ag {
 
 Tensor dropout(const Tensor& x, double p, bool training) {
+  profiler::Scope profile("dropout");
   AG_CHECK(p >= 0 && p < 1, "dropout: p must lie in [0, 1), got " << p);
   if (!training || p == 0) return x;
   AG_CHECK(is_floating(x.dtype()), "dropout: needs a float tensor, got " << x.describe());

@@ -71,6 +71,7 @@ struct BinaryBackward : Node {
 };
 
 Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op, const char* name) {
+  profiler::Scope profile(name);
   AG_CHECK(a.dtype() == b.dtype(), name << ": dtypes differ: " << a.describe() << " and " << b.describe());
   AG_CHECK(a.device() == b.device(), name << ": devices differ: " << a.describe() << " and " << b.describe());
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
@@ -107,7 +108,8 @@ struct UnaryBackward : Node {
   }
 };
 
-Tensor unary(const Tensor& x, UnaryOp op, UnaryParams params = {}) {
+Tensor unary(const Tensor& x, UnaryOp op, const char* name, UnaryParams params = {}) {
+  profiler::Scope profile(name);
   Tensor xc = x.contiguous();
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   unary_forward(out, xc, op, params);
@@ -151,21 +153,22 @@ Tensor div(const Tensor& a, const Tensor& b) { return binary(a, b, BinaryOp::div
 Tensor add(const Tensor& a, double b) { return add(a, Tensor::scalar(b, a.dtype(), a.device())); }
 Tensor mul(const Tensor& a, double b) { return mul(a, Tensor::scalar(b, a.dtype(), a.device())); }
 
-Tensor neg(const Tensor& x) { return unary(x, UnaryOp::neg); }
-Tensor exp(const Tensor& x) { return unary(x, UnaryOp::exp); }
-Tensor log(const Tensor& x) { return unary(x, UnaryOp::log); }
-Tensor sqrt(const Tensor& x) { return unary(x, UnaryOp::sqrt); }
-Tensor pow(const Tensor& x, double exponent) { return unary(x, UnaryOp::pow, {exponent, 0}); }
-Tensor abs(const Tensor& x) { return unary(x, UnaryOp::abs); }
+Tensor neg(const Tensor& x) { return unary(x, UnaryOp::neg, "neg"); }
+Tensor exp(const Tensor& x) { return unary(x, UnaryOp::exp, "exp"); }
+Tensor log(const Tensor& x) { return unary(x, UnaryOp::log, "log"); }
+Tensor sqrt(const Tensor& x) { return unary(x, UnaryOp::sqrt, "sqrt"); }
+Tensor pow(const Tensor& x, double exponent) { return unary(x, UnaryOp::pow, "pow", {exponent, 0}); }
+Tensor abs(const Tensor& x) { return unary(x, UnaryOp::abs, "abs"); }
 Tensor clamp(const Tensor& x, double low, double high) {
   AG_CHECK(low <= high, "clamp: low " << low << " is above high " << high);
-  return unary(x, UnaryOp::clamp, {low, high});
+  return unary(x, UnaryOp::clamp, "clamp", {low, high});
 }
-Tensor sin(const Tensor& x) { return unary(x, UnaryOp::sin); }
-Tensor cos(const Tensor& x) { return unary(x, UnaryOp::cos); }
-Tensor acos(const Tensor& x) { return unary(x, UnaryOp::acos); }
+Tensor sin(const Tensor& x) { return unary(x, UnaryOp::sin, "sin"); }
+Tensor cos(const Tensor& x) { return unary(x, UnaryOp::cos, "cos"); }
+Tensor acos(const Tensor& x) { return unary(x, UnaryOp::acos, "acos"); }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  profiler::Scope profile("where");
   AG_CHECK(cond.shape() == a.shape() && a.shape() == b.shape(),
            "where: shapes differ: cond " << shape_str(cond.shape()) << ", a " << shape_str(a.shape())
                                          << ", b " << shape_str(b.shape()));

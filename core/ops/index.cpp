@@ -19,6 +19,7 @@ struct GatherBackward : Node {
 }  // namespace
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  profiler::Scope profile("gather");
   AG_CHECK(index.dtype() == DType::i64, "gather: the index must be int64, got " << index.describe());
   AG_CHECK(index.dim() == x.dim(), "gather: index " << shape_str(index.shape()) << " and input "
                                                     << shape_str(x.shape()) << " differ in rank");
@@ -49,6 +50,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor one_hot(const Tensor& labels, int64_t classes, DType dtype) {
+  profiler::Scope profile("one_hot");
   AG_CHECK(labels.dtype() == DType::i64 && labels.dim() == 1,
            "one_hot: labels must be int64 [N], got " << labels.describe());
   AG_CHECK(classes > 0, "one_hot: class count must be positive, got " << classes);

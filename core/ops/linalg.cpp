@@ -60,6 +60,13 @@ Tensor matmul_raw(const Tensor& a, const Tensor& b, bool bf16 = false) {
 struct MatmulBackward : Node {
   Tensor a, b;
   const char* name() const override { return "MatmulBackward"; }
+  double flops() const override {  // one product's worth per needed gradient
+    const int64_t nd = a.dim();
+    const double batch = nd == 3 ? static_cast<double>(a.size(0)) : 1.0;
+    const double forward =
+        2.0 * batch * static_cast<double>(a.size(nd - 2) * a.size(nd - 1) * b.size(nd - 1));
+    return forward * ((needs_grad(0) ? 1 : 0) + (needs_grad(1) ? 1 : 0));
+  }
   void release_saved() override {
     a = Tensor();
     b = Tensor();
@@ -76,6 +83,10 @@ struct MatmulBackward : Node {
 struct LinearBackward : Node {
   Tensor x, weight;
   const char* name() const override { return "LinearBackward"; }
+  double flops() const override {  // one product's worth per needed gradient
+    const double forward = 2.0 * static_cast<double>(x.size(0) * x.size(1) * weight.size(0));
+    return forward * ((needs_grad(0) ? 1 : 0) + (needs_grad(1) ? 1 : 0));
+  }
   void release_saved() override {
     x = Tensor();
     weight = Tensor();
@@ -94,6 +105,7 @@ struct LinearBackward : Node {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  profiler::Scope profile("matmul");
   AG_CHECK(a.dtype() == b.dtype() && is_floating(a.dtype()),
            "matmul: needs two float tensors of one dtype, got " << a.describe() << " and " << b.describe());
   AG_CHECK((a.dim() == 2 && b.dim() == 2) || (a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0)),
@@ -101,6 +113,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                                                                       << shape_str(b.shape()));
   AG_CHECK(a.size(-1) == b.size(-2),
            "matmul: inner dimensions differ: " << shape_str(a.shape()) << " x " << shape_str(b.shape()));
+  if (profile.active()) {
+    const int64_t nd = a.dim();
+    profile.set_flops(2.0 * static_cast<double>(a.numel()) * static_cast<double>(b.size(nd - 1)));
+  }
   Tensor out = matmul_raw(a.detach(), b.detach());
   if (any_requires_grad({&a, &b})) {
     auto node = std::make_shared<MatmulBackward>();
@@ -112,6 +128,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  profiler::Scope profile("linear");
   AG_CHECK(x.dim() == 2 && weight.dim() == 2, "linear: expects x [N,in] and weight [out,in], got "
                                                   << shape_str(x.shape()) << " and "
                                                   << shape_str(weight.shape()));
@@ -122,6 +139,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
            "linear: dtypes differ: " << x.describe() << ", " << weight.describe());
   AG_CHECK(!bias.defined() || bias.shape() == Shape{weight.size(0)},
            "linear: bias must be [" << weight.size(0) << "], got " << shape_str(bias.shape()));
+  if (profile.active())
+    profile.set_flops(2.0 * static_cast<double>(x.numel()) * static_cast<double>(weight.size(0)));
   Tensor out = matmul_raw(x.detach(), weight.detach().t(), bf16_matmul_for(x.dtype()));
   if (bias.defined()) add_row_bias(out, bias.detach().contiguous());
   if (any_requires_grad({&x, &weight, &bias})) {

@@ -25,6 +25,7 @@ struct CrossEntropyBackward : Node {
 }  // namespace
 
 Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing) {
+  profiler::Scope profile("softmax_cross_entropy");
   AG_CHECK(logits.dim() == 2 && is_floating(logits.dtype()),
            "cross_entropy: logits must be a float [N, C] tensor, got " << logits.describe());
   AG_CHECK(logits.size(0) > 0 && logits.size(1) > 0,

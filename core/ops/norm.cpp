@@ -41,6 +41,7 @@ void check_channel_tensor(const Tensor& t, const char* what, const Tensor& x) {
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum, double eps, Activation act) {
+  profiler::Scope profile("batch_norm");
   AG_CHECK(
       x.dim() >= 2 && x.dim() <= 4 && is_floating(x.dtype()),
       "batch_norm: input must be a float [N, C], [N, C, L] or [N, C, H, W] tensor, got " << x.describe());

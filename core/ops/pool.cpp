@@ -59,6 +59,7 @@ Pool2dParams square_params(int64_t kernel, int64_t stride, int64_t padding) {
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
+  profiler::Scope profile("max_pool2d");
   Shape out_shape = pool_output_shape(x, params, "max_pool2d");
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
   Tensor indices = Tensor::empty(out_shape, DType::i64, x.device());
@@ -75,6 +76,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
 }
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
+  profiler::Scope profile("avg_pool2d");
   Shape out_shape = pool_output_shape(x, params, "avg_pool2d");
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
   avg_pool2d_forward(out, x.detach().contiguous(), params);
@@ -99,6 +101,7 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 }
 
 Tensor global_avg_pool2d(const Tensor& x) {
+  profiler::Scope profile("global_avg_pool2d");
   AG_CHECK(x.dim() == 4, "global_avg_pool2d: input must be [N, C, H, W], got " << shape_str(x.shape()));
   AG_CHECK(x.size(2) * x.size(3) > 0, "global_avg_pool2d: empty spatial size in " << shape_str(x.shape()));
   return mean(x.reshape({x.size(0), x.size(1), x.size(2) * x.size(3)}), 2);

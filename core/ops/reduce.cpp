@@ -54,6 +54,7 @@ struct MaxBackward : Node {  // the gradient goes to the (first) maximum only
 };
 
 Tensor reduce(const Tensor& x, int64_t dim, bool keepdim, ReduceOp op, const char* name) {
+  profiler::Scope profile(name);
   dim = normalize_dim(dim, x.dim(), name);
   DimSplit split = split_at(x.shape(), dim);
   AG_CHECK(op != ReduceOp::max || split.n > 0, name << ": cannot take the max over an empty dimension");
@@ -99,6 +100,7 @@ Tensor mean(const Tensor& x) { return mean(x.reshape({x.numel()}), 0); }
 Tensor max(const Tensor& x) { return max(x.reshape({x.numel()}), 0); }
 
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
+  profiler::Scope profile("argmax");
   dim = normalize_dim(dim, x.dim(), "argmax");
   DimSplit split = split_at(x.shape(), dim);
   AG_CHECK(split.n > 0, "argmax: empty dimension " << dim << " in " << shape_str(x.shape()));

@@ -189,6 +189,7 @@ Tensor Tensor::squeeze(int64_t d) const {
 Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 
 Tensor Tensor::clone() const {
+  profiler::Scope profile("copy");
   Tensor out = Tensor::empty(shape(), dtype(), device());
   copy(out, *this);
   if (any_requires_grad({this})) return attach_node(out, std::make_shared<CopyBackward>(), {this});
@@ -197,6 +198,7 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::to(DType target) const {
   if (target == dtype()) return *this;
+  profiler::Scope profile("to_dtype");
   Tensor out = Tensor::empty(shape(), target, device());
   copy(out, *this);
   if (is_floating(target) && any_requires_grad({this})) {
@@ -210,6 +212,7 @@ Tensor Tensor::to(DType target) const {
 
 Tensor Tensor::to(Device target) const {
   if (target == device()) return *this;
+  profiler::Scope profile("to_device");
   Tensor out = Tensor::empty(shape(), dtype(), target);
   out.copy_(*this);
   if (any_requires_grad({this})) {
@@ -222,6 +225,7 @@ Tensor Tensor::to(Device target) const {
 }
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  profiler::Scope profile("cat");
   AG_CHECK(!tensors.empty(), "cat: no tensors given");
   const Tensor& first = tensors[0];
   dim = normalize_dim(dim, first.dim(), "cat");

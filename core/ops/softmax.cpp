@@ -30,6 +30,7 @@ struct SoftmaxBackward : Node {
 };
 
 Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
+  profiler::Scope profile(log ? "log_softmax" : "softmax");
   AG_CHECK(is_floating(x.dtype()), "softmax: expected a float tensor, got " << x.describe());
   dim = normalize_dim(dim, x.dim(), log ? "log_softmax" : "softmax");
   Split3 s = split3(x.shape(), dim);
@@ -67,6 +68,7 @@ Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, true); }
 
 Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {
+  profiler::Scope profile("l2_normalize");
   AG_CHECK(eps > 0, "l2_normalize: eps must be positive, got " << eps);
   dim = normalize_dim(dim, x.dim(), "l2_normalize");
   Split3 s = split3(x.shape(), dim);
