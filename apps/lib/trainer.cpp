@@ -356,13 +356,13 @@ void Trainer::train_step(const Batch& batch, EpochSums& sums) {
   }
   optimizer_->set_lr(schedule_->lr(step_));
   net_->criterion().set_step(step_);
-  Tensor images;
+  Tensor input;  // the batch's images [N, C, H, W] on device_
   {
     profiler::PhaseScope other(profiler::Phase::other);
     profiler::Scope scope("upload to device");
-    images = upload(batch.images);
+    input = upload(batch.images);
   }
-  Tensor features = net_->features(images);
+  Tensor features = net_->features(input);
   Tensor loss = net_->criterion().loss(features, batch.labels);
   int64_t correct = 0;
   {
