@@ -111,6 +111,28 @@ std::vector<Node*> topological_order(Node* root) {
 }  // namespace
 
 namespace {
+// True when nobody but this handle can see t's elements, so they may be overwritten.
+bool owned_only_here(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.storage().use_count() == 1 && t.is_contiguous();
+}
+
+// pending += incoming, the sum of two gradients of one tensor (a residual fork). Adds in place
+// into whichever of the two buffers no one else holds (gradients handed through unchanged,
+// like an add's, are shared), saving an allocation and a write pass; a new buffer otherwise.
+void add_gradient(Tensor& pending, Tensor incoming) {
+  const bool same_layout = pending.shape() == incoming.shape() && pending.dtype() == incoming.dtype();
+  if (same_layout && owned_only_here(pending)) {
+    axpby(pending, 1.0, pending, 1.0, incoming.contiguous());
+  } else if (same_layout && owned_only_here(incoming)) {
+    axpby(incoming, 1.0, pending.contiguous(), 1.0, incoming);
+    pending = std::move(incoming);
+  } else {
+    Tensor sum = Tensor::empty(pending.shape(), pending.dtype(), pending.device());
+    axpby(sum, 1.0, pending.contiguous(), 1.0, incoming.contiguous());
+    pending = std::move(sum);
+  }
+}
+
 // Runs node on its gradient g and hands each input's gradient to the node it flows into,
 // adding it to what that node already got.
 void run_node(Node* node, const Tensor& g, std::unordered_map<Node*, Tensor>& pending, bool retain_graph) {
@@ -131,9 +153,7 @@ void run_node(Node* node, const Tensor& g, std::unordered_map<Node*, Tensor>& pe
       pending.emplace(next, std::move(input_grads[i]));
     } else {
       profiler::Scope profile("gradient sum (tensor used twice)", next->profile_layer, 0, true);
-      Tensor sum = Tensor::empty(slot->second.shape(), slot->second.dtype(), slot->second.device());
-      axpby(sum, 1.0, slot->second.contiguous(), 1.0, input_grads[i].contiguous());
-      slot->second = sum;
+      add_gradient(slot->second, std::move(input_grads[i]));
     }
   }
   if (!retain_graph && !dynamic_cast<AccumulateGrad*>(node)) {

@@ -30,6 +30,21 @@ TEST_CASE("a value used twice gets both contributions") {
   CHECK(x.grad().item() == 8.0);
 }
 
+TEST_CASE("gradient sums at forks never overwrite a gradient that is still shared") {
+  // add hands one gradient buffer to both inputs, so the forks below meet shared buffers
+  // (which must be copied) and fresh ones (which the engine may add into in place).
+  Tensor x = leaf({1, 2, 3}, {3});
+  Tensor w = Tensor::from_vector({1, 10, 100}, {3}, DType::f64);
+  Tensor b = mul(x, 2.0);
+  Tensor c = b + b;          // the same gradient reaches b twice
+  Tensor d = c + b + mul(b, 4.0);  // and twice more: once shared, once fresh
+  Tensor e = d + relu(x);    // x: from b's chain and from relu's
+  sum(mul(e, w)).backward();
+  // de/db = 1 + 1 + 1 + 4 = 7, db/dx = 2; relu adds 1: 15 w
+  CHECK(x.grad().to_vector() == std::vector<double>{15, 150, 1500});
+  CHECK(w.to_vector() == std::vector<double>{1, 10, 100});
+}
+
 TEST_CASE("explicit upstream gradient for a non-scalar output") {
   Tensor x = leaf({1, 2, 3}, {3});
   Tensor y = mul(x, x);

@@ -137,6 +137,20 @@ TEST_CASE("reducer buckets: reverse registration order, closed at the size, a la
   CHECK(one_bucket.bucket_count() == 1);
 }
 
+TEST_CASE("reducer: the first bucket closes at first_bucket_bytes, the others at bucket_bytes") {
+  // reverse order p3 (48 B), p2 (16 B), p1 (320 B), p0 (64 B): a 48-byte first bucket takes p3
+  // alone, then p2 and p1 share a 400-byte bucket, and p0 fits into it too
+  dist::GradientReducer reducer(dist::world(), four_parameters(),
+                                {.bucket_bytes = 400, .first_bucket_bytes = 48});
+  CHECK(reducer.bucket_count() == 2);
+  CHECK(reducer.bucket_gradient_bytes(0) == 48);
+  CHECK(reducer.bucket_of(2) == 1);
+  CHECK(reducer.bucket_of(0) == 1);
+  // a first bucket larger than bucket_bytes is capped at it
+  dist::GradientReducer capped(dist::world(), four_parameters(), {.bucket_bytes = 64, .first_bucket_bytes = 1000});
+  CHECK(capped.bucket_gradient_bytes(0) == 64);
+}
+
 TEST_CASE("reducer over one process: gradients kept, buckets started during backward, stats") {
   std::vector<Tensor> p = four_parameters();
   loss_of(p, true).backward();

@@ -23,8 +23,9 @@ Tensor slot(const Tensor& flat, int64_t offset, const Tensor& param) {
 
 GradientReducer::GradientReducer(Communicator& comm, std::vector<Tensor> params, ReducerOptions options)
     : comm_(comm), params_(std::move(params)) {
-  AG_CHECK(options.bucket_bytes > 0,
-           "GradientReducer: bucket_bytes must be positive, got " << options.bucket_bytes);
+  AG_CHECK(options.bucket_bytes > 0 && options.first_bucket_bytes > 0,
+           "GradientReducer: bucket_bytes and first_bucket_bytes must be positive, got "
+               << options.bucket_bytes << " and " << options.first_bucket_bytes);
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     AG_CHECK(p.defined() && p.is_leaf() && p.requires_grad(),
@@ -39,7 +40,7 @@ GradientReducer::GradientReducer(Communicator& comm, std::vector<Tensor> params,
       AG_CHECK(!params_[i].same(params_[j]), "GradientReducer: parameter #" << i << " is #" << j << " again");
   check_same_layout_on_every_rank();
   if (options.broadcast_parameters) broadcast_tensors(comm_, params_, 0);
-  build_buckets(options.bucket_bytes);
+  build_buckets(std::min(options.first_bucket_bytes, options.bucket_bytes), options.bucket_bytes);
   ready_this_step_.assign(params_.size(), 0);
   for (size_t i = 0; i < params_.size(); ++i) {
     try {
@@ -86,16 +87,17 @@ void GradientReducer::check_same_layout_on_every_rank() {
   }
 }
 
-void GradientReducer::build_buckets(int64_t bucket_bytes) {
+void GradientReducer::build_buckets(int64_t first_bucket_bytes, int64_t bucket_bytes) {
   bucket_of_.assign(params_.size(), -1);
   int64_t open_bytes = 0;  // of the last bucket, while it still takes parameters
   bool open = false;
+  auto open_cap = [&] { return buckets_.size() == 1 ? first_bucket_bytes : bucket_bytes; };
   for (size_t k = params_.size(); k-- > 0;) {  // reverse registration order
     const Tensor& p = params_[k];
     const int64_t bytes = static_cast<int64_t>(p.nbytes());
     if (open) {
       const Tensor& first = params_[buckets_.back().params.front()];
-      if (open_bytes + bytes > bucket_bytes || first.dtype() != p.dtype() || first.device() != p.device())
+      if (open_bytes + bytes > open_cap() || first.dtype() != p.dtype() || first.device() != p.device())
         open = false;
     }
     if (!open) {
@@ -109,7 +111,7 @@ void GradientReducer::build_buckets(int64_t bucket_bytes) {
     b.numel += p.numel();
     open_bytes += bytes;
     bucket_of_[k] = static_cast<int>(buckets_.size()) - 1;
-    if (open_bytes >= bucket_bytes) open = false;
+    if (open_bytes >= open_cap()) open = false;
   }
   for (Bucket& b : buckets_) {
     const Tensor& first = params_[b.params.front()];

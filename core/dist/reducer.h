@@ -43,6 +43,10 @@ namespace ag::dist {
 
 struct ReducerOptions {
   int64_t bucket_bytes = int64_t{4} << 20;  // a bucket closes at this size (a larger tensor gets its own)
+  // The first bucket (the last layers' gradients, final first) closes sooner, at
+  // min(first_bucket_bytes, bucket_bytes), so its allreduce starts early in backward (DDP's
+  // 1 MB first bucket); a small model would otherwise fit one bucket that starts at the end.
+  int64_t first_bucket_bytes = int64_t{1} << 20;
   bool broadcast_parameters = true;         // copy rank 0's parameter values to every rank at construction
 };
 
@@ -88,7 +92,7 @@ class GradientReducer {
     std::unique_ptr<Pending> pending;
   };
 
-  void build_buckets(int64_t bucket_bytes);
+  void build_buckets(int64_t first_bucket_bytes, int64_t bucket_bytes);
   void check_same_layout_on_every_rank();
   void on_gradient_ready(size_t param);
   void start_ready_buckets();
