@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "data/resize.h"
 
 namespace ag {
 
@@ -82,6 +83,19 @@ Dataset Dataset::subset(const std::vector<int64_t>& indices) const {
     int64_t i = static_cast<int64_t>(k);
     std::memcpy(out.mutable_image(i), image(indices[k]), static_cast<size_t>(image_bytes()));
     out.set_label(i, label(indices[k]));
+  }
+  return out;
+}
+
+Dataset Dataset::with_border(int64_t border) const {
+  AG_CHECK(border >= 0, "Dataset::with_border: the border must be 0 or more pixels, got " << border);
+  const int64_t h = height_ + 2 * border, w = width_ + 2 * border;
+  Dataset out(channels_, h, w, class_names_);
+  out.set_source(source_);
+  out.resize(size());
+  for (int64_t i = 0; i < size(); ++i) {
+    add_border(image(i), channels_, height_, width_, border, out.mutable_image(i));
+    out.set_label(i, label(i));
   }
   return out;
 }

@@ -54,6 +54,10 @@ class Dataset {
 
   // The examples at the given indices, in that order (e.g. a validation split).
   Dataset subset(const std::vector<int64_t>& indices) const;
+  // Every image inside a zero (black) border of `border` pixels on each side:
+  // [C, H + 2 border, W + 2 border]. Fashion-MNIST with border 2 is 32x32, as LeNet-5 fed
+  // MNIST; see TrainConfig::border for why that is worth doing.
+  Dataset with_border(int64_t border) const;
   // How many examples each class has; a quick sanity check on a split.
   std::vector<int64_t> class_counts() const;
 

@@ -98,4 +98,13 @@ DecodedImage resize_center_crop(const DecodedImage& img, int height, int width) 
   return out;
 }
 
+void add_border(const uint8_t* src, int64_t channels, int64_t height, int64_t width, int64_t border,
+                uint8_t* dst) {
+  const int64_t h = height + 2 * border, w = width + 2 * border;
+  std::fill(dst, dst + channels * h * w, uint8_t{0});
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t y = 0; y < height; ++y)
+      std::copy_n(src + (c * height + y) * width, width, dst + (c * h + y + border) * w + border);
+}
+
 }  // namespace ag

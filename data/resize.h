@@ -15,4 +15,9 @@ DecodedImage resize_image(const DecodedImage& img, int height, int width);
 // The smallest resize that covers height x width, then the centred height x width window.
 DecodedImage resize_center_crop(const DecodedImage& img, int height, int width);
 
+// src uint8 [C, H, W] -> dst uint8 [C, H + 2 border, W + 2 border]: the image inside a zero
+// (black) border of `border` pixels on each side.
+void add_border(const uint8_t* src, int64_t channels, int64_t height, int64_t width, int64_t border,
+                uint8_t* dst);
+
 }  // namespace ag

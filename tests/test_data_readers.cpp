@@ -260,3 +260,18 @@ TEST_CASE("Dataset: subset, class counts, label checks") {
   CHECK(contains(error_of([&] { d.add(a, 2); }), "label 2"));
   CHECK(contains(error_of([&] { d.image(3); }), "index 3"));
 }
+
+TEST_CASE("Dataset: with_border puts each image inside a zero border, labels kept") {
+  Dataset d(2, 1, 2, {"x", "y"});
+  const uint8_t a[4] = {1, 2, 3, 4};  // channel 0: 1 2, channel 1: 3 4
+  d.add(a, 1);
+  const Dataset b = d.with_border(1);
+  CHECK(b.height() == 3);
+  CHECK(b.width() == 4);
+  CHECK(b.label(0) == 1);
+  const std::vector<uint8_t> got(b.image(0), b.image(0) + b.image_bytes());
+  CHECK(got == std::vector<uint8_t>{0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0,  //
+                                    0, 0, 0, 0, 0, 3, 4, 0, 0, 0, 0, 0});
+  CHECK(d.with_border(0).image(0)[3] == 4);
+  CHECK(contains(error_of([&] { d.with_border(-1); }), "border"));
+}

@@ -154,3 +154,38 @@ TEST_CASE("predict: PNG files give the network's own scores; bad files are named
   CHECK_THROWS_WITH_AS(expand_image_paths({(dir.path / "missing.png").string()}),
                        doctest::Contains("missing.png"), Error);
 }
+
+TEST_CASE("predict: a run trained with a border gets the same border round each file's image") {
+  TempDir dir;
+  const ag_test::TinyData data;
+  std::ostringstream log;
+  const std::string run_dir = (dir.path / "run").string();
+  {
+    ag::train::TrainConfig config = ag_test::tiny_config(run_dir);
+    config.border = 1;
+    ag::train::Trainer trainer(config, ag_test::tiny_hooks(data, &log));
+    trainer.run();
+  }
+  TrainedRun run = load_trained_run(run_dir, Device::cpu());
+  CHECK(run.image_shape == Shape{3, 10, 10});  // the 8x8 images inside a 1-pixel border
+  DecodedImage img;
+  img.channels = 3;
+  img.height = img.width = 8;
+  img.chw.assign(data.test->image(0), data.test->image(0) + 3 * 8 * 8);
+  write_png(dir.path / "img.png", img);
+  const std::vector<Prediction> preds = predict_images(run, {(dir.path / "img.png").string()}, 4, Device::cpu(), 1);
+  REQUIRE(preds.size() == 1);
+  REQUIRE(preds[0].top.size() == 4);
+
+  const Dataset bordered = data.test->with_border(1);
+  Tensor x = Tensor::empty({1, 3, 10, 10});
+  apply_transform(eval_transform(run.stats), AugmentParams{}, bordered.image(0), 3, 10, 10, x.data<float>());
+  Tensor expected;
+  {
+    NoGradGuard g;
+    run.net->eval();
+    expected = softmax((*run.net)(x), 1);
+  }
+  for (const auto& t : preds[0].top)
+    CHECK(t.score == doctest::Approx(expected.data<float>()[t.label]).epsilon(1e-5));
+}

@@ -27,6 +27,7 @@ const std::map<std::string, json> kOtherValue = {
     {"subset", "first"},
     {"augment", false},
     {"cutout", 8},
+    {"border", 2},
     {"model", "resnet18:width=0.25"},
     {"head", "cosine"},
     {"loss", "cosface"},
@@ -177,6 +178,7 @@ TEST_CASE("settings table: config.json written before the table loads unchanged"
   json expected = old;
   expected["precision"] = "fp32";  // settings added since are written with their defaults
   expected["sync_bn"] = false;
+  expected["border"] = 0;
   CHECK(c.to_json() == expected);  // otherwise the same keys, values and loss description
 }
 

@@ -24,12 +24,17 @@ bool is_image_file(const fs::path& p) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".gif" || ext == ".tga";
 }
 
-// Decoded, resized, cropped and normalised into dst: float32 [C, H, W].
+// Decoded, resized and cropped to the training images' size inside the run's border, given
+// that border, normalised into dst: float32 [C, H, W].
 void load_image(const TrainedRun& run, const std::string& path, float* dst) {
   const int c = static_cast<int>(run.image_shape[0]), h = static_cast<int>(run.image_shape[1]),
             w = static_cast<int>(run.image_shape[2]);
-  const DecodedImage img = resize_center_crop(decode_image(read_file_bytes(path), c, path), h, w);
-  apply_transform(eval_transform(run.stats), AugmentParams{}, img.chw.data(), c, h, w, dst);
+  const int border = static_cast<int>(run.config.border);
+  const DecodedImage img =
+      resize_center_crop(decode_image(read_file_bytes(path), c, path), h - 2 * border, w - 2 * border);
+  std::vector<uint8_t> chw(static_cast<size_t>(c * h * w));
+  add_border(img.chw.data(), c, h - 2 * border, w - 2 * border, border, chw.data());
+  apply_transform(eval_transform(run.stats), AugmentParams{}, chw.data(), c, h, w, dst);
 }
 
 // scores: [n, classes] on the CPU -> the top k per row.

@@ -25,6 +25,14 @@ std::shared_ptr<const Dataset> take_subset(Dataset data, int64_t n, const TrainC
   return std::make_shared<const Dataset>(std::move(sub));
 }
 
+// The dataset with the run's border round every image (TrainConfig::border).
+Dataset bordered(Dataset data, const TrainConfig& config) {
+  if (config.border == 0) return data;
+  Dataset out = data.with_border(config.border);
+  out.set_source(data.source());
+  return out;
+}
+
 std::string describe_data(const TrainConfig& config, const RunData& d) {
   std::ostringstream os;
   os << config.dataset << " (" << (d.data_dir.empty() ? "default folder" : d.data_dir) << "): ";
@@ -69,9 +77,9 @@ RunData open_run_data(const TrainConfig& config, bool with_train, const ChannelS
   d.data_dir = config.data_dir.empty() ? default_data_dir(config.dataset) : config.data_dir;
   DatasetOptions options;
   options.cifar100_labels = parse_cifar_labels(config.cifar100_labels);
-  Dataset test = open_dataset(config.dataset, d.data_dir, Split::test, options);
+  Dataset test = bordered(open_dataset(config.dataset, d.data_dir, Split::test, options), config);
   if (with_train) {
-    Dataset train = open_dataset(config.dataset, d.data_dir, Split::train, options);
+    Dataset train = bordered(open_dataset(config.dataset, d.data_dir, Split::train, options), config);
     d.stats = stats ? *stats : stats_for(config.dataset, train);
     d.train = take_subset(std::move(train), config.train_subset, config, 0);
   } else {
@@ -87,9 +95,10 @@ RunData wrap_run_data(const TrainConfig& config, std::shared_ptr<const Dataset> 
   AG_CHECK(train && test, "wrap_run_data: needs a training and a test set");
   RunData d;
   d.data_dir = train->source();
-  d.stats = stats_for(config.dataset, *train);
-  d.train = take_subset(*train, config.train_subset, config, 0);
-  d.test = take_subset(*test, config.test_subset, config, 1);
+  Dataset train_images = bordered(*train, config);
+  d.stats = stats_for(config.dataset, train_images);
+  d.train = take_subset(std::move(train_images), config.train_subset, config, 0);
+  d.test = take_subset(bordered(*test, config), config.test_subset, config, 1);
   d.description = describe_data(config, d);
   return d;
 }
