@@ -17,12 +17,10 @@
 # Fashion-MNIST (centred, 28x28) it slowed the fit in a short test, and 4 epochs leave
 # nothing to spare. Fashion-MNIST gets a 2-pixel black border (32x32, as LeNet-5 fed MNIST):
 # the CPU convolutions' fast path wants image widths that are multiples of 16, and 28x28
-# ran at about half the speed (353 against 697 images/s for this model, quiet, 2026-12-03).
-# Measured 2026-12-02 (docs/results.md, "The main job", beside the other candidates):
-# Fashion-MNIST 92.82% test top-1 (mAP 95.10%), short of the 93% aimed at; 1024 s of
-# wall time on a busy machine (load average 7-10 on its 2 cores), 652 CPU-seconds,
-# which extrapolates to about 245-300 s on 2 free cores. CIFAR-10 with this recipe:
-# not measured yet (the script prints what it reaches).
+# took 168 s per epoch against 112 s at 32x32 (quiet, 2026-12-03).
+# Measured 2026-12-03 on two free cores (docs/results.md, "The main job"): Fashion-MNIST
+# 93.23% test top-1 (mAP 95.09%) in 466 s; CIFAR-10 (the JPEG re-encoded files of
+# ../shared/data, converted) 73.84% (mAP 75.85%) in 400 s.
 # The run folder is runs/main_job-<dataset> (or $ARCGRAD_RUN_DIR): config.json,
 # metrics.csv/.jsonl, checkpoint.safetensors, curves.png, confusion.png. Rerunning after a
 # finished run only reports it again; after Ctrl-C it continues the stopped run.
