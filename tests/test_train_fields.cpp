@@ -4,6 +4,7 @@
 // written before the table load unchanged.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -13,6 +14,8 @@
 using namespace ag;
 using namespace ag::train;
 using nlohmann::json;
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -208,6 +211,21 @@ TEST_CASE("settings table: a resumed run may change exactly these settings") {
       CHECK_THROWS_WITH_AS(merge_resume_flags(saved, flags),
                            doctest::Contains(("--" + std::string(flag_of(f)) + " ").c_str()), UsageError);
   }
+}
+
+TEST_CASE("settings table: a resumed run may name its data folder another way") {
+  const fs::path dir = fs::temp_directory_path() / "arcgrad_resume_data_dir" / "data";
+  fs::create_directories(dir);
+  const TrainConfig saved = parse({"--out", "runs/x", "--data-dir", dir.string()});
+  Flags flags("train", "test");
+  add_train_flags(flags);
+  flags.parse({"--out", "runs/x", "--resume", "--data-dir", (dir / ".." / "data").string()});
+  CHECK(merge_resume_flags(saved, flags).data_dir == dir.string());  // the saved spelling is kept
+  Flags other("train", "test");
+  add_train_flags(other);
+  other.parse({"--out", "runs/x", "--resume", "--data-dir", dir.parent_path().string()});
+  CHECK_THROWS_WITH_AS(merge_resume_flags(saved, other), doctest::Contains("--data-dir "), UsageError);
+  fs::remove_all(dir.parent_path());
 }
 
 TEST_CASE("settings table: ranges and choices name the flag, from the command line and from JSON") {

@@ -9,6 +9,8 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -260,6 +262,20 @@ std::string resume_conflict(const TrainConfig& saved, const TrainConfig& now) {
   return conflict;
 }
 
+namespace {
+// True when a and b are two spellings of one existing folder ("../shared/x" and "/work/shared/x"):
+// a resumed run given its data folder another way keeps its configuration.
+template <typename T>
+bool same_folder(const T& a, const T& b) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    std::error_code ec;
+    return !a.empty() && !b.empty() && std::filesystem::equivalent(a, b, ec) && !ec;
+  } else {
+    return false;
+  }
+}
+}  // namespace
+
 TrainConfig merge_resume_flags(const TrainConfig& saved, const Flags& flags) {
   const TrainConfig given = config_from_flags(flags);
   TrainConfig c = saved;
@@ -268,7 +284,8 @@ TrainConfig merge_resume_flags(const TrainConfig& saved, const Flags& flags) {
     const auto& value = field.member.of(given);
     if (field.may_change_on_resume)
       field.member.of(c) = value;
-    else if (value != field.member.of(saved))
+    else if (value != field.member.of(saved) &&
+             !(field.flag == std::string("data-dir") && same_folder(value, field.member.of(saved))))
       throw UsageError("--" + std::string(field.flag) + " " + shown(value) +
                        " differs from the resumed run's " + shown(field.member.of(saved)) +
                        "; a resumed run keeps its configuration (it may change only " + resumable_flags() +
