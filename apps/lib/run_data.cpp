@@ -27,10 +27,7 @@ std::shared_ptr<const Dataset> take_subset(Dataset data, int64_t n, const TrainC
 
 // The dataset with the run's border round every image (TrainConfig::border).
 Dataset bordered(Dataset data, const TrainConfig& config) {
-  if (config.border == 0) return data;
-  Dataset out = data.with_border(config.border);
-  out.set_source(data.source());
-  return out;
+  return config.border == 0 ? data : data.with_border(config.border);
 }
 
 std::string describe_data(const TrainConfig& config, const RunData& d) {

@@ -64,7 +64,7 @@ const std::vector<AnyField>& train_fields() {
       field("cutout", "/cutout", &C::cutout, "Cutout square side in pixels (0: none)").at_least(0),
       field("border", "/border", &C::border,
             "zero border in pixels round every image, before anything else (2: Fashion-MNIST at 32x32, "
-            "where the CPU convolutions run about twice as fast as at 28x28)")
+            "where a CPU epoch is 1.5 times as fast as at 28x28)")
           .at_least(0),
       // Model and loss; the loss's own ranges (s > 0, m ...) are MarginLossConfig::validate()'s.
       field("model", "/model", &C::model,
