@@ -20,8 +20,11 @@ constexpr int64_t kMaxImagePixels = int64_t{1} << 26;  // 8192 x 8192
 // every DHT segment is checked before stb sees the file. Walks the markers, skipping the
 // entropy-coded data after each start of scan (progressive files have several scans).
 void check_jpeg_huffman_tables(const std::vector<uint8_t>& b, const std::string& path) {
-  if (b.size() < 2 || b[0] != 0xFF || b[1] != 0xD8) return;  // not a JPEG
-  size_t pos = 2;
+  // stb, like the JPEG standard, skips 0xFF fill bytes before a marker, the first one too.
+  size_t start = 1;
+  while (start < b.size() && b[start] == 0xFF) ++start;
+  if (b.size() < 2 || b[0] != 0xFF || start >= b.size() || b[start] != 0xD8) return;  // not a JPEG
+  size_t pos = start + 1;
   while (pos + 4 <= b.size()) {
     if (b[pos] != 0xFF) {  // entropy-coded data: find the next marker (not a stuffed 0, not RSTn)
       ++pos;
