@@ -36,9 +36,9 @@ TEST_CASE("gradient sums at forks never overwrite a gradient that is still share
   Tensor x = leaf({1, 2, 3}, {3});
   Tensor w = Tensor::from_vector({1, 10, 100}, {3}, DType::f64);
   Tensor b = mul(x, 2.0);
-  Tensor c = b + b;          // the same gradient reaches b twice
+  Tensor c = b + b;                // the same gradient reaches b twice
   Tensor d = c + b + mul(b, 4.0);  // and twice more: once shared, once fresh
-  Tensor e = d + relu(x);    // x: from b's chain and from relu's
+  Tensor e = d + relu(x);          // x: from b's chain and from relu's
   sum(mul(e, w)).backward();
   // de/db = 1 + 1 + 1 + 4 = 7, db/dx = 2; relu adds 1: 15 w
   CHECK(x.grad().to_vector() == std::vector<double>{15, 150, 1500});

@@ -147,7 +147,8 @@ TEST_CASE("reducer: the first bucket closes at first_bucket_bytes, the others at
   CHECK(reducer.bucket_of(2) == 1);
   CHECK(reducer.bucket_of(0) == 1);
   // a first bucket larger than bucket_bytes is capped at it
-  dist::GradientReducer capped(dist::world(), four_parameters(), {.bucket_bytes = 64, .first_bucket_bytes = 1000});
+  dist::GradientReducer capped(dist::world(), four_parameters(),
+                               {.bucket_bytes = 64, .first_bucket_bytes = 1000});
   CHECK(capped.bucket_gradient_bytes(0) == 64);
 }
 
@@ -255,11 +256,14 @@ TEST_CASE("sync_batch_norm in float32: channels with a mean far above their spre
   manual_seed(23);
   const Shape shape{16, 4, 3, 3};
   Tensor noise = Tensor::uniform(shape, -0.05, 0.05, DType::f32);
-  Tensor x1 = add(noise, 40.0).detach().set_requires_grad(true), x2 = x1.detach().clone().set_requires_grad(true);
+  Tensor x1 = add(noise, 40.0).detach().set_requires_grad(true),
+         x2 = x1.detach().clone().set_requires_grad(true);
   Tensor w = Tensor::uniform({4}, 0.5, 1.5, DType::f32), b = Tensor::uniform({4}, -1, 1, DType::f32);
   Tensor up = Tensor::uniform(shape, -1, 1, DType::f32);
   sum(mul(batch_norm(x1, w, b, Tensor(), Tensor(), true, 0.1, 1e-5, Activation::none), up)).backward();
-  sum(mul(dist::sync_batch_norm(x2, w, b, Tensor(), Tensor(), true, 0.1, 1e-5, Activation::none, dist::world()), up))
+  sum(mul(dist::sync_batch_norm(x2, w, b, Tensor(), Tensor(), true, 0.1, 1e-5, Activation::none,
+                                dist::world()),
+          up))
       .backward();
   const std::vector<double> want = x1.grad().to_vector(), got = x2.grad().to_vector();
   double scale = 0, worst = 0;

@@ -173,7 +173,8 @@ TEST_CASE("predict: a run trained with a border gets the same border round each 
   img.height = img.width = 8;
   img.chw.assign(data.test->image(0), data.test->image(0) + 3 * 8 * 8);
   write_png(dir.path / "img.png", img);
-  const std::vector<Prediction> preds = predict_images(run, {(dir.path / "img.png").string()}, 4, Device::cpu(), 1);
+  const std::vector<Prediction> preds =
+      predict_images(run, {(dir.path / "img.png").string()}, 4, Device::cpu(), 1);
   REQUIRE(preds.size() == 1);
   REQUIRE(preds[0].top.size() == 4);
 

@@ -47,7 +47,7 @@ struct ReducerOptions {
   // min(first_bucket_bytes, bucket_bytes), so its allreduce starts early in backward (DDP's
   // 1 MB first bucket); a small model would otherwise fit one bucket that starts at the end.
   int64_t first_bucket_bytes = int64_t{1} << 20;
-  bool broadcast_parameters = true;         // copy rank 0's parameter values to every rank at construction
+  bool broadcast_parameters = true;  // copy rank 0's parameter values to every rank at construction
 };
 
 struct ReducerStats {
