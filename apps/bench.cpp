@@ -14,6 +14,7 @@
 //   bench --threads 1 --filter conv3x3     # a subset: layers whose name contains the text
 //   bench --batch 32 --reps 3 --no-step    # smaller, faster
 //   bench --json results.json              # also write the figures as JSON
+//   bench --models resnet20:width=0.75 --stem-channels 1   # the main job's layers
 //   bench --precision bf16                 # convolutions and linear layers in bfloat16
 //                                          # (AVX512-BF16; core/precision.h)
 //   bench --gemm --no-layers --no-step     # the bf16 GEMM against sgemm at conv-like shapes
@@ -27,7 +28,10 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <cmath>
+#include <cstdlib>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -112,6 +116,28 @@ void add_resnet18(LayerSet& s) {
   s.net_macs[s.net] += 512 * 10;
 }
 
+// ResNet-20 (CIFAR) at a width multiplier: stages of 16, 32, 64 channels times the width
+// (the main job runs width 0.75 on 1-channel Fashion-MNIST: --resnet20 0.75 --stem-channels 1).
+void add_resnet20(LayerSet& s, double width, int64_t stem_channels) {
+  char name[48];
+  std::snprintf(name, sizeof name, "resnet20:width=%g", width);
+  s.net = name;
+  const auto channels = [&](int64_t c) { return static_cast<int64_t>(std::lround(c * width)); };
+  int64_t hw = s.conv_bn(stem_channels, channels(16), 3, 1, 32), cin = channels(16);
+  for (int64_t stage = 0; stage < 3; ++stage) {
+    const int64_t c = channels(16 << stage);
+    for (int b = 0; b < 3; ++b) {
+      const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
+      const int64_t out = s.conv_bn(cin, c, 3, stride, hw);
+      s.conv_bn(c, c, 3, 1, out);
+      if (stride != 1 || cin != c) s.conv_bn(cin, c, 1, stride, hw);
+      cin = c;
+      hw = out;
+    }
+  }
+  s.net_macs[s.net] += cin * 10;
+}
+
 // Inverted residual / MBConv body: expand 1x1 (when t > 1), depthwise kxk, project 1x1.
 int64_t inverted_residual(LayerSet& s, int64_t cin, int64_t cout, int64_t t, int64_t k, int64_t stride,
                           int64_t hw, bool se) {
@@ -151,10 +177,39 @@ void add_efficientnet_b0(LayerSet& s) {
   s.net_macs[s.net] += 1280 * 10;
 }
 
+// The layer sets --models names, in its order.
+void add_models(LayerSet& set, const train::Flags& flags) {
+  const int64_t stem = flags.get_int("stem-channels");
+  if (stem < 1 || stem > 64) flags.fail("stem-channels", "must be between 1 and 64");
+  std::stringstream list(flags.get_string("models"));
+  for (std::string model; std::getline(list, model, ',');) {
+    if (model == "resnet18") {
+      add_resnet18(set);
+    } else if (model == "mobilenetv2") {
+      add_mobilenet_v2(set);
+    } else if (model == "efficientnet-b0") {
+      add_efficientnet_b0(set);
+    } else if (model == "resnet20") {
+      add_resnet20(set, 1.0, stem);
+    } else if (model.rfind("resnet20:width=", 0) == 0) {
+      const std::string text = model.substr(15);
+      char* end = nullptr;
+      const double width = std::strtod(text.c_str(), &end);
+      if (end == text.c_str() || *end != '\0' || !(width > 0) || width > 8)
+        flags.fail("models", "resnet20:width= wants a multiplier in (0, 8], got '" + text + "'");
+      add_resnet20(set, width, stem);
+    } else {
+      flags.fail("models",
+                 "unknown model '" + model + "' (resnet18, mobilenetv2, efficientnet-b0, resnet20, resnet20:width=W)");
+    }
+  }
+}
+
 // ---------------------------------------------------------------- measuring one layer
 
 struct LayerResult {
   double fwd_s = 0, bwd_s = 0;
+  double bwd_input_s = 0, bwd_weight_s = 0;  // convolutions: the two halves of bwd_s, timed apart
   double fwd_flops = 0, bwd_flops = 0;  // per call
   double fwd_bytes = 0, bwd_bytes = 0;  // per call, read + written
 };
@@ -175,6 +230,8 @@ LayerResult measure_conv(const LayerSpec& s, int64_t batch, int reps) {
     conv2d_backward_input(gx, gy, w, p);
     conv2d_backward_weight(gw, gy, x, p);
   });
+  r.bwd_input_s = time_median(reps, [&] { conv2d_backward_input(gx, gy, w, p); });
+  r.bwd_weight_s = time_median(reps, [&] { conv2d_backward_weight(gw, gy, x, p); });
   r.fwd_flops = 2.0 * batch * s.macs();
   r.bwd_flops = 2 * r.fwd_flops;
   const double xb = x.nbytes(), yb = y.nbytes();
@@ -273,8 +330,8 @@ void run_layers(const LayerSet& set, const train::Flags& flags, double gemm, dou
   const int64_t batch = flags.get_int("batch");
   const int reps = static_cast<int>(flags.get_int("reps"));
   const std::string filter = flags.get_string("filter");
-  std::printf("\n%-30s %8s %8s %6s %8s %8s %6s %7s  %s\n", "layer", "fwd ms", "fwd", "%ceil", "bwd ms", "bwd",
-              "%ceil", "ceiling", "used by");
+  std::printf("\n%-30s %8s %8s %6s %8s %8s %6s %7s %13s  %s\n", "layer", "fwd ms", "fwd", "%ceil", "bwd ms",
+              "bwd", "%ceil", "ceiling", "bwd in/w ms", "used by");
   for (size_t i = 0; i < set.specs.size(); ++i) {
     const LayerSpec& s = set.specs[i];
     if (!filter.empty() && s.name().find(filter) == std::string::npos) continue;
@@ -288,8 +345,10 @@ void run_layers(const LayerSet& set, const train::Flags& flags, double gemm, dou
     const double b = flops_bound ? r.bwd_flops / r.bwd_s / 1e9 : r.bwd_bytes / r.bwd_s / 1e9;
     std::string used;
     for (auto& [net, n] : set.uses[i]) used += (used.empty() ? "" : ", ") + net + " x" + std::to_string(n);
-    std::printf("%-30s %8.2f %8.1f %5.0f%% %8.2f %8.1f %5.0f%% %7.1f  %s\n", s.name().c_str(), r.fwd_s * 1e3,
-                f, 100 * f / ceil, r.bwd_s * 1e3, b, 100 * b / ceil, ceil, used.c_str());
+    char split[32] = "";
+    if (s.kind != Kind::bn) std::snprintf(split, sizeof split, "%.2f/%.2f", r.bwd_input_s * 1e3, r.bwd_weight_s * 1e3);
+    std::printf("%-30s %8.2f %8.1f %5.0f%% %8.2f %8.1f %5.0f%% %7.1f %13s  %s\n", s.name().c_str(), r.fwd_s * 1e3,
+                f, 100 * f / ceil, r.bwd_s * 1e3, b, 100 * b / ceil, ceil, split, used.c_str());
     std::fflush(stdout);
     out["layers"].push_back({{"name", s.name()},
                              {"unit", flops_bound ? "GFLOP/s" : "GB/s"},
@@ -302,6 +361,8 @@ void run_layers(const LayerSet& set, const train::Flags& flags, double gemm, dou
                              {"ceiling", ceil},
                              {"forward_gflops", r.fwd_flops / r.fwd_s / 1e9},
                              {"backward_gflops", r.bwd_flops / r.bwd_s / 1e9},
+                             {"backward_input_ms", r.bwd_input_s * 1e3},
+                             {"backward_weight_ms", r.bwd_weight_s * 1e3},
                              {"used_by", set.uses[i]}});
   }
 }
@@ -363,6 +424,10 @@ int run(int argc, char** argv) {
   flags.add_string("precision", "fp32",
                    "fp32, or bf16: convolutions and linear layers in bfloat16 (float32 sums; AVX512-BF16)");
   flags.add_bool("gemm", false, "time the bf16 GEMM against sgemm at conv-like shapes (needs AVX512-BF16)");
+  flags.add_string("models", "resnet18,mobilenetv2,efficientnet-b0",
+                   "whose layers to time (comma-separated): resnet18, mobilenetv2, efficientnet-b0, resnet20 or "
+                   "resnet20:width=W (e.g. 0.75, the main job's)");
+  flags.add_int("stem-channels", 3, "input channels of the resnet20 stem (3: CIFAR, 1: Fashion-MNIST)");
   flags.add_bool("paired", true, "re-measure the ceiling right before each layer (noisy shared machines)");
   flags.parse(argc, argv);
   if (flags.help_requested()) {
@@ -387,9 +452,7 @@ int run(int argc, char** argv) {
   out["sgemm_gflops"] = gemm;
   out["copy_gbps"] = copy;
   LayerSet set;
-  add_resnet18(set);
-  add_mobilenet_v2(set);
-  add_efficientnet_b0(set);
+  add_models(set, flags);
   for (auto& [net, macs] : set.net_macs)
     std::printf("%s: %ld forward MACs per image\n", net.c_str(), long(macs));
   std::printf(

@@ -140,6 +140,9 @@ TEST_CASE("every CPU convolution route runs for its shapes and agrees with the f
       // dense: rows 16 wide with few channels (dot-product weight gradient), 9-wide rows,
       // stride 2 (input gradient by phases), dilation with stride, groups
       {{2, 4, 16, 16}, {8, 4, 3, 3}, geometry(1, 1, 1, 1), "implicit_gemm", "implicit_gemm_s1", "dot_weight"},
+      // whole 8- and 4-wide rows per 16-lane vector (direct path), a 5x5 kernel wider than the plane
+      {{2, 8, 8, 8}, {8, 8, 3, 3}, geometry(1, 1, 1, 1), "implicit_gemm", "implicit_gemm_s1", "dot_weight"},
+      {{3, 8, 4, 4}, {8, 8, 5, 5}, geometry(1, 2, 1, 1), "implicit_gemm", "implicit_gemm_s1", "dot_weight"},
       {{2, 8, 9, 9},
        {8, 8, 3, 3},
        geometry(1, 1, 1, 1),
@@ -154,6 +157,19 @@ TEST_CASE("every CPU convolution route runs for its shapes and agrees with the f
        "implicit_gemm"},
       {{2, 2, 11, 11}, {3, 2, 3, 3}, geometry(2, 1, 2, 1), "implicit_gemm", "im2col_blas", "implicit_gemm"},
       {{2, 4, 7, 8}, {6, 2, 3, 3}, geometry(1, 1, 1, 2), "im2col_blas", "im2col_blas", "im2col_blas"},
+      // a projection shortcut: 1x1, stride 2, odd input (the last row and column are never read)
+      {{2, 6, 9, 9},
+       {8, 6, 1, 1},
+       geometry(2, 0, 1, 1),
+       "pointwise_strided",
+       "pointwise_strided",
+       "pointwise_strided"},
+      {{2, 4, 8, 7},
+       {6, 2, 1, 1},
+       geometry(3, 0, 1, 2),
+       "pointwise_strided",
+       "pointwise_strided",
+       "pointwise_strided"},
   };
   for (const RouteCase& rc : cases) check_case(rc);
   // Under bf16 matmul precision every dense shape takes im2col_bf16, depthwise ones keep

@@ -67,11 +67,12 @@ inline void gemm_rm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
 void set_blas_threads(int n);
 
 // A growable scratch buffer owned by the calling thread; slot tells apart buffers that
-// are alive at the same time (0-1: im2col path, 2-3: depthwise, 4-7: the AVX-512 path). Grows to the largest
+// are alive at the same time (0-1: im2col path, 2-3: depthwise, 4-7: the AVX-512 path, 8: the
+// strided pointwise route's dense copy, alive while it runs the others). Grows to the largest
 // request and is then reused, so a training loop stops allocating after its first step.
 template <typename T>
 T* workspace(int slot, size_t elements) {
-  thread_local std::vector<T> buffers[8];
+  thread_local std::vector<T> buffers[9];
   std::vector<T>& buf = buffers[slot];
   if (buf.size() < elements) buf.resize(elements);
   return buf.data();

@@ -10,6 +10,12 @@
 // rather than separate depthwise and dense tables: the dense fast routes need groups == 1, so they never see
 // a depthwise shape, and one table reads as the whole decision.
 //
+// A 1x1 convolution with a stride and no padding (a ResNet's projection shortcut) reads
+// only every s-th row and column of its input: pointwise_strided gathers those into a dense
+// [N, C, HO, WO] copy and runs the stride-1 pointwise convolution through the table again
+// (its input gradient: the stride-1 one, scattered back). Float32 only, so that float64
+// keeps im2col as the independent reference the tests compare with.
+//
 // Under bf16 matmul precision (core/precision.h) every float32 dense or grouped shape takes
 // im2col_bf16, listed first among the dense routes: im2col + the bfloat16 GEMM. It has no
 // float64 form, so float64 (the gradient checks) never takes it; depthwise shapes keep
@@ -22,11 +28,13 @@
 // implicit GEMM reads B in place or packs it), but never hands the call to another route.
 #include "core/cpu/conv/routes.h"
 
+#include <algorithm>
 #include <atomic>
 #include <iterator>
 #include <type_traits>
 
 #include "core/cpu/conv/kernels.h"
+#include "core/cpu/gemm_util.h"
 
 namespace ag::cpu {
 
@@ -48,6 +56,13 @@ struct Route {
 };
 
 bool depthwise(const ConvGeom& g) { return g.depthwise(); }
+
+bool pointwise_strided(const ConvGeom& g) {
+  return g.kh == 1 && g.kw == 1 && g.ph == 0 && g.pw == 0 && (g.sh > 1 || g.sw > 1);
+}
+void pointwise_strided_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
+void pointwise_strided_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+void pointwise_strided_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
 bool any_shape(const ConvGeom&) { return true; }
 
 constexpr Route<ForwardKernel> kForward[] = {
@@ -61,6 +76,7 @@ constexpr Route<ForwardKernel> kForward[] = {
 #endif
     {"dw_reference", depthwise, depthwise_forward<float>, depthwise_forward<double>},
     {"im2col_bf16", im2col_bf16_accepts, im2col_bf16_forward, nullptr},
+    {"pointwise_strided", pointwise_strided, pointwise_strided_forward, nullptr},
 #if AG_CONV_AVX512
     {"implicit_gemm", implicit_gemm_accepts, implicit_gemm_forward, nullptr},
 #endif
@@ -78,6 +94,7 @@ constexpr Route<InputGradKernel> kInputGrad[] = {
 #endif
     {"dw_reference", depthwise, depthwise_backward_input<float>, depthwise_backward_input<double>},
     {"im2col_bf16", im2col_bf16_accepts, im2col_bf16_backward_input, nullptr},
+    {"pointwise_strided", pointwise_strided, pointwise_strided_backward_input, nullptr},
 #if AG_CONV_AVX512
     {"implicit_gemm_s1", implicit_gemm_input_s1_accepts, implicit_gemm_backward_input_s1, nullptr},
     {"implicit_gemm_phases", implicit_gemm_input_phases_accepts, implicit_gemm_backward_input_phases,
@@ -96,6 +113,7 @@ constexpr Route<WeightGradKernel> kWeightGrad[] = {
 #endif
     {"dw_reference", depthwise, depthwise_backward_weight<float>, depthwise_backward_weight<double>},
     {"im2col_bf16", im2col_bf16_accepts, im2col_bf16_backward_weight, nullptr},
+    {"pointwise_strided", pointwise_strided, pointwise_strided_backward_weight, nullptr},
 #if AG_CONV_AVX512
     {"dot_weight", dot_weight_accepts, dot_weight_backward_weight, nullptr},
     {"implicit_gemm", implicit_gemm_accepts, implicit_gemm_backward_weight, nullptr},
@@ -135,6 +153,59 @@ void append_counts(std::vector<ConvRouteCount>& out, ConvPass pass, const Route<
                    const std::atomic<uint64_t> (&calls)[N]) {
   for (size_t i = 0; i < N; ++i)
     out.push_back({pass, table[i].name, calls[i].load(std::memory_order_relaxed)});
+}
+
+// ---- pointwise_strided: the stride-1 pointwise convolution on the strided elements ----
+
+// The stride-1 pointwise geometry over the dense [N, C, HO, WO] copy.
+ConvGeom dense_pointwise(const ConvGeom& g) {
+  Conv2dParams p;
+  p.groups = g.groups;
+  return ConvGeom({g.n, g.c, g.ho, g.wo}, {g.co, g.cg, 1, 1}, p);
+}
+
+// dense [N, C, HO, WO] = x [N, C, H, W] at rows 0, sh, 2 sh, ... and columns 0, sw, ...
+void gather_strided(float* dense, const float* x, const ConvGeom& g) {
+#pragma omp parallel for schedule(static) if (g.n * g.c * g.p > 32768)
+  for (int64_t plane = 0; plane < g.n * g.c; ++plane) {
+    const float* src = x + plane * g.h * g.w;
+    float* dst = dense + plane * g.p;
+    for (int64_t oh = 0; oh < g.ho; ++oh)
+      for (int64_t ow = 0; ow < g.wo; ++ow) dst[oh * g.wo + ow] = src[oh * g.sh * g.w + ow * g.sw];
+  }
+}
+
+// grad_x [N, C, H, W] = dense [N, C, HO, WO] at the strided elements, zero elsewhere.
+void scatter_strided(float* grad_x, const float* dense, const ConvGeom& g) {
+#pragma omp parallel for schedule(static) if (g.n * g.c * g.h * g.w > 32768)
+  for (int64_t plane = 0; plane < g.n * g.c; ++plane) {
+    float* dst = grad_x + plane * g.h * g.w;
+    const float* src = dense + plane * g.p;
+    std::fill(dst, dst + g.h * g.w, 0.f);
+    for (int64_t oh = 0; oh < g.ho; ++oh)
+      for (int64_t ow = 0; ow < g.wo; ++ow) dst[oh * g.sh * g.w + ow * g.sw] = src[oh * g.wo + ow];
+  }
+}
+
+// Slot 8 of the workspaces: the routes this one runs use 0-7.
+float* dense_copy(const ConvGeom& g) { return workspace<float>(8, static_cast<size_t>(g.n * g.c * g.p)); }
+
+void pointwise_strided_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
+  float* dense = dense_copy(g);
+  gather_strided(dense, x, g);
+  run_first<float>(kForward, forward_calls, dense_pointwise(g), out, dense, w, bias);
+}
+
+void pointwise_strided_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
+  float* dense = dense_copy(g);
+  run_first<float>(kInputGrad, input_grad_calls, dense_pointwise(g), dense, grad_out, w);
+  scatter_strided(grad_x, dense, g);
+}
+
+void pointwise_strided_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
+  float* dense = dense_copy(g);
+  gather_strided(dense, x, g);
+  run_first<float>(kWeightGrad, weight_grad_calls, dense_pointwise(g), grad_w, grad_out, dense);
 }
 
 }  // namespace

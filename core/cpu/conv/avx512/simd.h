@@ -221,14 +221,22 @@ inline bool direct_ok(const ConvSource& s) {
 }
 
 // Lane mask of the 16 positions starting at output (oh0, ow0) for tap (i, j), for `lanes`
-// live lanes (direct_ok geometry).
+// live lanes (direct_ok geometry). Row by row, with no division: this runs for every tap
+// of every column panel, and a per-lane (q / wo, q % wo) cost more than the panel's
+// arithmetic on the few-channel layers.
 inline __mmask16 tap_lane_mask(const ConvSource& s, int64_t oh0, int64_t ow0, int64_t i, int64_t j,
                                int lanes) {
   uint32_t m = 0;
-  for (int l = 0; l < lanes; ++l) {
-    const int64_t ih = (oh0 + (ow0 + l) / s.wo) * s.sh - s.ph + i * s.dh;
-    const int64_t iw = (ow0 + l) % s.wo - s.pw + j * s.dw;
-    if (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w) m |= 1u << l;
+  const int64_t col = j * s.dw - s.pw;  // input column read by output column 0 (stride 1)
+  int64_t oh = oh0, ow = ow0;
+  for (int l = 0; l < lanes; ++oh, ow = 0) {
+    const int len = static_cast<int>(std::min<int64_t>(lanes - l, s.wo - ow));  // lanes in this output row
+    const int64_t ih = oh * s.sh - s.ph + i * s.dh;
+    if (ih >= 0 && ih < s.h) {  // output columns [lo, hi) of this row read inside the input row
+      const int64_t lo = std::max<int64_t>(ow, -col), hi = std::min<int64_t>(ow + len, s.w - col);
+      if (lo < hi) m |= ((1u << (hi - lo)) - 1) << (l + lo - ow);
+    }
+    l += len;
   }
   return static_cast<__mmask16>(m);
 }
