@@ -50,8 +50,8 @@ void implicit_gemm_backward_input_phases(float* grad_x, const float* grad_out, c
                                          const ConvGeom& g);
 
 // Weight gradient as dot products (avx512/dot_weight.cpp): ungrouped, stride 1, few
-// channels (C_out * C_in <= 64 * 64), output rows a multiple of 16 wide or whole 8/4/2-wide
-// rows (simd::direct_ok).
+// channels (C_out * C_in <= 64 * 64, or <= 128 * 128 on planes of 256+ positions), output
+// rows a multiple of 16 wide or whole 8/4/2-wide rows (simd::direct_ok).
 bool dot_weight_accepts(const ConvGeom& g);
 void dot_weight_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
 

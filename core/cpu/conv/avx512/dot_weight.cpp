@@ -210,10 +210,15 @@ void chunk_weight_grad_3x3(float* acc, const float* grad_out, const float* x, co
 }  // namespace
 
 // Dot products win where channels are few (packing would dominate the GEMM); with many
-// channels the packed GEMM of implicit_gemm.cpp reuses each packed element enough and is faster.
+// channels the packed GEMM of implicit_gemm.cpp reuses each packed element enough and is
+// faster. Measured on ResNet18's layers (2026-12-03, bench, weight gradient ms): 128->128 at
+// 16x16 dot 67-70 vs packed 77-79; 256->256 at 8x8 dot 75 vs 68; 512->512 at 4x4 dot 181-231
+// vs 64 (small planes: many short chunks and lane sums). Hence up to 128 x 128 channels on
+// planes of 256 positions or more, up to 64 x 64 on any plane.
 bool dot_weight_accepts(const ConvGeom& g) {
   const simd::ConvSource src{nullptr, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.ho, g.wo};
-  return g.groups == 1 && g.co * g.c <= 64 * 64 && simd::direct_ok(src);
+  const bool few = g.co * g.c <= 64 * 64 || (g.co * g.c <= 128 * 128 && g.p >= 256);
+  return g.groups == 1 && few && simd::direct_ok(src);
 }
 
 void dot_weight_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
