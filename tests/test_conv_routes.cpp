@@ -143,6 +143,9 @@ TEST_CASE("every CPU convolution route runs for its shapes and agrees with the f
       // whole 8- and 4-wide rows per 16-lane vector (direct path), a 5x5 kernel wider than the plane
       {{2, 8, 8, 8}, {8, 8, 3, 3}, geometry(1, 1, 1, 1), "implicit_gemm", "implicit_gemm_s1", "dot_weight"},
       {{3, 8, 4, 4}, {8, 8, 5, 5}, geometry(1, 2, 1, 1), "implicit_gemm", "implicit_gemm_s1", "dot_weight"},
+      // more channels: dot products on a 16x16 plane, the packed GEMM on an 8x8 one
+      {{1, 72, 16, 16}, {72, 72, 3, 3}, geometry(1, 1, 1, 1), "implicit_gemm", "implicit_gemm_s1", "dot_weight"},
+      {{1, 72, 8, 8}, {72, 72, 3, 3}, geometry(1, 1, 1, 1), "implicit_gemm", "implicit_gemm_s1", "implicit_gemm"},
       {{2, 8, 9, 9},
        {8, 8, 3, 3},
        geometry(1, 1, 1, 1),
