@@ -24,12 +24,12 @@
 // sgemm figure and backward >= 55%; depthwise layers >= 50% of the copy bandwidth; the
 // ResNet-20 step >= 200 images/s on 2 threads. docs/benchmarks.md records measured figures.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <cmath>
-#include <cstdlib>
 #include <map>
 #include <sstream>
 #include <string>
@@ -199,8 +199,8 @@ void add_models(LayerSet& set, const train::Flags& flags) {
         flags.fail("models", "resnet20:width= wants a multiplier in (0, 8], got '" + text + "'");
       add_resnet20(set, width, stem);
     } else {
-      flags.fail("models",
-                 "unknown model '" + model + "' (resnet18, mobilenetv2, efficientnet-b0, resnet20, resnet20:width=W)");
+      flags.fail("models", "unknown model '" + model +
+                               "' (resnet18, mobilenetv2, efficientnet-b0, resnet20, resnet20:width=W)");
     }
   }
 }
@@ -210,8 +210,8 @@ void add_models(LayerSet& set, const train::Flags& flags) {
 struct LayerResult {
   double fwd_s = 0, bwd_s = 0;
   double bwd_input_s = 0, bwd_weight_s = 0;  // convolutions: the two halves of bwd_s, timed apart
-  double fwd_flops = 0, bwd_flops = 0;  // per call
-  double fwd_bytes = 0, bwd_bytes = 0;  // per call, read + written
+  double fwd_flops = 0, bwd_flops = 0;       // per call
+  double fwd_bytes = 0, bwd_bytes = 0;       // per call, read + written
 };
 
 LayerResult measure_conv(const LayerSpec& s, int64_t batch, int reps) {
@@ -346,9 +346,11 @@ void run_layers(const LayerSet& set, const train::Flags& flags, double gemm, dou
     std::string used;
     for (auto& [net, n] : set.uses[i]) used += (used.empty() ? "" : ", ") + net + " x" + std::to_string(n);
     char split[32] = "";
-    if (s.kind != Kind::bn) std::snprintf(split, sizeof split, "%.2f/%.2f", r.bwd_input_s * 1e3, r.bwd_weight_s * 1e3);
-    std::printf("%-30s %8.2f %8.1f %5.0f%% %8.2f %8.1f %5.0f%% %7.1f %13s  %s\n", s.name().c_str(), r.fwd_s * 1e3,
-                f, 100 * f / ceil, r.bwd_s * 1e3, b, 100 * b / ceil, ceil, split, used.c_str());
+    if (s.kind != Kind::bn)
+      std::snprintf(split, sizeof split, "%.2f/%.2f", r.bwd_input_s * 1e3, r.bwd_weight_s * 1e3);
+    std::printf("%-30s %8.2f %8.1f %5.0f%% %8.2f %8.1f %5.0f%% %7.1f %13s  %s\n", s.name().c_str(),
+                r.fwd_s * 1e3, f, 100 * f / ceil, r.bwd_s * 1e3, b, 100 * b / ceil, ceil, split,
+                used.c_str());
     std::fflush(stdout);
     out["layers"].push_back({{"name", s.name()},
                              {"unit", flops_bound ? "GFLOP/s" : "GB/s"},
@@ -424,9 +426,10 @@ int run(int argc, char** argv) {
   flags.add_string("precision", "fp32",
                    "fp32, or bf16: convolutions and linear layers in bfloat16 (float32 sums; AVX512-BF16)");
   flags.add_bool("gemm", false, "time the bf16 GEMM against sgemm at conv-like shapes (needs AVX512-BF16)");
-  flags.add_string("models", "resnet18,mobilenetv2,efficientnet-b0",
-                   "whose layers to time (comma-separated): resnet18, mobilenetv2, efficientnet-b0, resnet20 or "
-                   "resnet20:width=W (e.g. 0.75, the main job's)");
+  flags.add_string(
+      "models", "resnet18,mobilenetv2,efficientnet-b0",
+      "whose layers to time (comma-separated): resnet18, mobilenetv2, efficientnet-b0, resnet20 or "
+      "resnet20:width=W (e.g. 0.75, the main job's)");
   flags.add_int("stem-channels", 3, "input channels of the resnet20 stem (3: CIFAR, 1: Fashion-MNIST)");
   flags.add_bool("paired", true, "re-measure the ceiling right before each layer (noisy shared machines)");
   flags.parse(argc, argv);

@@ -60,9 +60,12 @@ bool depthwise(const ConvGeom& g) { return g.depthwise(); }
 bool pointwise_strided(const ConvGeom& g) {
   return g.kh == 1 && g.kw == 1 && g.ph == 0 && g.pw == 0 && (g.sh > 1 || g.sw > 1);
 }
-void pointwise_strided_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
-void pointwise_strided_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
-void pointwise_strided_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
+void pointwise_strided_forward(float* out, const float* x, const float* w, const float* bias,
+                               const ConvGeom& g);
+void pointwise_strided_backward_input(float* grad_x, const float* grad_out, const float* w,
+                                      const ConvGeom& g);
+void pointwise_strided_backward_weight(float* grad_w, const float* grad_out, const float* x,
+                                       const ConvGeom& g);
 bool any_shape(const ConvGeom&) { return true; }
 
 constexpr Route<ForwardKernel> kForward[] = {
@@ -190,19 +193,22 @@ void scatter_strided(float* grad_x, const float* dense, const ConvGeom& g) {
 // Slot 8 of the workspaces: the routes this one runs use 0-7.
 float* dense_copy(const ConvGeom& g) { return workspace<float>(8, static_cast<size_t>(g.n * g.c * g.p)); }
 
-void pointwise_strided_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
+void pointwise_strided_forward(float* out, const float* x, const float* w, const float* bias,
+                               const ConvGeom& g) {
   float* dense = dense_copy(g);
   gather_strided(dense, x, g);
   run_first<float>(kForward, forward_calls, dense_pointwise(g), out, dense, w, bias);
 }
 
-void pointwise_strided_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
+void pointwise_strided_backward_input(float* grad_x, const float* grad_out, const float* w,
+                                      const ConvGeom& g) {
   float* dense = dense_copy(g);
   run_first<float>(kInputGrad, input_grad_calls, dense_pointwise(g), dense, grad_out, w);
   scatter_strided(grad_x, dense, g);
 }
 
-void pointwise_strided_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
+void pointwise_strided_backward_weight(float* grad_w, const float* grad_out, const float* x,
+                                       const ConvGeom& g) {
   float* dense = dense_copy(g);
   gather_strided(dense, x, g);
   run_first<float>(kWeightGrad, weight_grad_calls, dense_pointwise(g), grad_w, grad_out, dense);

@@ -16,10 +16,9 @@
 #include <cstring>
 #include <vector>
 
+#include "core/cpu/conv/avx512/simd.h"
 #include "core/cpu/conv/kernels.h"
 #include "core/cpu/gemm_util.h"
-
-#include "core/cpu/conv/avx512/simd.h"
 // GCC 12 warns falsely inside its own lane-reduction intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -170,7 +169,8 @@ void dot3x3_tile(const float* const gp[kRows3], const int64_t gs[kRows3], const 
       const int64_t go = tv.g_off[ch];
       const float* xb = x + tv.x_base[ch];
       const __mmask16* m = &tv.masks[9 * ch];
-      const __m512 g0 = _mm512_loadu_ps(g0p + go), g1 = _mm512_loadu_ps(g1p + go), g2 = _mm512_loadu_ps(g2p + go);
+      const __m512 g0 = _mm512_loadu_ps(g0p + go), g1 = _mm512_loadu_ps(g1p + go),
+                   g2 = _mm512_loadu_ps(g2p + go);
 #pragma GCC unroll 9
       for (int t = 0; t < 9; ++t) {
         const __m512 xv = _mm512_maskz_loadu_ps(m[t], xb + tv.delta[t]);
@@ -216,7 +216,8 @@ void chunk_weight_grad_3x3(float* acc, const float* grad_out, const float* x, co
 // vs 64 (small planes: many short chunks and lane sums). Hence up to 128 x 128 channels on
 // planes of 256 positions or more, up to 64 x 64 on any plane.
 bool dot_weight_accepts(const ConvGeom& g) {
-  const simd::ConvSource src{nullptr, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.ho, g.wo};
+  const simd::ConvSource src{nullptr, g.c,  g.h,  g.w,  g.kh, g.kw, g.sh,
+                             g.sw,    g.ph, g.pw, g.dh, g.dw, g.ho, g.wo};
   const bool few = g.co * g.c <= 64 * 64 || (g.co * g.c <= 128 * 128 && g.p >= 256);
   return g.groups == 1 && few && simd::direct_ok(src);
 }

@@ -15,17 +15,15 @@
 //   backward weight:  gW[co][k] = sum_q G[co][q] B_x[k][q]              (GEMM over q)
 // Threads split the output columns (forward) or the reduction (weight gradient, with
 // per-thread accumulators summed at the end).
-#include "core/cpu/conv/kernels.h"
-
 #include <omp.h>
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
-#include "core/cpu/gemm_util.h"
-
 #include "core/cpu/conv/avx512/simd.h"
+#include "core/cpu/conv/kernels.h"
+#include "core/cpu/gemm_util.h"
 // GCC 12 warns falsely inside its own permute/unpack intrinsics (an "uninitialised"
 // pass-through operand that the unmasked forms never read).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -351,7 +349,8 @@ bool implicit_gemm_input_s1_accepts(const ConvGeom& g) { return g.groups == 1 &&
 
 // Stride 1: grad_x = grad_out correlated with the kernel rotated by 180 degrees, in and
 // out channels swapped: a stride-1 convolution (padding d (k - 1) - p) whose output is H x W.
-void implicit_gemm_backward_input_s1(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
+void implicit_gemm_backward_input_s1(float* grad_x, const float* grad_out, const float* w,
+                                     const ConvGeom& g) {
   const ConvSource s{
       grad_out, g.co, g.ho, g.wo, g.kh, g.kw, 1, 1, g.dh * (g.kh - 1) - g.ph, g.dw * (g.kw - 1) - g.pw,
       g.dh,     g.dw, g.h,  g.w};
