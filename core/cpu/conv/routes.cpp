@@ -25,7 +25,9 @@
 // AVX-512: CMake then adds avx512/ to the library and defines AG_CONV_AVX512 for this file
 // (docs/design.md says why compile time rather than CPUID). Elsewhere every call takes a
 // portable route. Inside a route, a kernel may still choose its loop form (e.g. the
-// implicit GEMM reads B in place or packs it), but never hands the call to another route.
+// implicit GEMM reads B in place or packs it), but never hands the call to another route;
+// the one exception, pointwise_strided, runs the table again on a stride-1 geometry (a
+// different shape, so it cannot come back to itself).
 #include "core/cpu/conv/routes.h"
 
 #include <algorithm>
