@@ -448,11 +448,15 @@ int run(int argc, char** argv) {
               {"layers", json::array()}};
   const bool ceilings = flags.get_bool("ceilings");
   const double gemm = ceilings ? sgemm_gflops(reps) : 1.0, copy = ceilings ? copy_gbps(reps) : 1.0;
+  const double fma_peak = ceilings ? fma_peak_gflops(reps) : 0.0;
   std::printf("# %s, %ld threads, batch %ld, %s matmuls\n", machine_name().c_str(),
               long(flags.get_int("threads")), long(flags.get_int("batch")), precision.c_str());
   out["precision"] = precision;
-  std::printf("ceilings (this run): sgemm 2048^3 %.1f GFLOP/s, copy %.1f GB/s (read + write)\n", gemm, copy);
+  std::printf("ceilings (this run): sgemm 2048^3 %.1f GFLOP/s, copy %.1f GB/s (read + write), register-only "
+              "AVX-512 FMA peak %.1f GFLOP/s\n",
+              gemm, copy, fma_peak);
   out["sgemm_gflops"] = gemm;
+  out["fma_peak_gflops"] = fma_peak;
   out["copy_gbps"] = copy;
   LayerSet set;
   add_models(set, flags);

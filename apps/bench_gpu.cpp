@@ -37,6 +37,7 @@
 #include "core/cuda_api.h"
 #include "core/ops.h"
 #include "core/optim/optimizer.h"
+#include "core/ceilings.h"
 #include "core/profiler.h"
 #include "core/precision.h"
 #include "core/random.h"
@@ -287,6 +288,35 @@ void run_depthwise(Bench& b, double scale) {
 
 namespace {
 
+// The floating-point operations of one training step as the profiler counts them (the
+// convolutions, linear layers and matrix products, forward and backward; the memory-bound
+// ops count none).
+template <typename Step>
+double flops_per_step(Step&& step) {
+  profiler::start(profiler::Options{});
+  step();
+  profiler::mark_step();
+  profiler::stop();
+  double flops = 0;
+  for (const profiler::Entry& e : profiler::report().entries) flops += e.flops;
+  return flops;
+}
+
+// On the CPU: the step's arithmetic rate against the AVX-512 FMA (and, in bf16, the
+// vdpbf16ps) register-only peak, measured right after the timed steps on the same threads.
+void add_cpu_arithmetic(json& out, double flops, double step_s) {
+  const double rate = flops / step_s / 1e9, fma_peak = fma_peak_gflops(3);
+  out["gflop_per_step"] = flops / 1e9;
+  out["gflops"] = rate;
+  out["fma_peak_gflops"] = fma_peak;
+  out["percent_of_fma_peak"] = fma_peak > 0 ? 100.0 * rate / fma_peak : -1.0;
+  if (matmul_precision() == MatmulPrecision::bf16) {
+    const double bf16_peak = bf16_dot_peak_gflops(3);
+    out["bf16_peak_gflops"] = bf16_peak;
+    out["percent_of_bf16_peak"] = bf16_peak > 0 ? 100.0 * rate / bf16_peak : -1.0;
+  }
+}
+
 // Training throughput of one model at one batch size on random data: the same recipe as
 // torch_peer.py bench (SGD momentum 0.9 Nesterov, weight decay 5e-4, cross-entropy, 10
 // classes, 32x32 inputs); warm-up steps first (cuDNN plans, allocator cache), then the
@@ -334,7 +364,7 @@ int run_train_bench(const std::string& model_name, int64_t batch, int64_t steps,
   }
   std::sort(per_step.begin(), per_step.end());
   const double med = per_step[1];
-  const json out = {{"peer", "arcgrad"},
+  json out = {{"peer", "arcgrad"},
                     {"mode", "bench"},
                     {"model", model_name},
                     {"batch", batch},
@@ -346,6 +376,7 @@ int run_train_bench(const std::string& model_name, int64_t batch, int64_t steps,
                     {"step_ms_median", med * 1e3},
                     {"images_per_s", static_cast<double>(batch) / med},
                     {"last_loss", last_loss}};
+  if (!gpu.is_cuda()) add_cpu_arithmetic(out, flops_per_step(step), med);
   std::cout << out.dump() << std::endl;
   if (profile) {
     name_layers_for_profile(*model);

@@ -1,5 +1,6 @@
 #include "core/ceilings.h"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <cstdint>
@@ -17,6 +18,80 @@ double sgemm_gflops(int reps) {
   });
   return 2.0 * n * n * n / t / 1e9;
 }
+
+namespace {
+
+constexpr int kChains = 12;  // > FMA latency x pipes (4 x 2), so the loop is throughput-bound
+constexpr long kPeakIters = 20'000'000;
+
+// Runs kernel(seed) on every OpenMP thread; GFLOP/s for flops_per_iter per loop iteration.
+template <typename Kernel>
+double peak_of(int reps, double flops_per_iter, Kernel&& kernel) {
+  volatile float sink = 0;
+  int threads = 1;
+  const double t = time_median(reps, [&] {
+#pragma omp parallel
+    {
+#pragma omp single
+      threads = omp_get_num_threads();
+      const float v = kernel(1.0f + static_cast<float>(omp_get_thread_num()));
+#pragma omp critical
+      sink = sink + v;
+    }
+  });
+  return flops_per_iter * static_cast<double>(kPeakIters) * threads / t / 1e9;
+}
+
+}  // namespace
+
+#ifdef __AVX512F__
+namespace {
+
+float sum_of(const __m512 (&c)[kChains]) {
+  alignas(64) float lanes[16];
+  __m512 s = c[0];
+  for (int i = 1; i < kChains; ++i) s = _mm512_add_ps(s, c[i]);
+  _mm512_store_ps(lanes, s);
+  float total = 0;
+  for (float v : lanes) total += v;
+  return total;
+}
+
+float fma_chains(float seed) {
+  __m512 c[kChains];
+  for (int i = 0; i < kChains; ++i) c[i] = _mm512_set1_ps(seed + 0.125f * static_cast<float>(i));
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  for (long it = 0; it < kPeakIters; ++it)
+    for (int i = 0; i < kChains; ++i) c[i] = _mm512_fmadd_ps(c[i], a, b);
+  return sum_of(c);
+}
+
+}  // namespace
+
+double fma_peak_gflops(int reps) { return peak_of(reps, 2.0 * 16 * kChains, fma_chains); }
+#else
+double fma_peak_gflops(int) { return 0; }
+#endif
+
+#ifdef __AVX512BF16__
+namespace {
+
+float bf16_chains(float seed) {
+  __m512 c[kChains];
+  for (int i = 0; i < kChains; ++i) c[i] = _mm512_set1_ps(seed + 0.125f * static_cast<float>(i));
+  const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f));
+  for (long it = 0; it < kPeakIters; ++it)
+    for (int i = 0; i < kChains; ++i) c[i] = _mm512_dpbf16_ps(c[i], a, a);
+  return sum_of(c);
+}
+
+}  // namespace
+
+// vdpbf16ps: 16 lanes x 2 products, each a multiply and an add.
+double bf16_dot_peak_gflops(int reps) { return peak_of(reps, 2.0 * 32 * kChains, bf16_chains); }
+#else
+double bf16_dot_peak_gflops(int) { return 0; }
+#endif
 
 double copy_gbps(int reps) {
   const size_t n = size_t{32} << 20;  // floats

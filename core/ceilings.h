@@ -34,6 +34,14 @@ double time_median(int reps, F&& f) {
 
 // GFLOP/s of a 2048^3 float product through OpenBLAS (median of reps after a warm-up).
 double sgemm_gflops(int reps);
+// GFLOP/s of a register-only AVX-512 FMA loop on every OpenMP thread: the arithmetic
+// ceiling (0 where the build has no AVX-512). 12 independent chains per thread, started
+// from different values so that no compiler can merge them (GCC merges chains that start
+// equal: ../shared/tools/peers/fma512.cpp built as its header says runs one chain and
+// reports three times this machine's peak).
+double fma_peak_gflops(int reps);
+// The same for AVX512-BF16's vdpbf16ps (2 products per float lane; 0 without it).
+double bf16_dot_peak_gflops(int reps);
 // GB/s (bytes read + written) of a 128 MiB copy, well past the caches, split across the
 // OpenMP threads (median of reps after a warm-up).
 double copy_gbps(int reps);

@@ -15,6 +15,9 @@
 # with bfloat16 convolutions and linear layers (bench_gpu --precision bf16, AVX512-BF16)
 # against PyTorch under torch.autocast("cpu", dtype=torch.bfloat16) around the whole
 # peer script (forward, loss, backward and step alike).
+# Each row also gives both engines' arithmetic rate as a share of the register-only AVX-512
+# FMA peak that bench_gpu measures right after its timed steps (the FLOPs are arcgrad's
+# count of the same model's step: convolutions and linear layers, forward and backward).
 # Keep the machine otherwise idle while it runs (stop other jobs: the figures are ratios of
 # the same run, but a loaded machine makes them noisy).
 set -euo pipefail
@@ -33,7 +36,7 @@ while [ $# -gt 0 ]; do
     --torch-bench) torch_bench="$2"; shift 2 ;;
     --json) json="$2"; shift 2 ;;
     --precision) precision="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "cpu_vs_torch: unknown argument '$1' (--help)" >&2; exit 2 ;;
   esac
 done
@@ -57,22 +60,29 @@ runpy.run_path(sys.argv[0], run_name="__main__")' "$torch_bench" "$@"
     /usr/bin/python3 "$torch_bench" "$@"
   fi
 }
-images_per_s() { sed -n 's/.*"images_per_s": *\([0-9.eE+]*\).*/\1/p' | tail -n 1; }
+# field NAME: the number after "NAME": in the last JSON line read.
+field() { sed -n "s/.*\"$1\": *\([0-9.eE+-]*\).*/\1/p" | tail -n 1; }
+# percent GFLOP_PER_STEP BATCH IMAGES_PER_S PEAK: that rate's share of the peak, in %.
+percent() { awk -v f="$1" -v b="$2" -v r="$3" -v p="$4" 'BEGIN {printf "%.1f", p > 0 ? 100 * f * r / b / p : -1}'; }
 results="$(mktemp)"
 trap 'rm -f "$results"' EXIT
 echo "cpu_vs_torch: $(date -u +%FT%TZ), $precision, $threads threads, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq 1 "$rounds"); do
   for model in ${models//,/ }; do
-    a=$(AG_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" "$build/bench_gpu" --train-model "$model" \
-          --device cpu --steps "$steps" --precision "$precision" | images_per_s)
-    t=$(OMP_NUM_THREADS="$threads" torch_peer "$model" "$threads" "$steps" 3 | images_per_s)
-    printf 'round %d  %-16s arcgrad %8.1f img/s   pytorch %8.1f img/s   ratio %.2f\n' \
-      "$round" "$model" "$a" "$t" "$(awk -v a="$a" -v t="$t" 'BEGIN {print a / t}')"
-    echo "$model $a $t" >> "$results"
+    line=$(AG_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" "$build/bench_gpu" --train-model "$model" \
+          --device cpu --steps "$steps" --precision "$precision" | tail -n 1)
+    a=$(field images_per_s <<< "$line") flop=$(field gflop_per_step <<< "$line") peak=$(field fma_peak_gflops <<< "$line")
+    batch=$(field batch <<< "$line")
+    t=$(OMP_NUM_THREADS="$threads" torch_peer "$model" "$threads" "$steps" 3 | field images_per_s)
+    pa=$(percent "$flop" "$batch" "$a" "$peak") pt=$(percent "$flop" "$batch" "$t" "$peak")
+    printf 'round %d  %-16s arcgrad %8.1f img/s (%4.1f%% of peak)   pytorch %8.1f img/s (%4.1f%%)   ratio %.2f   FMA peak %.0f GFLOP/s\n' \
+      "$round" "$model" "$a" "$pa" "$t" "$pt" "$(awk -v a="$a" -v t="$t" 'BEGIN {print a / t}')" "$peak"
+    echo "$model $a $t $pa $pt" >> "$results"
   done
 done
 echo
-printf '%-16s %16s %16s %8s   %s\n' model "arcgrad img/s" "pytorch img/s" ratio "(medians over rounds; ratio range)"
+printf '%-16s %16s %16s %8s %9s %9s   %s\n' model "arcgrad img/s" "pytorch img/s" ratio "arcgrad %" "pytorch %" \
+  "(medians over rounds; % of the same run's FMA peak; ratio range)"
 median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 json_rows=()
 for model in ${models//,/ }; do
@@ -80,8 +90,11 @@ for model in ${models//,/ }; do
   t=$(awk -v m="$model" '$1 == m {print $3}' "$results" | median)
   range=$(awk -v m="$model" '$1 == m {r = $2 / $3; if (lo == "" || r < lo) lo = r; if (r > hi) hi = r}
           END {printf "%.2f-%.2f", lo, hi}' "$results")
-  printf '%-16s %16.1f %16.1f %8.2f   %s\n' "$model" "$a" "$t" "$(awk -v a="$a" -v t="$t" 'BEGIN {print a / t}')" "$range"
-  json_rows+=("{\"model\": \"$model\", \"arcgrad\": $a, \"pytorch\": $t, \"ratio_range\": \"$range\"}")
+  pa=$(awk -v m="$model" '$1 == m {print $4}' "$results" | median)
+  pt=$(awk -v m="$model" '$1 == m {print $5}' "$results" | median)
+  printf '%-16s %16.1f %16.1f %8.2f %9.1f %9.1f   %s\n' "$model" "$a" "$t" \
+    "$(awk -v a="$a" -v t="$t" 'BEGIN {print a / t}')" "$pa" "$pt" "$range"
+  json_rows+=("{\"model\": \"$model\", \"arcgrad\": $a, \"pytorch\": $t, \"ratio_range\": \"$range\", \"arcgrad_percent_of_fma_peak\": $pa, \"pytorch_percent_of_fma_peak\": $pt}")
 done
 if [ -n "$json" ]; then
   (IFS=,; echo "[${json_rows[*]}]") > "$json"
