@@ -63,7 +63,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")' "$torch_bench" "$@"
 # field NAME: the number after "NAME": in the last JSON line read.
 field() { sed -n "s/.*\"$1\": *\([0-9.eE+-]*\).*/\1/p" | tail -n 1; }
 # percent GFLOP_PER_STEP BATCH IMAGES_PER_S PEAK: that rate's share of the peak, in %.
-percent() { awk -v f="$1" -v b="$2" -v r="$3" -v p="$4" 'BEGIN {printf "%.1f", p > 0 ? 100 * f * r / b / p : -1}'; }
+percent() { awk -v f="$1" -v b="$2" -v r="$3" -v p="$4" 'BEGIN {printf "%.1f", (p > 0 ? 100 * f * r / b / p : -1)}'; }
 results="$(mktemp)"
 trap 'rm -f "$results"' EXIT
 echo "cpu_vs_torch: $(date -u +%FT%TZ), $precision, $threads threads, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
