@@ -22,7 +22,7 @@ const std::vector<std::string> kColumns = {
 // A run folder: config.json for (loss, s, m, seed) and `epochs_done` rows of metrics; the
 // last row has the given top-1 and mAP, each epoch took 10 s.
 void make_run(const fs::path& dir, const std::string& loss, double s, double m, uint64_t seed, int64_t epochs,
-              int64_t epochs_done, double top1, double map) {
+              int64_t epochs_done, double top1, double map, const std::string& precision = "fp32") {
   fs::create_directories(dir);
   TrainConfig c;
   c.dataset = "cifar100";
@@ -32,6 +32,7 @@ void make_run(const fs::path& dir, const std::string& loss, double s, double m, 
   c.loss.m = m;
   c.seed = seed;
   c.epochs = epochs;
+  c.precision = precision;
   std::ofstream(dir / "config.json") << c.to_json().dump(2);
   for (int64_t e = 1; e <= epochs_done; ++e) {
     const bool last = e == epochs_done;
@@ -105,6 +106,30 @@ TEST_CASE("campaign: seeds grouped per configuration, running and unreadable run
   REQUIRE(series[0].lines.size() == 2);  // ArcFace s=16 over m, and cross-entropy flat
   CHECK(series[0].lines[0].x == std::vector<double>{0.1, 0.3});
   CHECK(series[0].lines[0].y[1] == doctest::Approx(58));
+}
+
+TEST_CASE("campaign: a bf16 run is a row of its own and stays out of the margin sweep") {
+  TempRoot root;
+  const fs::path r = root.path;
+  make_run(r / "e15/ce/seed1", "ce", 1, 0.1, 1, 15, 15, 0.60, 0.50);
+  make_run(r / "e15/ce_bf16/seed1", "ce", 1, 0.1, 1, 15, 15, 0.58, 0.49, "bf16");
+  make_run(r / "e15/arc16_m0.1/seed1", "arcface", 16, 0.1, 1, 15, 15, 0.64, 0.61);
+  make_run(r / "e15/arc16_m0.1_bf16/seed1", "arcface", 16, 0.1, 1, 15, 15, 0.20, 0.10, "bf16");
+  make_run(r / "e15/arc16_m0.3/seed1", "arcface", 16, 0.3, 1, 15, 15, 0.58, 0.57);
+  std::vector<std::string> problems;
+  const std::vector<CampaignRun> runs = scan_campaign(r.string(), problems);
+  REQUIRE(runs.size() == 5);
+  const std::vector<CampaignConfig> configs = group_campaign(runs);
+  REQUIRE(configs.size() == 5);
+  for (const CampaignConfig& c : configs) CHECK(c.top1.n == 1);
+  const std::string md = campaign_markdown(runs, problems, r.string());
+  CHECK(md.find("| cross-entropy | 60.00 / 50.00 (n=1) |") != std::string::npos);
+  CHECK(md.find("| cross-entropy, bf16 | 58.00 / 49.00 (n=1) |") != std::string::npos);
+  const std::vector<MarginSeries> series = campaign_margin_series(runs);
+  REQUIRE(series.size() == 1);
+  REQUIRE(series[0].lines.size() == 2);
+  CHECK(series[0].lines[0].x == std::vector<double>{0.1, 0.3});
+  CHECK(series[0].lines[0].y[0] == doctest::Approx(64));  // the fp32 run, not the bf16 one
 }
 
 TEST_CASE("campaign: a missing root is one clear error") {

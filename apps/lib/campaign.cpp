@@ -127,9 +127,9 @@ MeanStd mean_std(const std::vector<double>& values) {
 std::vector<CampaignConfig> group_campaign(const std::vector<CampaignRun>& runs) {
   std::vector<CampaignConfig> configs;
   std::map<std::string, std::vector<double>> top1, map;
-  auto key_of = [](const CampaignRun& r) {
+  auto key_of = [](const CampaignRun& r) {  // precision too: a bf16 run is its own row
     return section_key(r.config.dataset, r.config.epochs) + "|" + r.config.model + "|" +
-           r.config.loss.describe();
+           r.config.loss.describe() + "|" + r.config.precision;
   };
   std::map<std::string, size_t> index;
   for (const CampaignRun& r : runs) {
@@ -141,7 +141,8 @@ std::vector<CampaignConfig> group_campaign(const std::vector<CampaignRun>& runs)
       c.model = r.config.model;
       c.epochs = r.config.epochs;
       c.loss = r.config.loss;
-      c.label = loss_label(r.config.loss);
+      c.precision = r.config.precision;
+      c.label = loss_label(r.config.loss) + (r.config.precision == "fp32" ? "" : ", " + r.config.precision);
       configs.push_back(c);
     }
     CampaignConfig& c = configs[index[key]];
@@ -229,7 +230,8 @@ std::vector<MarginSeries> campaign_margin_series(const std::vector<CampaignRun>&
   for (const std::string& section : sections) {
     std::vector<SweepEntry> entries;  // one per configuration, carrying the mean top-1
     for (const CampaignConfig& c : configs) {
-      if (section_key(c.dataset, c.epochs) != section || c.top1.n == 0) continue;
+      // the sweep's figure is the fp32 runs' (a bf16 run of the same loss would be a second point at its m)
+      if (section_key(c.dataset, c.epochs) != section || c.top1.n == 0 || c.precision != "fp32") continue;
       SweepEntry e;
       e.point.dataset = c.dataset;
       e.point.model = c.model;
