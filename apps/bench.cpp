@@ -452,9 +452,10 @@ int run(int argc, char** argv) {
   std::printf("# %s, %ld threads, batch %ld, %s matmuls\n", machine_name().c_str(),
               long(flags.get_int("threads")), long(flags.get_int("batch")), precision.c_str());
   out["precision"] = precision;
-  std::printf("ceilings (this run): sgemm 2048^3 %.1f GFLOP/s, copy %.1f GB/s (read + write), register-only "
-              "AVX-512 FMA peak %.1f GFLOP/s\n",
-              gemm, copy, fma_peak);
+  std::printf(
+      "ceilings (this run): sgemm 2048^3 %.1f GFLOP/s, copy %.1f GB/s (read + write), register-only "
+      "AVX-512 FMA peak %.1f GFLOP/s\n",
+      gemm, copy, fma_peak);
   out["sgemm_gflops"] = gemm;
   out["fma_peak_gflops"] = fma_peak;
   out["copy_gbps"] = copy;

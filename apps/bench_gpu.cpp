@@ -34,12 +34,12 @@
 #include <vector>
 
 #include "apps/lib/flags.h"
+#include "core/ceilings.h"
 #include "core/cuda_api.h"
 #include "core/ops.h"
 #include "core/optim/optimizer.h"
-#include "core/ceilings.h"
-#include "core/profiler.h"
 #include "core/precision.h"
+#include "core/profiler.h"
 #include "core/random.h"
 #include "losses/cross_entropy.h"
 #include "models/factory.h"
@@ -368,17 +368,17 @@ int run_train_bench(const std::string& model_name, int64_t batch, int64_t steps,
   std::sort(per_step.begin(), per_step.end());
   const double med = per_step[1];
   json out = {{"peer", "arcgrad"},
-                    {"mode", "bench"},
-                    {"model", model_name},
-                    {"batch", batch},
-                    {"device", gpu.str()},
-                    {"precision", matmul_precision() == MatmulPrecision::bf16 ? "bf16"
-                                  : gpu.is_cuda() && cuda::allow_tf32()       ? "tf32"
-                                                                              : "fp32"},
-                    {"params", model->parameter_count()},
-                    {"step_ms_median", med * 1e3},
-                    {"images_per_s", static_cast<double>(batch) / med},
-                    {"last_loss", last_loss}};
+              {"mode", "bench"},
+              {"model", model_name},
+              {"batch", batch},
+              {"device", gpu.str()},
+              {"precision", matmul_precision() == MatmulPrecision::bf16 ? "bf16"
+                            : gpu.is_cuda() && cuda::allow_tf32()       ? "tf32"
+                                                                        : "fp32"},
+              {"params", model->parameter_count()},
+              {"step_ms_median", med * 1e3},
+              {"images_per_s", static_cast<double>(batch) / med},
+              {"last_loss", last_loss}};
   if (!gpu.is_cuda()) add_cpu_arithmetic(out, flops_per_step(step), med, fma_peak_before);
   std::cout << out.dump() << std::endl;
   if (profile) {

@@ -38,7 +38,7 @@ MeanStd mean_std(const std::vector<double>& values);
 // One configuration: the finished runs of one dataset, epoch count, model and loss.
 struct CampaignConfig {
   std::string dataset, model, label;  // label: the table row, e.g. "ArcFace s=16, m=0.1"
-  std::string precision = "fp32";      // fp32 | bf16 (train --precision): bf16 runs are rows of their own
+  std::string precision = "fp32";     // fp32 | bf16 (train --precision): bf16 runs are rows of their own
   int64_t epochs = 0;
   MarginLossConfig loss;
   MeanStd top1, map;            // in %
