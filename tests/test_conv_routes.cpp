@@ -157,26 +157,17 @@ TEST_CASE("every CPU convolution route runs for its shapes and agrees with the f
        "implicit_gemm_s1",
        "implicit_gemm"},
       // rows 28, 14 and 13 wide: the direct path on a plane widened to 32 or 16 columns
-      // (implicit_gemm.cpp, direct_view), forward and stride-1 input gradient; stride 2 on
+      // (simd.h widen_ok), forward and stride-1 input gradient, and the dot-product weight
+      // gradient over 16-wide windows of each row (3x3 tiles; 5x5 tap by tap); stride 2 on
       // 28x28: its input gradient's phases are 14 wide, written to every other element
       {{2, 12, 28, 28},
        {12, 12, 3, 3},
        geometry(1, 1, 1, 1),
        "implicit_gemm",
        "implicit_gemm_s1",
-       "implicit_gemm"},
-      {{2, 6, 14, 14},
-       {5, 6, 5, 5},
-       geometry(1, 2, 1, 1),
-       "implicit_gemm",
-       "implicit_gemm_s1",
-       "implicit_gemm"},
-      {{3, 3, 13, 13},
-       {4, 3, 3, 3},
-       geometry(1, 1, 1, 1),
-       "implicit_gemm",
-       "implicit_gemm_s1",
-       "implicit_gemm"},
+       "dot_weight"},
+      {{2, 6, 14, 14}, {5, 6, 5, 5}, geometry(1, 2, 1, 1), "implicit_gemm", "implicit_gemm_s1", "dot_weight"},
+      {{3, 3, 13, 13}, {4, 3, 3, 3}, geometry(1, 1, 1, 1), "implicit_gemm", "implicit_gemm_s1", "dot_weight"},
       {{2, 4, 28, 28},
        {6, 4, 3, 3},
        geometry(2, 1, 1, 1),

@@ -1,5 +1,6 @@
 // Weight gradient of a stride-1 convolution in the direct_ok geometry of simd.h (rows
-// a multiple of 16 wide, or whole 8/4/2-wide rows), as dot products: for each kernel tap (i, j),
+// a multiple of 16 wide, or whole 8/4/2-wide rows; or rows cut into 16-wide windows where
+// simd.h's widen_ok allows), as dot products: for each kernel tap (i, j),
 //   gW[co][ci][i][j] = sum over samples and output positions q of G[co][q] * X_ij[ci][q],
 // where X_ij is the input shifted by the tap. Both G rows and X_ij rows are contiguous
 // along q (16 positions of one output row per vector; a lane mask does the padding), so
@@ -29,29 +30,47 @@ namespace {
 
 constexpr int kTM = 4, kTN = 4;  // output channels x input channels per register tile
 
-// One tap's view of a sample: for each run of 16 consecutive output positions (a chunk),
-// the offset of lane 0's input in the plane and the lanes that read inside it. The
-// geometry is simd.h's direct_ok: a chunk is part of one output row, or whole rows
-// adjacent in memory, so lane l's input is always l elements after lane 0's. Chunks
-// whose lanes all read padding are dropped.
+simd::ConvSource source_of(const ConvGeom& g) {
+  return {nullptr, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.ho, g.wo};
+}
+
+// f(oh, ow, lanes) for each chunk of one sample's output plane: 16 consecutive positions in
+// the direct_ok geometry (part of one output row, or whole rows adjacent in memory, so lane
+// l's input is always l elements after lane 0's); on a widened plane (simd.h widen_ok) each
+// row cut into 16-wide windows, the last one partial.
+template <typename F>
+void for_each_chunk(const ConvGeom& g, F&& f) {
+  if (simd::direct_ok(source_of(g))) {
+    for (int64_t q = 0; q < g.p; q += 16)
+      f(q / g.wo, q % g.wo, static_cast<int>(std::min<int64_t>(16, g.p - q)));
+    return;
+  }
+  for (int64_t oh = 0; oh < g.ho; ++oh)
+    for (int64_t ow = 0; ow < g.wo; ow += 16) f(oh, ow, static_cast<int>(std::min<int64_t>(16, g.wo - ow)));
+}
+
+__mmask16 first_lanes(int lanes) { return static_cast<__mmask16>((1u << lanes) - 1); }
+
+// One tap's view of a sample: for each chunk, the output position of lane 0, the lanes that
+// exist (G is read under this mask: a partial window must not read the next row's or past
+// the tensor's end), the offset of lane 0's input in the plane and the lanes that read
+// inside it. Chunks whose lanes all read padding are dropped.
 struct TapView {
-  std::vector<int64_t> g_off, x_off;  // per chunk: output position, input offset of lane 0
-  std::vector<__mmask16> masks;       // valid lanes, per chunk
+  std::vector<int64_t> g_off, x_off;   // per chunk: output position, input offset of lane 0
+  std::vector<__mmask16> live, masks;  // lanes that exist, lanes that read inside the input
 };
 
 TapView tap_view(const ConvGeom& g, int64_t i, int64_t j) {
-  const simd::ConvSource s{nullptr, g.c,  g.h,  g.w,  g.kh, g.kw, g.sh,
-                           g.sw,    g.ph, g.pw, g.dh, g.dw, g.ho, g.wo};
+  const simd::ConvSource s = source_of(g);
   TapView v;
-  for (int64_t q = 0; q < g.p; q += 16) {
-    const int64_t oh = q / g.wo, ow = q % g.wo;
-    const int lanes = static_cast<int>(std::min<int64_t>(16, g.p - q));
+  for_each_chunk(g, [&](int64_t oh, int64_t ow, int lanes) {
     const __mmask16 m = simd::tap_lane_mask(s, oh, ow, i, j, lanes);
-    if (!m) continue;
-    v.g_off.push_back(q);
+    if (!m) return;
+    v.g_off.push_back(oh * g.wo + ow);
     v.x_off.push_back((oh * g.sh - g.ph + i * g.dh) * g.w + ow - g.pw + j * g.dw);
+    v.live.push_back(first_lanes(lanes));
     v.masks.push_back(m);
-  }
+  });
   return v;
 }
 
@@ -61,10 +80,10 @@ inline void dot_sample(const float* const g[kTM], const float* const x[kTN], con
                        __m512 acc[kTM][kTN]) {
   const size_t chunks = tv.masks.size();
   for (size_t ch = 0; ch < chunks; ++ch) {
-    const __mmask16 m = tv.masks[ch];
+    const __mmask16 m = tv.masks[ch], live = tv.live[ch];
     const int64_t go = tv.g_off[ch], xo = tv.x_off[ch];
-    const __m512 g0 = _mm512_loadu_ps(g[0] + go), g1 = _mm512_loadu_ps(g[1] + go);
-    const __m512 g2 = _mm512_loadu_ps(g[2] + go), g3 = _mm512_loadu_ps(g[3] + go);
+    const __m512 g0 = _mm512_maskz_loadu_ps(live, g[0] + go), g1 = _mm512_maskz_loadu_ps(live, g[1] + go);
+    const __m512 g2 = _mm512_maskz_loadu_ps(live, g[2] + go), g3 = _mm512_maskz_loadu_ps(live, g[3] + go);
 #pragma GCC unroll 4
     for (int c = 0; c < kTN; ++c) {
       const __m512 xv = _mm512_maskz_loadu_ps(m, x[c] + xo);
@@ -132,22 +151,20 @@ constexpr int kRows3 = 3;  // 3 x 9 accumulators + 3 G vectors + 1 X vector = 31
 // x_base[ch] + delta[t] under masks[9 ch + t] (no chunk is dropped: a mask may be 0).
 struct TapsView {
   std::vector<int64_t> g_off, x_base;
-  std::vector<__mmask16> masks;
+  std::vector<__mmask16> live, masks;  // live: per chunk (as TapView); masks: 9 per chunk
   int64_t delta[9];
 };
 
 TapsView taps_view(const ConvGeom& g) {
-  const simd::ConvSource s{nullptr, g.c,  g.h,  g.w,  g.kh, g.kw, g.sh,
-                           g.sw,    g.ph, g.pw, g.dh, g.dw, g.ho, g.wo};
+  const simd::ConvSource s = source_of(g);
   TapsView v;
   for (int64_t t = 0; t < 9; ++t) v.delta[t] = (t / 3) * g.dh * g.w + (t % 3) * g.dw;
-  for (int64_t q = 0; q < g.p; q += 16) {
-    const int64_t oh = q / g.wo, ow = q % g.wo;
-    const int lanes = static_cast<int>(std::min<int64_t>(16, g.p - q));
-    v.g_off.push_back(q);
+  for_each_chunk(g, [&](int64_t oh, int64_t ow, int lanes) {
+    v.g_off.push_back(oh * g.wo + ow);
     v.x_base.push_back((oh * g.sh - g.ph) * g.w + ow - g.pw);
+    v.live.push_back(first_lanes(lanes));
     for (int64_t t = 0; t < 9; ++t) v.masks.push_back(simd::tap_lane_mask(s, oh, ow, t / 3, t % 3, lanes));
-  }
+  });
   return v;
 }
 
@@ -169,8 +186,9 @@ void dot3x3_tile(const float* const gp[kRows3], const int64_t gs[kRows3], const 
       const int64_t go = tv.g_off[ch];
       const float* xb = x + tv.x_base[ch];
       const __mmask16* m = &tv.masks[9 * ch];
-      const __m512 g0 = _mm512_loadu_ps(g0p + go), g1 = _mm512_loadu_ps(g1p + go),
-                   g2 = _mm512_loadu_ps(g2p + go);
+      const __mmask16 live = tv.live[ch];
+      const __m512 g0 = _mm512_maskz_loadu_ps(live, g0p + go), g1 = _mm512_maskz_loadu_ps(live, g1p + go),
+                   g2 = _mm512_maskz_loadu_ps(live, g2p + go);
 #pragma GCC unroll 9
       for (int t = 0; t < 9; ++t) {
         const __m512 xv = _mm512_maskz_loadu_ps(m[t], xb + tv.delta[t]);
@@ -216,10 +234,9 @@ void chunk_weight_grad_3x3(float* acc, const float* grad_out, const float* x, co
 // vs 64 (small planes: many short chunks and lane sums). Hence up to 128 x 128 channels on
 // planes of 256 positions or more, up to 64 x 64 on any plane.
 bool dot_weight_accepts(const ConvGeom& g) {
-  const simd::ConvSource src{nullptr, g.c,  g.h,  g.w,  g.kh, g.kw, g.sh,
-                             g.sw,    g.ph, g.pw, g.dh, g.dw, g.ho, g.wo};
+  const simd::ConvSource src = source_of(g);
   const bool few = g.co * g.c <= 64 * 64 || (g.co * g.c <= 128 * 128 && g.p >= 256);
-  return g.groups == 1 && few && simd::direct_ok(src);
+  return g.groups == 1 && few && (simd::direct_ok(src) || simd::widen_ok(src));
 }
 
 void dot_weight_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {

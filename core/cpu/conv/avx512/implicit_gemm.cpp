@@ -160,18 +160,12 @@ const float* direct_b(const ConvSource& s, int64_t q0, int64_t q_total, int64_t&
   return s.data + (q0 / p) * s.c * p + r;
 }
 
-// The direct path wants output rows a multiple of 16 wide (direct_ok). Narrower rows (28,
-// 14, 56 wide: Fashion-MNIST, ImageNet's later stages) take it on a widened plane whose
-// rows are padded to the next multiple of 16: the extra columns' lanes read inside the
-// input row or are masked off like padding, and their outputs are dropped when written.
-// Worth it while the padding is at most a quarter of the row (28 -> 32: 12.5% more
-// arithmetic, against a packed path that ran 28-wide layers at a third of the speed);
-// 7 -> 16 would compute 2.3 times the outputs, so 7-wide rows stay on the packed path.
+// The plane the direct path runs on: s itself, or s widened (simd.h widen_ok) to rows a
+// multiple of 16 wide; make_out_runs drops the extra columns.
 ConvSource direct_view(const ConvSource& s) {
-  const int64_t widened = (s.wo + 15) / 16 * 16;
-  if (s.sw != 1 || direct_ok(s) || 4 * s.wo < 3 * widened) return s;
+  if (!widen_ok(s)) return s;
   ConvSource v = s;
-  v.wo = widened;
+  v.wo = widened_width(s.wo);
   return v;
 }
 
