@@ -299,11 +299,37 @@ void activation_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, 
   });
 }
 
+namespace {
+
+// Drops size-1 dims and merges neighbours that both operands walk alike (stride of the
+// outer = stride of the inner x its size, for a and for b), so that a [N, C, H, W] x
+// [N, C, 1, 1] product runs N C rows of H W elements rather than N C H rows of W.
+void coalesce(Shape& shape, Shape& sa, Shape& sb) {
+  Shape s2, a2, b2;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    if (!s2.empty() && a2.back() == sa[d] * shape[d] && b2.back() == sb[d] * shape[d]) {
+      s2.back() *= shape[d];
+      a2.back() = sa[d];
+      b2.back() = sb[d];
+    } else {
+      s2.push_back(shape[d]);
+      a2.push_back(sa[d]);
+      b2.push_back(sb[d]);
+    }
+  }
+  if (s2.empty()) s2 = a2 = b2 = Shape{1};  // all dims of size 1: one element
+  shape = s2, sa = a2, sb = b2;
+}
+
+}  // namespace
+
 void binary_forward(Tensor& out, const Tensor& a, const Tensor& b, BinaryOp op) {
   // A 0-d result is walked as one row of one element.
-  const Shape shape = out.dim() == 0 ? Shape{1} : out.shape();
+  Shape shape = out.dim() == 0 ? Shape{1} : out.shape();
   Shape sa = broadcast_strides(a.shape(), shape);
   Shape sb = broadcast_strides(b.shape(), shape);
+  coalesce(shape, sa, sb);
   dispatch_float(out.dtype(), "binary_forward", [&]<typename scalar_t>() {
     binary_dispatch<scalar_t>(op, out.data<scalar_t>(), a.data<scalar_t>(), b.data<scalar_t>(), shape, sa,
                               sb);

@@ -1,5 +1,7 @@
 // Elementwise ops: binary arithmetic with broadcasting, unary math, where(). Forward and
 // backward side by side. The activations are in core/ops/activation.cpp.
+#include <algorithm>
+
 #include "core/ops.h"
 
 namespace ag {
@@ -31,6 +33,18 @@ Tensor sum_to_shape(const Tensor& x, const Shape& shape) {
     if (xc.shape() == shape) return xc;
   }
   Tensor out = Tensor::empty(shape, x.dtype(), x.device());
+  // Only trailing dims broadcast (a [N, C, 1, 1] gate of a [N, C, H, W] product, as in
+  // squeeze-and-excitation): each output element sums one contiguous row, a parallel
+  // reduction; sum_to walks element by element on one thread.
+  size_t keep = shape.size();
+  while (keep > 0 && shape[keep - 1] == 1) --keep;
+  const bool rows = std::equal(shape.begin(), shape.begin() + static_cast<std::ptrdiff_t>(keep),
+                               xc.shape().begin());
+  if (rows) {
+    const int64_t outer = shape_numel(shape);
+    reduce_dim(out, xc, outer, xc.numel() / std::max<int64_t>(outer, 1), 1, ReduceOp::sum);
+    return out;
+  }
   sum_to(out, xc);
   return out;
 }
