@@ -246,7 +246,9 @@ TEST_CASE("sync batch norm: ranks with different batch sizes; the BatchNorm modu
   check_close(synced.running_var().to_vector(), plain.running_var().to_vector(), 1e-12);
   synced.eval();  // eval: running statistics, no communication
   plain.eval();
-  check_close(synced(x.slice(lo, hi).contiguous()).to_vector(), plain(x).slice(lo, hi).to_vector(), 0);
+  // (to rounding: the running statistics agree to 1e-12 above, not bit for bit, since
+  // batch_norm sums small planes in another order than sync_batch_norm)
+  check_close(synced(x.slice(lo, hi).contiguous()).to_vector(), plain(x).slice(lo, hi).to_vector(), 1e-12);
 }
 
 // ---- CUDA tensors: through the host over MPI, and GPU to GPU over NCCL. These cases need

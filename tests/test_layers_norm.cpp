@@ -2,9 +2,9 @@
 // dropout and the fused residual add: hand-worked values and float64 gradient checks.
 #include <cmath>
 
+#include "core/ops.h"
 #include "core/random.h"
 #include "gradcheck.h"
-#include "core/ops.h"
 #include "layers/batch_norm.h"
 
 using namespace ag;
@@ -66,6 +66,12 @@ TEST_CASE("batch_norm gradient checks: train and eval, 1d and 2d, fused activati
       {"1d [N, C, L] train", {2, 3, 4}, true, true, Activation::none},
       {"no affine train", {2, 2, 2, 3}, true, false, Activation::none},
       {"batch 1 train", {1, 2, 3, 3}, true, true, Activation::none},
+      // planes of more than 64 values take the per-row loops, smaller ones the channel
+      // blocks (core/cpu/batch_norm.cpp, kSmallPlane): both, each activation
+      {"2d train, 9x9 planes + relu", {2, 2, 9, 9}, true, true, Activation::relu},
+      {"2d eval, 9x9 planes + relu6", {2, 2, 9, 9}, false, true, Activation::relu6},
+      {"2d train, 1x1 planes + relu6", {6, 5, 1, 1}, true, true, Activation::relu6},
+      {"2d train, 8x8 planes, no affine", {2, 3, 8, 8}, true, false, Activation::none},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
@@ -80,15 +86,39 @@ TEST_CASE("batch_norm gradient checks: train and eval, 1d and 2d, fused activati
   }
 }
 
-TEST_CASE("batch_norm in float32 over a large batch matches float64") {
+TEST_CASE("batch_norm in float32 over a large batch matches float64, forward and backward") {
   manual_seed(5);
-  Tensor x64 = Tensor::normal({64, 3, 16, 16}, 3.0, 2.0, DType::f64);
-  Tensor y64 = batch_norm(x64, Tensor(), Tensor(), Tensor(), Tensor(), true);
-  Tensor y32 = batch_norm(x64.to(DType::f32), Tensor(), Tensor(), Tensor(), Tensor(), true);
-  std::vector<double> a = y64.to_vector(), b = y32.to_vector();
-  double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));
-  CHECK(worst < 1e-4);
+  // 16x16 planes (per-row loops) and 2x2 ones with many channels (channel blocks), both
+  // with a mean far from zero and a fused ReLU
+  for (const Shape& shape : {Shape{64, 3, 16, 16}, Shape{512, 40, 2, 2}}) {
+    CAPTURE(shape_str(shape));
+    const int64_t c = shape[1];
+    Tensor x64 = Tensor::normal(shape, 3.0, 2.0, DType::f64),
+           g64 = Tensor::normal(shape, 0.0, 1.0, DType::f64);
+    Tensor gamma64 = Tensor::uniform({c}, 0.5, 1.5, DType::f64),
+           beta64 = Tensor::uniform({c}, -0.5, 0.5, DType::f64);
+    double worst_y = 0, worst_gx = 0, worst_gp = 0;
+    std::vector<double> y[2], gx[2], gg[2], gb[2];
+    for (int k = 0; k < 2; ++k) {
+      const DType t = k == 0 ? DType::f64 : DType::f32;
+      Tensor x = x64.to(t).detach(), gamma = gamma64.to(t).detach(), beta = beta64.to(t).detach();
+      for (Tensor* leaf : {&x, &gamma, &beta}) leaf->set_requires_grad(true);
+      Tensor out = batch_norm(x, gamma, beta, Tensor(), Tensor(), true, 0.1, 1e-5, Activation::relu);
+      out.backward(g64.to(t));
+      y[k] = out.to_vector(), gx[k] = x.grad().to_vector(), gg[k] = gamma.grad().to_vector(),
+      gb[k] = beta.grad().to_vector();
+    }
+    for (size_t i = 0; i < y[0].size(); ++i) {
+      worst_y = std::max(worst_y, std::abs(y[0][i] - y[1][i]));
+      worst_gx = std::max(worst_gx, std::abs(gx[0][i] - gx[1][i]));
+    }
+    for (size_t i = 0; i < gg[0].size(); ++i)
+      worst_gp = std::max({worst_gp, std::abs(gg[0][i] - gg[1][i]) / (1 + std::abs(gg[0][i])),
+                           std::abs(gb[0][i] - gb[1][i]) / (1 + std::abs(gb[0][i]))});
+    CHECK(worst_y < 1e-4);
+    CHECK(worst_gx < 1e-4);
+    CHECK(worst_gp < 1e-4);
+  }
 }
 
 TEST_CASE("batch_norm rejects bad arguments") {
@@ -102,8 +132,9 @@ TEST_CASE("batch_norm rejects bad arguments") {
   CHECK_THROWS_WITH_AS(batch_norm(Tensor::zeros({3}), Tensor(), Tensor(), Tensor(), Tensor(), true),
                        doctest::Contains("[N, C]"), Error);
   // Only a fusable activation can ride along in the normalisation pass.
-  CHECK_THROWS_WITH_AS(batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5, Activation::silu),
-                       doctest::Contains("cannot fuse the activation silu"), Error);
+  CHECK_THROWS_WITH_AS(
+      batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5, Activation::silu),
+      doctest::Contains("cannot fuse the activation silu"), Error);
   CHECK_THROWS_WITH_AS(BatchNorm2d(3, 1e-5, 0.1, true, Activation::tanh),
                        doctest::Contains("BatchNorm: cannot fuse the activation tanh"), Error);
 }
