@@ -19,8 +19,9 @@
 # the CPU convolutions' fast path wants image widths that are multiples of 16, and 28x28
 # took 168 s per epoch against 112 s at 32x32 (quiet, 2026-12-03).
 # Measured 2026-12-03 on two free cores (docs/results.md, "The main job"): Fashion-MNIST
-# 93.14% test top-1 (mAP 94.92%) in 408 s; CIFAR-10 (the JPEG re-encoded files of
-# ../shared/data, converted) 74.54% (mAP 76.96%) in 311 s.
+# 92.83% test top-1 (mAP 94.87%) in 399 s (93.14% in 408 s with the morning's build, whose
+# batch norm summed small planes in another order); CIFAR-10 (the JPEG re-encoded files of
+# ../shared/data, converted; morning build) 74.54% (mAP 76.96%) in 311 s.
 # The run folder is runs/main_job-<dataset> (or $ARCGRAD_RUN_DIR): config.json,
 # metrics.csv/.jsonl, checkpoint.safetensors, curves.png, confusion.png. Rerunning after a
 # finished run only reports it again; after Ctrl-C it continues the stopped run.
