@@ -47,7 +47,14 @@ double peak_of(int reps, double flops_per_iter, Kernel&& kernel) {
 #ifdef __AVX512F__
 namespace {
 
-float sum_of(const __m512 (&c)[kChains]) {
+// kChains accumulators started from different values (seed, seed + 1/8, ...), each updated
+// kPeakIters times by step(c); returns their sum so that nothing is optimised away.
+template <typename Step>
+float run_chains(float seed, Step&& step) {
+  __m512 c[kChains];
+  for (int i = 0; i < kChains; ++i) c[i] = _mm512_set1_ps(seed + 0.125f * static_cast<float>(i));
+  for (long it = 0; it < kPeakIters; ++it)
+    for (int i = 0; i < kChains; ++i) c[i] = step(c[i]);
   alignas(64) float lanes[16];
   __m512 s = c[0];
   for (int i = 1; i < kChains; ++i) s = _mm512_add_ps(s, c[i]);
@@ -58,12 +65,8 @@ float sum_of(const __m512 (&c)[kChains]) {
 }
 
 float fma_chains(float seed) {
-  __m512 c[kChains];
-  for (int i = 0; i < kChains; ++i) c[i] = _mm512_set1_ps(seed + 0.125f * static_cast<float>(i));
   const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-  for (long it = 0; it < kPeakIters; ++it)
-    for (int i = 0; i < kChains; ++i) c[i] = _mm512_fmadd_ps(c[i], a, b);
-  return sum_of(c);
+  return run_chains(seed, [&](__m512 c) { return _mm512_fmadd_ps(c, a, b); });
 }
 
 }  // namespace
@@ -77,12 +80,8 @@ double fma_peak_gflops(int) { return 0; }
 namespace {
 
 float bf16_chains(float seed) {
-  __m512 c[kChains];
-  for (int i = 0; i < kChains; ++i) c[i] = _mm512_set1_ps(seed + 0.125f * static_cast<float>(i));
   const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f));
-  for (long it = 0; it < kPeakIters; ++it)
-    for (int i = 0; i < kChains; ++i) c[i] = _mm512_dpbf16_ps(c[i], a, a);
-  return sum_of(c);
+  return run_chains(seed, [&](__m512 c) { return _mm512_dpbf16_ps(c, a, a); });
 }
 
 }  // namespace
