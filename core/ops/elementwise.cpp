@@ -38,8 +38,8 @@ Tensor sum_to_shape(const Tensor& x, const Shape& shape) {
   // reduction; sum_to walks element by element on one thread.
   size_t keep = shape.size();
   while (keep > 0 && shape[keep - 1] == 1) --keep;
-  const bool rows = std::equal(shape.begin(), shape.begin() + static_cast<std::ptrdiff_t>(keep),
-                               xc.shape().begin());
+  const bool rows =
+      std::equal(shape.begin(), shape.begin() + static_cast<std::ptrdiff_t>(keep), xc.shape().begin());
   if (rows) {
     const int64_t outer = shape_numel(shape);
     reduce_dim(out, xc, outer, xc.numel() / std::max<int64_t>(outer, 1), 1, ReduceOp::sum);
