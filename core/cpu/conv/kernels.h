@@ -49,6 +49,21 @@ bool implicit_gemm_input_phases_accepts(const ConvGeom& g);
 void implicit_gemm_backward_input_phases(float* grad_x, const float* grad_out, const float* w,
                                          const ConvGeom& g);
 
+// The same three under bf16 matmul precision (core/precision.h), on bfloat16 operands with
+// float32 sums (avx512/bf16_panels.h); they accept nothing where the target lacks
+// AVX512-BF16 or the precision is fp32.
+bool implicit_gemm_bf16_accepts(const ConvGeom& g);
+bool implicit_gemm_bf16_input_s1_accepts(const ConvGeom& g);
+bool implicit_gemm_bf16_input_phases_accepts(const ConvGeom& g);
+void implicit_gemm_bf16_forward(float* out, const float* x, const float* w, const float* bias,
+                                const ConvGeom& g);
+void implicit_gemm_bf16_backward_input_s1(float* grad_x, const float* grad_out, const float* w,
+                                          const ConvGeom& g);
+void implicit_gemm_bf16_backward_input_phases(float* grad_x, const float* grad_out, const float* w,
+                                              const ConvGeom& g);
+void implicit_gemm_bf16_backward_weight(float* grad_w, const float* grad_out, const float* x,
+                                        const ConvGeom& g);
+
 // Weight gradient as dot products (avx512/dot_weight.cpp): ungrouped, stride 1, few
 // channels (C_out * C_in <= 64 * 64, or <= 128 * 128 on planes of 256+ positions), output
 // rows a multiple of 16 wide or whole 8/4/2-wide rows (simd::direct_ok).

@@ -16,10 +16,12 @@
 // (its input gradient: the stride-1 one, scattered back). Float32 only, so that float64
 // keeps im2col as the independent reference the tests compare with.
 //
-// Under bf16 matmul precision (core/precision.h) every float32 dense or grouped shape takes
-// im2col_bf16, listed first among the dense routes: im2col + the bfloat16 GEMM. It has no
-// float64 form, so float64 (the gradient checks) never takes it; depthwise shapes keep
-// their float32 routes (they have no GEMM).
+// Under bf16 matmul precision (core/precision.h) the dense shapes take the bf16 routes,
+// listed first among the dense routes: the implicit GEMM on bfloat16 operands
+// (implicit_gemm_bf16*, the shapes implicit_gemm takes, where the target has AVX512-BF16),
+// then im2col_bf16 for every other dense or grouped shape (im2col + the bfloat16 GEMM).
+// They have no float64 form, so float64 (the gradient checks) never takes them; depthwise
+// shapes keep their float32 routes (they have no GEMM).
 //
 // The AVX-512 routes (kernels under avx512/) are compiled only where the build targets
 // AVX-512: CMake then adds avx512/ to the library and defines AG_CONV_AVX512 for this file
@@ -80,6 +82,9 @@ constexpr Route<ForwardKernel> kForward[] = {
     {"dw_channels_last", dw_channels_last_accepts, dw_channels_last_forward, nullptr},
 #endif
     {"dw_reference", depthwise, depthwise_forward<float>, depthwise_forward<double>},
+#if AG_CONV_AVX512
+    {"implicit_gemm_bf16", implicit_gemm_bf16_accepts, implicit_gemm_bf16_forward, nullptr},
+#endif
     {"im2col_bf16", im2col_bf16_accepts, im2col_bf16_forward, nullptr},
     {"pointwise_strided", pointwise_strided, pointwise_strided_forward, nullptr},
 #if AG_CONV_AVX512
@@ -98,6 +103,12 @@ constexpr Route<InputGradKernel> kInputGrad[] = {
     {"dw_channels_last", dw_channels_last_accepts, dw_channels_last_backward_input, nullptr},
 #endif
     {"dw_reference", depthwise, depthwise_backward_input<float>, depthwise_backward_input<double>},
+#if AG_CONV_AVX512
+    {"implicit_gemm_bf16_s1", implicit_gemm_bf16_input_s1_accepts, implicit_gemm_bf16_backward_input_s1,
+     nullptr},
+    {"implicit_gemm_bf16_phases", implicit_gemm_bf16_input_phases_accepts,
+     implicit_gemm_bf16_backward_input_phases, nullptr},
+#endif
     {"im2col_bf16", im2col_bf16_accepts, im2col_bf16_backward_input, nullptr},
     {"pointwise_strided", pointwise_strided, pointwise_strided_backward_input, nullptr},
 #if AG_CONV_AVX512
@@ -117,10 +128,15 @@ constexpr Route<WeightGradKernel> kWeightGrad[] = {
     {"dw_channels_last", dw_channels_last_accepts, dw_channels_last_backward_weight, nullptr},
 #endif
     {"dw_reference", depthwise, depthwise_backward_weight<float>, depthwise_backward_weight<double>},
+#if AG_CONV_AVX512
+    // Ahead of the bf16 routes: on its few-channel shapes the float32 dot products beat
+    // packing bfloat16 pairs (ResNet-20's weight gradients ran 2x slower in bf16).
+    {"dot_weight", dot_weight_accepts, dot_weight_backward_weight, nullptr},
+    {"implicit_gemm_bf16", implicit_gemm_bf16_accepts, implicit_gemm_bf16_backward_weight, nullptr},
+#endif
     {"im2col_bf16", im2col_bf16_accepts, im2col_bf16_backward_weight, nullptr},
     {"pointwise_strided", pointwise_strided, pointwise_strided_backward_weight, nullptr},
 #if AG_CONV_AVX512
-    {"dot_weight", dot_weight_accepts, dot_weight_backward_weight, nullptr},
     {"implicit_gemm", implicit_gemm_accepts, implicit_gemm_backward_weight, nullptr},
 #endif
     {"im2col_blas", any_shape, im2col_backward_weight<float>, im2col_backward_weight<double>},

@@ -15,6 +15,12 @@
 //   backward weight:  gW[co][k] = sum_q G[co][q] B_x[k][q]              (GEMM over q)
 // Threads split the output columns (forward) or the reduction (weight gradient, with
 // per-thread accumulators summed at the end).
+//
+// Under bf16 matmul precision the same GEMMs run on bfloat16 operands (the routes
+// implicit_gemm_bf16*): both operands are packed as k pairs (bf16_panels.h), B always
+// packed (a direct_ok geometry packs through TapRows, two masked loads a row), and the
+// 12x32 micro-kernel uses vdpbf16ps. The pairing is the only difference: blocking,
+// threading and the output writes are shared.
 #include <omp.h>
 
 #include <algorithm>
@@ -24,6 +30,14 @@
 #include "core/cpu/conv/avx512/simd.h"
 #include "core/cpu/conv/kernels.h"
 #include "core/cpu/gemm_util.h"
+#include "core/error.h"
+#include "core/precision.h"
+#if defined(__AVX512BF16__)
+#include "core/cpu/conv/avx512/bf16_panels.h"
+#define AG_IMPLICIT_BF16 1
+#else
+#define AG_IMPLICIT_BF16 0
+#endif
 // GCC 12 warns falsely inside its own permute/unpack intrinsics (an "uninitialised"
 // pass-through operand that the unmasked forms never read).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -37,6 +51,8 @@ using namespace simd;
 constexpr int64_t kBlockK = 256;  // reduction block: a [256 x 32] B panel is 32 KiB (L1)
 constexpr int64_t kBlockQ = 256;  // weight gradient: output positions per block
 constexpr int64_t kGroup = 8;     // forward: column panels sharing each cached A block
+// bf16: a [512 x 32] B panel is [256 pairs][32] 32-bit words, 32 KiB as well.
+constexpr int64_t kBlockKBf16 = 512;
 
 // A (weights) packed as row panels, each [K][mr], rows past `rows` zero.
 template <typename At>
@@ -49,6 +65,27 @@ void pack_a(float* ap, const std::vector<RowPanel>& panels, int64_t rows, int64_
       for (int r = 0; r < pn.mr; ++r) dst[k * pn.mr + r] = pn.row0 + r < rows ? a_at(pn.row0 + r, k) : 0.f;
   }
 }
+
+#if AG_IMPLICIT_BF16
+// bf16: A packed as row panels of k pairs, each [ceil(K / 2)][mr] words (bf16_panels.h).
+template <typename At>
+void pack_a_pairs(uint32_t* ap, const std::vector<RowPanel>& panels, int64_t rows, int64_t k_total,
+                  At&& a_at) {
+  const int64_t pairs = (k_total + 1) / 2;
+#pragma omp parallel for schedule(dynamic, 1) if (rows * k_total > 65536)
+  for (size_t pi = 0; pi < panels.size(); ++pi) {
+    const RowPanel pn = panels[pi];
+    uint32_t* dst = ap + pn.row0 * pairs;
+    for (int64_t p = 0; p < pairs; ++p)
+      for (int r = 0; r < pn.mr; ++r) {
+        const int64_t m = pn.row0 + r;
+        const float even = m < rows ? a_at(m, 2 * p) : 0.f;
+        const float odd = m < rows && 2 * p + 1 < k_total ? a_at(m, 2 * p + 1) : 0.f;
+        dst[p * pn.mr + r] = pair_word(even, odd);
+      }
+  }
+}
+#endif
 
 // bp [kc][32] = B[k0 .. k0 + kc][the segments' columns].
 template <int SW>
@@ -243,33 +280,101 @@ void group_packed(const ConvSource& s, const PanelGroup& pg, const std::vector<R
   }
 }
 
+#if AG_IMPLICIT_BF16
+// bf16: B panels packed as k pairs (every shape: the pairing is a packing step anyway), A
+// from pack_a_pairs; K blocks of an even kc. tr: a direct_ok geometry (K tap-major), read
+// through TapRows; null: any geometry, read by segments.
+void group_packed_bf16(const ConvSource& s, const PanelGroup& pg, const std::vector<RowPanel>& panels,
+                       const uint32_t* ap, int64_t q_total, int64_t kc, uint32_t* bp, TapRows* tr) {
+  const int64_t k_total = s.k(), k_pairs = (k_total + 1) / 2, panel_words = kc / 2 * kNR;
+  Segment segs[kGroup][kNR];
+  int counts[kGroup];
+  for (int64_t jj = 0; jj < pg.jn; ++jj) {
+    counts[jj] = make_segments(s, (pg.j0 + jj) * kNR, q_total, kNR, segs[jj]);
+    if (tr) make_tap_rows(s, segs[jj], counts[jj], tr[jj]);
+  }
+  for (int64_t k0 = 0; k0 < k_total; k0 += kc) {
+    const int64_t kn = std::min(kc, k_total - k0), pairs = (kn + 1) / 2;
+    for (int64_t jj = 0; jj < pg.jn; ++jj) {
+      uint32_t* dst = bp + jj * panel_words;
+      if (tr)
+        pack_b_pairs_taps(dst, tr[jj], s.h * s.w, s.c, k0, kn);
+      else if (s.sw == 1)
+        pack_b_pairs<1>(dst, s, segs[jj], counts[jj], k0, kn);
+      else
+        pack_b_pairs<2>(dst, s, segs[jj], counts[jj], k0, kn);
+    }
+    for (const RowPanel& pn : panels)
+      for (int64_t jj = 0; jj < pg.jn; ++jj)
+        run_micro_kernel_bf16(pn.mr, pairs, ap + pn.row0 * k_pairs + k0 / 2 * pn.mr, bp + jj * panel_words,
+                              pg.cp + (jj * pg.rows_pad + pn.row0) * kNR, kNR, k0 > 0);
+  }
+}
+#endif
+
+// The A operand as the chosen path packs it: float32 row panels, or (bf16) row panels of
+// bfloat16 k pairs.
+struct PackedA {
+  const float* f32 = nullptr;
+  const uint32_t* pairs = nullptr;
+};
+
+template <typename At>
+PackedA pack_a_for(const ConvSource& s, const std::vector<RowPanel>& panels, int64_t rows, bool direct,
+                   bool bf16, At&& a_at) {
+  const int64_t k_total = s.k(), taps = s.kh * s.kw, rows_pad = padded_rows(panels);
+  const auto tap_major = [&](int64_t m, int64_t k) { return a_at(m, (k % s.c) * taps + k / s.c); };
+  PackedA a;
+  if (bf16) {
+#if AG_IMPLICIT_BF16
+    uint32_t* ap = workspace<uint32_t>(4, static_cast<size_t>(rows_pad * ((k_total + 1) / 2)));
+    if (direct)
+      pack_a_pairs(ap, panels, rows, k_total, tap_major);
+    else
+      pack_a_pairs(ap, panels, rows, k_total, a_at);
+    a.pairs = ap;
+#endif
+    return a;
+  }
+  float* ap = workspace<float>(4, static_cast<size_t>(rows_pad * k_total));
+  if (direct)  // K in tap-major order (t, ci)
+    pack_a(ap, panels, rows, k_total, tap_major);
+  else
+    pack_a(ap, panels, rows, k_total, a_at);
+  a.f32 = ap;
+  return a;
+}
+
+// The reduction block: at most kBlockK (bf16: kBlockKBf16, and even), blocks of equal size.
+int64_t k_block(int64_t k_total, bool bf16) {
+  const int64_t limit = bf16 ? kBlockKBf16 : kBlockK;
+  const int64_t blocks = (k_total + limit - 1) / limit, kc = (k_total + blocks - 1) / blocks;
+  return bf16 ? (kc + 1) / 2 * 2 : kc;
+}
+
 // out (n, rows, ho, wo placed by om) = A [rows, K] x B_s [K, n * ho * wo] + bias, with A
 // given by a_at(m, k) (k = (ci, i, j)). Column panels are taken kGroup at a time, so each
 // A block (rows x kc) is streamed from cache once per group rather than once per panel.
 template <typename At>
 void implicit_gemm(float* out, const ConvSource& s, int64_t n, int64_t rows, At&& a_at, const float* bias,
-                   const OutMap& om) {
-  const int64_t k_total = s.k(), taps = s.kh * s.kw;
+                   const OutMap& om, bool bf16) {
+  const int64_t taps = s.kh * s.kw;
   const ConvSource v = taps <= kMaxTaps ? direct_view(s) : s;
   const bool direct = direct_ok(v) && taps <= kMaxTaps;
   const ConvSource& cols = direct ? v : s;  // the output plane the GEMM's columns cover
   const int64_t q_total = n * cols.p();
   const std::vector<RowPanel> panels = make_row_panels(rows);
   const int64_t rows_pad = padded_rows(panels);
-  float* ap = workspace<float>(4, static_cast<size_t>(rows_pad * k_total));
-  if (direct)  // K in tap-major order (t, ci)
-    pack_a(ap, panels, rows, k_total,
-           [&](int64_t m, int64_t k) { return a_at(m, (k % s.c) * taps + k / s.c); });
-  else
-    pack_a(ap, panels, rows, k_total, a_at);
+  const PackedA ap = pack_a_for(s, panels, rows, direct, bf16, a_at);
   const std::vector<TapBlock> blocks = direct ? tap_blocks(taps, s.c) : std::vector<TapBlock>();
-  const int64_t k_blocks = (k_total + kBlockK - 1) / kBlockK, kc = (k_total + k_blocks - 1) / k_blocks;
+  const int64_t kc = k_block(s.k(), bf16);
   const int64_t col_panels = (q_total + kNR - 1) / kNR;
   const int64_t group = std::clamp<int64_t>(col_panels / (4 * omp_get_max_threads()), 1, kGroup);
   const int64_t groups = (col_panels + group - 1) / group;
 #pragma omp parallel if (col_panels > 1)
   {
-    float* bp = direct ? nullptr : workspace<float>(5, static_cast<size_t>(group * kc * kNR));
+    float* bp = direct || bf16 ? nullptr : workspace<float>(5, static_cast<size_t>(group * kc * kNR));
+    uint32_t* bp_pairs = bf16 ? workspace<uint32_t>(5, static_cast<size_t>(group * kc / 2 * kNR)) : nullptr;
     float* cp = workspace<float>(6, static_cast<size_t>(group * rows_pad * kNR));
     TapRows* tr = direct ? reinterpret_cast<TapRows*>(workspace<float>(
                                7, (kGroup * sizeof(TapRows) + sizeof(float) - 1) / sizeof(float)))
@@ -278,10 +383,15 @@ void implicit_gemm(float* out, const ConvSource& s, int64_t n, int64_t rows, At&
 #pragma omp for schedule(dynamic, 1)
     for (int64_t gi = 0; gi < groups; ++gi) {
       const PanelGroup pg{gi * group, std::min(group, col_panels - gi * group), cp, rows_pad};
-      if (direct)
-        group_direct(cols, pg, panels, ap, q_total, blocks, tr);
-      else
-        group_packed(s, pg, panels, ap, q_total, kc, bp);
+      if (bf16) {
+#if AG_IMPLICIT_BF16
+        group_packed_bf16(cols, pg, panels, ap.pairs, q_total, kc, bp_pairs, tr);
+#endif
+      } else if (direct) {
+        group_direct(cols, pg, panels, ap.f32, q_total, blocks, tr);
+      } else {
+        group_packed(s, pg, panels, ap.f32, q_total, kc, bp);
+      }
       for (int64_t jj = 0; jj < pg.jn; ++jj) {
         const int64_t q0 = (pg.j0 + jj) * kNR;
         const int count = make_out_runs(cols, om, q0, q_total, s.wo, runs);
@@ -356,19 +466,28 @@ void pack_b_transposed(float* bp, const ConvSource& s, int64_t k0, int64_t q0, i
 
 bool implicit_gemm_accepts(const ConvGeom& g) { return g.groups == 1 && (g.sw == 1 || g.sw == 2); }
 
-void implicit_gemm_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
+namespace {
+
+void forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g, bool bf16) {
   const int64_t k_total = g.k;
   implicit_gemm(
       out, source_of(x, g), g.n, g.co, [&](int64_t m, int64_t k) { return w[m * k_total + k]; }, bias,
-      OutMap{g.p, 0, g.wo, 1});
+      OutMap{g.p, 0, g.wo, 1}, bf16);
+}
+
+}  // namespace
+
+void implicit_gemm_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
+  forward(out, x, w, bias, g, false);
 }
 
 bool implicit_gemm_input_s1_accepts(const ConvGeom& g) { return g.groups == 1 && g.sh == 1 && g.sw == 1; }
 
 // Stride 1: grad_x = grad_out correlated with the kernel rotated by 180 degrees, in and
 // out channels swapped: a stride-1 convolution (padding d (k - 1) - p) whose output is H x W.
-void implicit_gemm_backward_input_s1(float* grad_x, const float* grad_out, const float* w,
-                                     const ConvGeom& g) {
+namespace {
+
+void backward_input_s1(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g, bool bf16) {
   const ConvSource s{
       grad_out, g.co, g.ho, g.wo, g.kh, g.kw, 1, 1, g.dh * (g.kh - 1) - g.ph, g.dw * (g.kw - 1) - g.pw,
       g.dh,     g.dw, g.h,  g.w};
@@ -379,7 +498,14 @@ void implicit_gemm_backward_input_s1(float* grad_x, const float* grad_out, const
         const int64_t co = k / taps, i = (k / kw) % kh, j = k % kw;
         return w[((co * c + ci) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)];
       },
-      nullptr, OutMap{g.h * g.w, 0, g.w, 1});
+      nullptr, OutMap{g.h * g.w, 0, g.w, 1}, bf16);
+}
+
+}  // namespace
+
+void implicit_gemm_backward_input_s1(float* grad_x, const float* grad_out, const float* w,
+                                     const ConvGeom& g) {
+  backward_input_s1(grad_x, grad_out, w, g, false);
 }
 
 namespace {
@@ -397,7 +523,7 @@ std::vector<int64_t> phase_taps(int64_t r, int64_t pad, int64_t stride, int64_t 
 // of w * grad_out(yy + t - pad_y, ...), a stride-1 convolution of grad_out written to
 // every s-th element of grad_x.
 void backward_input_phase(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g, int64_t ry,
-                          int64_t rx) {
+                          int64_t rx, bool bf16) {
   const int64_t hy = (g.h - ry + g.sh - 1) / g.sh, wx = (g.w - rx + g.sw - 1) / g.sw;
   if (hy <= 0 || wx <= 0) return;
   const std::vector<int64_t> ti = phase_taps(ry, g.ph, g.sh, g.kh), tj = phase_taps(rx, g.pw, g.sw, g.kw);
@@ -420,7 +546,13 @@ void backward_input_phase(float* grad_x, const float* grad_out, const float* w, 
         const int64_t co = k / taps, t = (k / nj) % ni, u = k % nj;
         return w[((co * c + ci) * kh + ti[static_cast<size_t>(t)]) * kw + tj[static_cast<size_t>(u)]];
       },
-      nullptr, om);
+      nullptr, om, bf16);
+}
+
+void backward_input_phases(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g,
+                           bool bf16) {
+  for (int64_t ry = 0; ry < g.sh; ++ry)
+    for (int64_t rx = 0; rx < g.sw; ++rx) backward_input_phase(grad_x, grad_out, w, g, ry, rx, bf16);
 }
 
 }  // namespace
@@ -431,12 +563,14 @@ bool implicit_gemm_input_phases_accepts(const ConvGeom& g) {
 
 void implicit_gemm_backward_input_phases(float* grad_x, const float* grad_out, const float* w,
                                          const ConvGeom& g) {
-  for (int64_t ry = 0; ry < g.sh; ++ry)
-    for (int64_t rx = 0; rx < g.sw; ++rx) backward_input_phase(grad_x, grad_out, w, g, ry, rx);
+  backward_input_phases(grad_x, grad_out, w, g, false);
 }
 
-// The packed GEMM over output positions; threads split the reduction.
-void implicit_gemm_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
+namespace {
+
+// The packed GEMM over output positions; threads split the reduction. bf16: both packed
+// blocks paired along the positions (bf16_panels.h) before the micro-kernel.
+void backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g, bool bf16) {
   const ConvSource s = source_of(x, g);
   const int64_t rows = g.co, k_total = g.k, k_pad = (k_total + kNR - 1) / kNR * kNR;
   const int64_t p = g.p, q_total = g.n * p, q_blocks = (q_total + kBlockQ - 1) / kBlockQ;
@@ -454,14 +588,29 @@ void implicit_gemm_backward_weight(float* grad_w, const float* grad_out, const f
     partial[static_cast<size_t>(tid)] = acc;
     float* ap = workspace<float>(7, static_cast<size_t>(rows_pad * kBlockQ + 16));  // + 16: pack_grad_block
     float* bp = workspace<float>(5, static_cast<size_t>(kBlockQ * kNR));
+    uint32_t* ap_pairs = bf16 ? workspace<uint32_t>(7, static_cast<size_t>(rows_pad * kBlockQ / 2)) : nullptr;
+    uint32_t* bp_pairs = bf16 ? workspace<uint32_t>(5, static_cast<size_t>(kBlockQ / 2 * kNR)) : nullptr;
     // Static: which blocks go into which thread's accumulator must not depend on timing,
     // or the float sums (and a resumed training run) would differ from run to run.
 #pragma omp for schedule(static)
     for (int64_t qb = 0; qb < q_blocks; ++qb) {
-      const int64_t q0 = qb * kBlockQ, qn = std::min(kBlockQ, q_total - q0);
+      const int64_t q0 = qb * kBlockQ, qn = std::min(kBlockQ, q_total - q0), qp = (qn + 1) / 2;
       pack_grad_block(ap, panels, grad_out, rows, p, q0, qn);
+#if AG_IMPLICIT_BF16
+      if (bf16)
+        for (const RowPanel& pn : panels) pair_rows(ap_pairs + pn.row0 * qp, ap + pn.row0 * qn, qn, pn.mr);
+#endif
       for (int64_t k0 = 0; k0 < k_pad; k0 += kNR) {
         pack_b_transposed(bp, s, k0, q0, qn);
+        if (bf16) {
+#if AG_IMPLICIT_BF16
+          pair_rows(bp_pairs, bp, qn, kNR);
+          for (const RowPanel& pn : panels)
+            run_micro_kernel_bf16(pn.mr, qp, ap_pairs + pn.row0 * qp, bp_pairs, acc + pn.row0 * k_pad + k0,
+                                  k_pad, true);
+#endif
+          continue;
+        }
         for (const RowPanel& pn : panels)
           run_micro_kernel(pn.mr, qn, ap + pn.row0 * qn, bp, kNR, acc + pn.row0 * k_pad + k0, k_pad, true);
       }
@@ -475,6 +624,43 @@ void implicit_gemm_backward_weight(float* grad_w, const float* grad_out, const f
       for (int t = 0; t < used_threads; ++t) sum += partial[static_cast<size_t>(t)][m * k_pad + k];
       grad_w[m * k_total + k] = sum;
     }
+}
+
+}  // namespace
+
+void implicit_gemm_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
+  backward_weight(grad_w, grad_out, x, g, false);
+}
+
+// ---- the bf16 routes: the same GEMMs on bfloat16 operands ----
+
+namespace {
+bool bf16_now() { return AG_IMPLICIT_BF16 && matmul_precision() == MatmulPrecision::bf16; }
+}  // namespace
+
+bool implicit_gemm_bf16_accepts(const ConvGeom& g) { return bf16_now() && implicit_gemm_accepts(g); }
+bool implicit_gemm_bf16_input_s1_accepts(const ConvGeom& g) {
+  return bf16_now() && implicit_gemm_input_s1_accepts(g);
+}
+bool implicit_gemm_bf16_input_phases_accepts(const ConvGeom& g) {
+  return bf16_now() && implicit_gemm_input_phases_accepts(g);
+}
+
+void implicit_gemm_bf16_forward(float* out, const float* x, const float* w, const float* bias,
+                                const ConvGeom& g) {
+  forward(out, x, w, bias, g, true);
+}
+void implicit_gemm_bf16_backward_input_s1(float* grad_x, const float* grad_out, const float* w,
+                                          const ConvGeom& g) {
+  backward_input_s1(grad_x, grad_out, w, g, true);
+}
+void implicit_gemm_bf16_backward_input_phases(float* grad_x, const float* grad_out, const float* w,
+                                              const ConvGeom& g) {
+  backward_input_phases(grad_x, grad_out, w, g, true);
+}
+void implicit_gemm_bf16_backward_weight(float* grad_w, const float* grad_out, const float* x,
+                                        const ConvGeom& g) {
+  backward_weight(grad_w, grad_out, x, g, true);
 }
 
 }  // namespace ag::cpu
