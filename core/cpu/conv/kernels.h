@@ -70,6 +70,12 @@ void implicit_gemm_bf16_backward_weight(float* grad_w, const float* grad_out, co
 bool dot_weight_accepts(const ConvGeom& g);
 void dot_weight_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
 
+// The 3x3, stride-1 ones of those under bf16 matmul precision, as bfloat16 dot products
+// (avx512/dot_weight_bf16.cpp): rows chunked by 32 positions (flat) or at least 24 wide.
+// Accepts nothing where the target lacks AVX512-BF16 or the precision is fp32.
+bool dot_weight_bf16_accepts(const ConvGeom& g);
+void dot_weight_bf16_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
+
 // Depthwise, multiplier 1, stride 2, "same" 3x3 / 5x5 on 4x4 planes, four channels per
 // vector (avx512/dw_s2_4x4.cpp).
 bool dw_s2_4x4_accepts(const ConvGeom& g);

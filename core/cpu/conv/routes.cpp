@@ -129,8 +129,11 @@ constexpr Route<WeightGradKernel> kWeightGrad[] = {
 #endif
     {"dw_reference", depthwise, depthwise_backward_weight<float>, depthwise_backward_weight<double>},
 #if AG_CONV_AVX512
-    // Ahead of the bf16 routes: on its few-channel shapes the float32 dot products beat
-    // packing bfloat16 pairs (ResNet-20's weight gradients ran 2x slower in bf16).
+    // Dot products on few channels: in bfloat16 (3x3 on rows chunked by 32), else in
+    // float32 under either precision, ahead of the packed bf16 routes: on these shapes the
+    // dot products beat packing bfloat16 pairs (ResNet-20's weight gradients ran 2x slower
+    // packed).
+    {"dot_weight_bf16", dot_weight_bf16_accepts, dot_weight_bf16_backward_weight, nullptr},
     {"dot_weight", dot_weight_accepts, dot_weight_backward_weight, nullptr},
     {"implicit_gemm_bf16", implicit_gemm_bf16_accepts, implicit_gemm_bf16_backward_weight, nullptr},
 #endif

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/cpu/conv/avx512/dot_weight_sum.h"
 #include "core/cpu/conv/avx512/simd.h"
 #include "core/cpu/conv/kernels.h"
 #include "core/cpu/gemm_util.h"
@@ -145,7 +146,7 @@ void chunk_weight_grad(float* acc, const float* grad_out, const float* x, const 
 
 // ---- 3x3 kernels: 3 output channels x all nine taps of one input channel per tile ----
 
-constexpr int kRows3 = 3;  // 3 x 9 accumulators + 3 G vectors + 1 X vector = 31 registers
+using dot::kRows3;
 
 // The chunks of one sample's output shared by the nine taps: tap t of chunk ch reads
 // x_base[ch] + delta[t] under masks[9 ch + t] (no chunk is dropped: a mask may be 0).
@@ -206,25 +207,6 @@ void dot3x3_tile(const float* const gp[kRows3], const int64_t gs[kRows3], const 
   }
 }
 
-// acc [CO][C][9] += the contribution of samples n0 .. n0 + ns, tile by tile.
-void chunk_weight_grad_3x3(float* acc, const float* grad_out, const float* x, const ConvGeom& g, int64_t n0,
-                           int64_t ns, const TapsView& tv, const float* zeros) {
-  for (int64_t co0 = 0; co0 < g.co; co0 += kRows3)
-    for (int64_t ci = 0; ci < g.c; ++ci) {
-      const float* gp[kRows3];
-      int64_t gs[kRows3];
-      for (int r = 0; r < kRows3; ++r) {  // rows past co read zeros (a partial tile)
-        const bool live = co0 + r < g.co;
-        gp[r] = live ? grad_out + (n0 * g.co + co0 + r) * g.p : zeros;
-        gs[r] = live ? g.co * g.p : 0;
-      }
-      float out[kRows3][9];
-      dot3x3_tile(gp, gs, x + (n0 * g.c + ci) * g.h * g.w, g.c * g.h * g.w, ns, tv, out);
-      for (int r = 0; r < kRows3 && co0 + r < g.co; ++r)
-        for (int t = 0; t < 9; ++t) acc[((co0 + r) * g.c + ci) * 9 + t] += out[r][t];
-    }
-}
-
 }  // namespace
 
 // Dot products win where channels are few (packing would dominate the GEMM); with many
@@ -247,37 +229,19 @@ void dot_weight_backward_weight(float* grad_w, const float* grad_out, const floa
     for (int64_t j = 0; j < g.kw; ++j) views.push_back(tap_view(g, i, j));
   const TapsView taps3 = three ? taps_view(g) : TapsView();
   // Samples per chunk: at least ~64 vectors per tile between lane reductions.
-  const int64_t per_chunk = std::max<int64_t>(1, 2048 / g.p), chunks = (g.n + per_chunk - 1) / per_chunk;
+  const int64_t per_chunk = std::max<int64_t>(1, 2048 / g.p);
   const size_t zero_len = static_cast<size_t>(std::max(g.p, g.h * g.w) + 64);
-  std::vector<float*> partial(static_cast<size_t>(omp_get_max_threads()), nullptr);
-  int used = 1;
-#pragma omp parallel if (chunks > 1)
-  {
-#pragma omp single
-    used = omp_get_num_threads();
-    float* acc = workspace<float>(6, static_cast<size_t>(size));
-    std::memset(acc, 0, sizeof(float) * static_cast<size_t>(size));
-    float* zeros = workspace<float>(7, zero_len);
-    std::memset(zeros, 0, sizeof(float) * zero_len);
-    partial[static_cast<size_t>(omp_get_thread_num())] = acc;
-    // Static: which items land in which thread's accumulator must not depend on timing,
-    // or the sums (and an exactly resumed training run) would differ from run to run.
-#pragma omp for schedule(static)
-    for (int64_t ch = 0; ch < chunks; ++ch) {
-      const int64_t n0 = ch * per_chunk;
-      const int64_t ns = std::min(per_chunk, g.n - n0);
-      if (three)
-        chunk_weight_grad_3x3(acc, grad_out, x, g, n0, ns, taps3, zeros);
-      else
-        chunk_weight_grad(acc, grad_out, x, g, n0, ns, views, zeros);
-    }
-  }
-#pragma omp parallel for schedule(static) if (size > 65536)
-  for (int64_t e = 0; e < size; ++e) {
-    float sum = 0;
-    for (int t = 0; t < used; ++t) sum += partial[static_cast<size_t>(t)][e];
-    grad_w[e] = sum;
-  }
+  float* zeros = workspace<float>(7, zero_len);  // read by every thread: the caller's buffer
+  std::memset(zeros, 0, sizeof(float) * zero_len);
+  dot::sum_over_sample_chunks(grad_w, size, g.n, per_chunk, [&](float* acc, int64_t n0, int64_t ns) {
+    if (three)
+      dot::chunk_weight_grad_3x3(
+          acc, grad_out, x, g, n0, ns, zeros,
+          [&](const float* const* gp, const int64_t* gs, const float* xp, int64_t xs, int64_t count,
+              float out[kRows3][9]) { dot3x3_tile(gp, gs, xp, xs, count, taps3, out); });
+    else
+      chunk_weight_grad(acc, grad_out, x, g, n0, ns, views, zeros);
+  });
 }
 
 }  // namespace ag::cpu
