@@ -18,10 +18,11 @@
 # nothing to spare. Fashion-MNIST gets a 2-pixel black border (32x32, as LeNet-5 fed MNIST):
 # the CPU convolutions' fast path wants image widths that are multiples of 16, and 28x28
 # took 168 s per epoch against 112 s at 32x32 (quiet, 2026-12-03).
+# Convolutions in bfloat16 where this CPU and build have AVX512-BF16, float32 elsewhere.
 # Measured 2026-12-03 on two free cores (docs/results.md, "The main job"): Fashion-MNIST
-# 92.83% test top-1 (mAP 94.87%) in 399 s (93.14% in 408 s with the morning's build, whose
-# batch norm summed small planes in another order); CIFAR-10 (the JPEG re-encoded files of
-# ../shared/data, converted; morning build) 74.54% (mAP 76.96%) in 311 s.
+# 93.02% test top-1 (mAP 95.38%) in 341 s in bf16; in float32 92.83% (mAP 94.87%) in 399 s;
+# CIFAR-10 (the JPEG re-encoded files of ../shared/data, converted; float32, morning build)
+# 74.54% (mAP 76.96%) in 311 s.
 # The run folder is runs/main_job-<dataset> (or $ARCGRAD_RUN_DIR): config.json,
 # metrics.csv/.jsonl, checkpoint.safetensors, curves.png, confusion.png. Rerunning after a
 # finished run only reports it again; after Ctrl-C it continues the stopped run.
@@ -76,7 +77,21 @@ if [ "$dataset" = cifar10 ]; then augment=true; else border=2; fi
 args=(--dataset "$dataset" --data-dir "$data_dir" --model resnet20:width=0.75 --loss arcface --s 16 --m 0.1
   --epochs 4 --batch-size 128 --lr 0.1 --schedule onecycle --augment="$augment" --border "$border"
   --seed 1 --threads 2 --workers 1 --out "$out")
-if [ -f "$out/checkpoint.safetensors" ]; then args+=(--resume); fi
+# bfloat16 convolutions where this CPU and this build have AVX512-BF16 (vdpbf16ps, float32
+# sums and master weights: train --precision bf16), float32 elsewhere; it says which. A
+# resumed run keeps the precision it started with.
+precision=fp32
+if grep -qw avx512_bf16 /proc/cpuinfo 2> /dev/null &&
+  grep -q '^AG_TARGETS_AVX512BF16:INTERNAL=1' "$build/CMakeCache.txt" 2> /dev/null; then
+  precision=bf16
+fi
+if [ -f "$out/checkpoint.safetensors" ]; then
+  args+=(--resume)
+else
+  args+=(--precision "$precision")
+  echo "main job: $precision convolutions ($([ "$precision" = bf16 ] && echo "this CPU and build have AVX512-BF16" ||
+    echo "no AVX512-BF16 in this CPU or build"))"
+fi
 start=$(date +%s)
 "$train" "${args[@]}"
 end=$(date +%s)
