@@ -30,7 +30,6 @@
 #include "core/cpu/conv/avx512/simd.h"
 #include "core/cpu/conv/kernels.h"
 #include "core/cpu/gemm_util.h"
-#include "core/error.h"
 #include "core/precision.h"
 #if defined(__AVX512BF16__)
 #include "core/cpu/conv/avx512/bf16_panels.h"
@@ -483,10 +482,10 @@ void implicit_gemm_forward(float* out, const float* x, const float* w, const flo
 
 bool implicit_gemm_input_s1_accepts(const ConvGeom& g) { return g.groups == 1 && g.sh == 1 && g.sw == 1; }
 
-// Stride 1: grad_x = grad_out correlated with the kernel rotated by 180 degrees, in and
-// out channels swapped: a stride-1 convolution (padding d (k - 1) - p) whose output is H x W.
 namespace {
 
+// Stride 1: grad_x = grad_out correlated with the kernel rotated by 180 degrees, in and
+// out channels swapped: a stride-1 convolution (padding d (k - 1) - p) whose output is H x W.
 void backward_input_s1(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g, bool bf16) {
   const ConvSource s{
       grad_out, g.co, g.ho, g.wo, g.kh, g.kw, 1, 1, g.dh * (g.kh - 1) - g.ph, g.dw * (g.kw - 1) - g.pw,
