@@ -68,6 +68,9 @@ struct RouteCase {
   const char* forward;
   const char* input_grad;
   const char* weight_grad;
+  // The routes above ran inside pointwise_strided (which runs the table again on the
+  // dense stride-1 copy): each pass must have taken both.
+  bool via_pointwise_strided = false;
 };
 
 // The three passes' results: y = conv(x, w) + b, grad_x and grad_w from grad_out g.
@@ -105,6 +108,9 @@ void check_case(const RouteCase& rc, bool bf16 = false) {
   const std::string wt = expected(ConvPass::weight_grad, rc.weight_grad, depthwise);
   const uint64_t fwd0 = calls(ConvPass::forward, fwd), in0 = calls(ConvPass::input_grad, in),
                  wt0 = calls(ConvPass::weight_grad, wt);
+  const std::string outer = "pointwise_strided";
+  const uint64_t outer0[3] = {calls(ConvPass::forward, outer), calls(ConvPass::input_grad, outer),
+                              calls(ConvPass::weight_grad, outer)};
   Passes f32;
   {
     MatmulPrecisionGuard precision(bf16 ? MatmulPrecision::bf16 : MatmulPrecision::fp32);
@@ -113,6 +119,13 @@ void check_case(const RouteCase& rc, bool bf16 = false) {
   CHECK_MESSAGE(calls(ConvPass::forward, fwd) == fwd0 + 1, "forward did not take " << fwd);
   CHECK_MESSAGE(calls(ConvPass::input_grad, in) == in0 + 1, "input gradient did not take " << in);
   CHECK_MESSAGE(calls(ConvPass::weight_grad, wt) == wt0 + 1, "weight gradient did not take " << wt);
+  if (rc.via_pointwise_strided) {
+    CHECK_MESSAGE(calls(ConvPass::forward, outer) == outer0[0] + 1, "forward did not take " << outer);
+    CHECK_MESSAGE(calls(ConvPass::input_grad, outer) == outer0[1] + 1,
+                  "input gradient did not take " << outer);
+    CHECK_MESSAGE(calls(ConvPass::weight_grad, outer) == outer0[2] + 1,
+                  "weight gradient did not take " << outer);
+  }
 
   const Passes f64 = run_passes(x.to(DType::f64), w.to(DType::f64), b.to(DType::f64), g.to(DType::f64), rc.p);
   const double fwd_terms = static_cast<double>(rc.w[1] * rc.w[2] * rc.w[3]);
@@ -297,9 +310,19 @@ TEST_CASE("every CPU convolution route runs for its shapes and agrees with the f
          "implicit_gemm_bf16",
          "implicit_gemm_bf16_s1",
          "implicit_gemm_bf16"},
+        // a projection shortcut: the dense copy of pointwise_strided in bf16
         {{2, 6, 9, 9},
          {8, 6, 1, 1},
          geometry(2, 0, 1, 1),
+         "implicit_gemm_bf16",
+         "implicit_gemm_bf16_s1",
+         "implicit_gemm_bf16",
+         true},
+        // 1x1 with stride and padding (not pointwise_strided): the input gradient by phases,
+        // one of which no tap reaches (zero)
+        {{2, 6, 9, 9},
+         {8, 6, 1, 1},
+         geometry(2, 1, 1, 1),
          "implicit_gemm_bf16",
          "implicit_gemm_bf16_phases",
          "implicit_gemm_bf16"},

@@ -14,10 +14,13 @@
 // only every s-th row and column of its input: pointwise_strided gathers those into a dense
 // [N, C, HO, WO] copy and runs the stride-1 pointwise convolution through the table again
 // (its input gradient: the stride-1 one, scattered back). Float32 only, so that float64
-// keeps im2col as the independent reference the tests compare with.
+// keeps im2col as the independent reference the tests compare with. It comes before the
+// bf16 routes, so that under bf16 precision the dense copy takes the bf16 pointwise GEMM:
+// the strided bf16 input gradient by phases zero-filled three quarters of grad_x element by
+// element (ResNet18's first shortcut ran its backward at 38 GFLOP/s).
 //
 // Under bf16 matmul precision (core/precision.h) the dense shapes take the bf16 routes,
-// listed first among the dense routes: the implicit GEMM on bfloat16 operands
+// listed first among the dense routes after pointwise_strided: the implicit GEMM on bfloat16 operands
 // (implicit_gemm_bf16*, the shapes implicit_gemm takes, where the target has AVX512-BF16),
 // then im2col_bf16 for every other dense or grouped shape (im2col + the bfloat16 GEMM).
 // They have no float64 form, so float64 (the gradient checks) never takes them; depthwise
@@ -82,11 +85,11 @@ constexpr Route<ForwardKernel> kForward[] = {
     {"dw_channels_last", dw_channels_last_accepts, dw_channels_last_forward, nullptr},
 #endif
     {"dw_reference", depthwise, depthwise_forward<float>, depthwise_forward<double>},
+    {"pointwise_strided", pointwise_strided, pointwise_strided_forward, nullptr},
 #if AG_CONV_AVX512
     {"implicit_gemm_bf16", implicit_gemm_bf16_accepts, implicit_gemm_bf16_forward, nullptr},
 #endif
     {"im2col_bf16", im2col_bf16_accepts, im2col_bf16_forward, nullptr},
-    {"pointwise_strided", pointwise_strided, pointwise_strided_forward, nullptr},
 #if AG_CONV_AVX512
     {"implicit_gemm", implicit_gemm_accepts, implicit_gemm_forward, nullptr},
 #endif
@@ -103,6 +106,7 @@ constexpr Route<InputGradKernel> kInputGrad[] = {
     {"dw_channels_last", dw_channels_last_accepts, dw_channels_last_backward_input, nullptr},
 #endif
     {"dw_reference", depthwise, depthwise_backward_input<float>, depthwise_backward_input<double>},
+    {"pointwise_strided", pointwise_strided, pointwise_strided_backward_input, nullptr},
 #if AG_CONV_AVX512
     {"implicit_gemm_bf16_s1", implicit_gemm_bf16_input_s1_accepts, implicit_gemm_bf16_backward_input_s1,
      nullptr},
@@ -110,7 +114,6 @@ constexpr Route<InputGradKernel> kInputGrad[] = {
      implicit_gemm_bf16_backward_input_phases, nullptr},
 #endif
     {"im2col_bf16", im2col_bf16_accepts, im2col_bf16_backward_input, nullptr},
-    {"pointwise_strided", pointwise_strided, pointwise_strided_backward_input, nullptr},
 #if AG_CONV_AVX512
     {"implicit_gemm_s1", implicit_gemm_input_s1_accepts, implicit_gemm_backward_input_s1, nullptr},
     {"implicit_gemm_phases", implicit_gemm_input_phases_accepts, implicit_gemm_backward_input_phases,
@@ -128,6 +131,7 @@ constexpr Route<WeightGradKernel> kWeightGrad[] = {
     {"dw_channels_last", dw_channels_last_accepts, dw_channels_last_backward_weight, nullptr},
 #endif
     {"dw_reference", depthwise, depthwise_backward_weight<float>, depthwise_backward_weight<double>},
+    {"pointwise_strided", pointwise_strided, pointwise_strided_backward_weight, nullptr},
 #if AG_CONV_AVX512
     // Dot products on few channels: in bfloat16 (3x3 on rows chunked by 32), else in
     // float32 under either precision, ahead of the packed bf16 routes: on these shapes the
@@ -138,7 +142,6 @@ constexpr Route<WeightGradKernel> kWeightGrad[] = {
     {"implicit_gemm_bf16", implicit_gemm_bf16_accepts, implicit_gemm_bf16_backward_weight, nullptr},
 #endif
     {"im2col_bf16", im2col_bf16_accepts, im2col_bf16_backward_weight, nullptr},
-    {"pointwise_strided", pointwise_strided, pointwise_strided_backward_weight, nullptr},
 #if AG_CONV_AVX512
     {"implicit_gemm", implicit_gemm_accepts, implicit_gemm_backward_weight, nullptr},
 #endif

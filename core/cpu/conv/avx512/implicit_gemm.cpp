@@ -53,24 +53,34 @@ constexpr int64_t kGroup = 8;     // forward: column panels sharing each cached 
 // bf16: a [512 x 32] B panel is [256 pairs][32] 32-bit words, 32 KiB as well.
 constexpr int64_t kBlockKBf16 = 512;
 
-// A (weights) packed as row panels, each [K][mr], rows past `rows` zero.
-template <typename At>
-void pack_a(float* ap, const std::vector<RowPanel>& panels, int64_t rows, int64_t k_total, At&& a_at) {
+// The A operand (weights) as a strided view: A[m][k] = w[m * row_stride + col[k]]. Every
+// weight matrix the GEMMs read (forward, the flipped input-gradient kernels, their phases,
+// tap-major K order) is such a view, so packing needs no division per element (the
+// flipped kernel's index arithmetic took a fifth of the bf16 input gradient's time).
+struct WeightView {
+  const float* w;
+  int64_t row_stride;
+  std::vector<int64_t> col;  // [K]
+  float at(int64_t m, int64_t k) const { return w[m * row_stride + col[static_cast<size_t>(k)]]; }
+  int64_t k() const { return static_cast<int64_t>(col.size()); }
+};
+
+// A packed as row panels, each [K][mr], rows past `rows` zero.
+void pack_a(float* ap, const std::vector<RowPanel>& panels, int64_t rows, const WeightView& a) {
+  const int64_t k_total = a.k();
 #pragma omp parallel for schedule(dynamic, 1) if (rows * k_total > 65536)
   for (size_t pi = 0; pi < panels.size(); ++pi) {
     const RowPanel pn = panels[pi];
     float* dst = ap + pn.row0 * k_total;
     for (int64_t k = 0; k < k_total; ++k)
-      for (int r = 0; r < pn.mr; ++r) dst[k * pn.mr + r] = pn.row0 + r < rows ? a_at(pn.row0 + r, k) : 0.f;
+      for (int r = 0; r < pn.mr; ++r) dst[k * pn.mr + r] = pn.row0 + r < rows ? a.at(pn.row0 + r, k) : 0.f;
   }
 }
 
 #if AG_IMPLICIT_BF16
 // bf16: A packed as row panels of k pairs, each [ceil(K / 2)][mr] words (bf16_panels.h).
-template <typename At>
-void pack_a_pairs(uint32_t* ap, const std::vector<RowPanel>& panels, int64_t rows, int64_t k_total,
-                  At&& a_at) {
-  const int64_t pairs = (k_total + 1) / 2;
+void pack_a_pairs(uint32_t* ap, const std::vector<RowPanel>& panels, int64_t rows, const WeightView& a) {
+  const int64_t k_total = a.k(), pairs = (k_total + 1) / 2;
 #pragma omp parallel for schedule(dynamic, 1) if (rows * k_total > 65536)
   for (size_t pi = 0; pi < panels.size(); ++pi) {
     const RowPanel pn = panels[pi];
@@ -78,8 +88,8 @@ void pack_a_pairs(uint32_t* ap, const std::vector<RowPanel>& panels, int64_t row
     for (int64_t p = 0; p < pairs; ++p)
       for (int r = 0; r < pn.mr; ++r) {
         const int64_t m = pn.row0 + r;
-        const float even = m < rows ? a_at(m, 2 * p) : 0.f;
-        const float odd = m < rows && 2 * p + 1 < k_total ? a_at(m, 2 * p + 1) : 0.f;
+        const float even = m < rows ? a.at(m, 2 * p) : 0.f;
+        const float odd = m < rows && 2 * p + 1 < k_total ? a.at(m, 2 * p + 1) : 0.f;
         dst[p * pn.mr + r] = pair_word(even, odd);
       }
   }
@@ -318,30 +328,32 @@ struct PackedA {
   const uint32_t* pairs = nullptr;
 };
 
-template <typename At>
+// K in tap-major order (t, ci), as the direct path reads B: column k' = (t, ci) of the
+// result is column (ci, t) of a.
+WeightView tap_major(const WeightView& a, int64_t c, int64_t taps) {
+  WeightView t{a.w, a.row_stride, std::vector<int64_t>(a.col.size())};
+  for (int64_t k = 0; k < a.k(); ++k)
+    t.col[static_cast<size_t>(k)] = a.col[static_cast<size_t>((k % c) * taps + k / c)];
+  return t;
+}
+
 PackedA pack_a_for(const ConvSource& s, const std::vector<RowPanel>& panels, int64_t rows, bool direct,
-                   bool bf16, At&& a_at) {
-  const int64_t k_total = s.k(), taps = s.kh * s.kw, rows_pad = padded_rows(panels);
-  const auto tap_major = [&](int64_t m, int64_t k) { return a_at(m, (k % s.c) * taps + k / s.c); };
-  PackedA a;
+                   bool bf16, const WeightView& a_natural) {
+  const int64_t k_total = s.k(), rows_pad = padded_rows(panels);
+  const WeightView a = direct ? tap_major(a_natural, s.c, s.kh * s.kw) : a_natural;
+  PackedA packed;
   if (bf16) {
 #if AG_IMPLICIT_BF16
     uint32_t* ap = workspace<uint32_t>(4, static_cast<size_t>(rows_pad * ((k_total + 1) / 2)));
-    if (direct)
-      pack_a_pairs(ap, panels, rows, k_total, tap_major);
-    else
-      pack_a_pairs(ap, panels, rows, k_total, a_at);
-    a.pairs = ap;
+    pack_a_pairs(ap, panels, rows, a);
+    packed.pairs = ap;
 #endif
-    return a;
+    return packed;
   }
   float* ap = workspace<float>(4, static_cast<size_t>(rows_pad * k_total));
-  if (direct)  // K in tap-major order (t, ci)
-    pack_a(ap, panels, rows, k_total, tap_major);
-  else
-    pack_a(ap, panels, rows, k_total, a_at);
-  a.f32 = ap;
-  return a;
+  pack_a(ap, panels, rows, a);
+  packed.f32 = ap;
+  return packed;
 }
 
 // The reduction block: at most kBlockK (bf16: kBlockKBf16, and even), blocks of equal size.
@@ -352,11 +364,10 @@ int64_t k_block(int64_t k_total, bool bf16) {
 }
 
 // out (n, rows, ho, wo placed by om) = A [rows, K] x B_s [K, n * ho * wo] + bias, with A
-// given by a_at(m, k) (k = (ci, i, j)). Column panels are taken kGroup at a time, so each
+// given by the view a (k = (ci, i, j)). Column panels are taken kGroup at a time, so each
 // A block (rows x kc) is streamed from cache once per group rather than once per panel.
-template <typename At>
-void implicit_gemm(float* out, const ConvSource& s, int64_t n, int64_t rows, At&& a_at, const float* bias,
-                   const OutMap& om, bool bf16) {
+void implicit_gemm(float* out, const ConvSource& s, int64_t n, int64_t rows, const WeightView& a,
+                   const float* bias, const OutMap& om, bool bf16) {
   const int64_t taps = s.kh * s.kw;
   const ConvSource v = taps <= kMaxTaps ? direct_view(s) : s;
   const bool direct = direct_ok(v) && taps <= kMaxTaps;
@@ -364,7 +375,7 @@ void implicit_gemm(float* out, const ConvSource& s, int64_t n, int64_t rows, At&
   const int64_t q_total = n * cols.p();
   const std::vector<RowPanel> panels = make_row_panels(rows);
   const int64_t rows_pad = padded_rows(panels);
-  const PackedA ap = pack_a_for(s, panels, rows, direct, bf16, a_at);
+  const PackedA ap = pack_a_for(s, panels, rows, direct, bf16, a);
   const std::vector<TapBlock> blocks = direct ? tap_blocks(taps, s.c) : std::vector<TapBlock>();
   const int64_t kc = k_block(s.k(), bf16);
   const int64_t col_panels = (q_total + kNR - 1) / kNR;
@@ -468,10 +479,9 @@ bool implicit_gemm_accepts(const ConvGeom& g) { return g.groups == 1 && (g.sw ==
 namespace {
 
 void forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g, bool bf16) {
-  const int64_t k_total = g.k;
-  implicit_gemm(
-      out, source_of(x, g), g.n, g.co, [&](int64_t m, int64_t k) { return w[m * k_total + k]; }, bias,
-      OutMap{g.p, 0, g.wo, 1}, bf16);
+  WeightView a{w, g.k, std::vector<int64_t>(static_cast<size_t>(g.k))};  // W [co][K] as it is
+  for (int64_t k = 0; k < g.k; ++k) a.col[static_cast<size_t>(k)] = k;
+  implicit_gemm(out, source_of(x, g), g.n, g.co, a, bias, OutMap{g.p, 0, g.wo, 1}, bf16);
 }
 
 }  // namespace
@@ -490,14 +500,13 @@ void backward_input_s1(float* grad_x, const float* grad_out, const float* w, con
   const ConvSource s{
       grad_out, g.co, g.ho, g.wo, g.kh, g.kw, 1, 1, g.dh * (g.kh - 1) - g.ph, g.dw * (g.kw - 1) - g.pw,
       g.dh,     g.dw, g.h,  g.w};
-  const int64_t c = g.c, kh = g.kh, kw = g.kw, taps = kh * kw;
-  implicit_gemm(
-      grad_x, s, g.n, g.c,
-      [&](int64_t ci, int64_t k) {
-        const int64_t co = k / taps, i = (k / kw) % kh, j = k % kw;
-        return w[((co * c + ci) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)];
-      },
-      nullptr, OutMap{g.h * g.w, 0, g.w, 1}, bf16);
+  // A[ci][(co, t)] = w[co][ci][taps - 1 - t]: rows ci taps apart, tap t rotated by 180 degrees.
+  const int64_t taps = g.kh * g.kw;
+  WeightView a{w, taps, std::vector<int64_t>(static_cast<size_t>(g.co * taps))};
+  for (int64_t co = 0; co < g.co; ++co)
+    for (int64_t t = 0; t < taps; ++t)
+      a.col[static_cast<size_t>(co * taps + t)] = co * g.c * taps + taps - 1 - t;
+  implicit_gemm(grad_x, s, g.n, g.c, a, nullptr, OutMap{g.h * g.w, 0, g.w, 1}, bf16);
 }
 
 }  // namespace
@@ -538,14 +547,14 @@ void backward_input_phase(float* grad_x, const float* grad_out, const float* w, 
   const ConvSource s{
       grad_out, g.co, g.ho, g.wo, ni, nj, 1, 1, (ti[0] - ry - g.ph) / g.sh, (tj[0] - rx - g.pw) / g.sw,
       1,        1,    hy,   wx};
-  const int64_t c = g.c, kh = g.kh, kw = g.kw, taps = ni * nj;
-  implicit_gemm(
-      grad_x, s, g.n, g.c,
-      [&](int64_t ci, int64_t k) {
-        const int64_t co = k / taps, t = (k / nj) % ni, u = k % nj;
-        return w[((co * c + ci) * kh + ti[static_cast<size_t>(t)]) * kw + tj[static_cast<size_t>(u)]];
-      },
-      nullptr, om, bf16);
+  // A[ci][(co, t, u)] = w[co][ci][ti[t]][tj[u]]: rows ci kh * kw apart.
+  const int64_t kernel_taps = g.kh * g.kw;
+  WeightView a{w, kernel_taps, {}};
+  a.col.reserve(static_cast<size_t>(g.co * ni * nj));
+  for (int64_t co = 0; co < g.co; ++co)
+    for (const int64_t i : ti)
+      for (const int64_t j : tj) a.col.push_back(co * g.c * kernel_taps + i * g.kw + j);
+  implicit_gemm(grad_x, s, g.n, g.c, a, nullptr, om, bf16);
 }
 
 void backward_input_phases(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g,
