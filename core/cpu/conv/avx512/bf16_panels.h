@@ -14,6 +14,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -117,6 +118,49 @@ inline void pack_b_pairs(uint32_t* bp, const ConvSource& s, const Segment* segs,
     }
     _mm512_storeu_si512(bp + (kk / 2) * kNR, pair_words(even[0], odd[0]));
     _mm512_storeu_si512(bp + (kk / 2) * kNR + 16, pair_words(even[1], odd[1]));
+  }
+}
+
+// The weight gradient's B block, paired along the positions: bp [ceil(qn / 2)][32] words,
+// word (u, l) = (bf16 of B[k0 + l][q0 + 2u], bf16 of B[k0 + l][q0 + 2u + 1]) (zero past K
+// and past qn). A row's 32 positions, rounded to bfloat16, already are 16 such words, so
+// each 16 x 32 block takes one load_row and one rounding a row and one 16 x 16 transpose
+// of words: half the loads and transposes of a float32 transpose, and no pairing pass.
+//
+// tr: one TapRows per 32 positions of the block, for a direct_ok geometry (two masked loads
+// a row: on ResNet18's 8x8 layers load_row's segment walk cost half the arithmetic it
+// fed); null: any geometry, rows read by segments.
+template <int SW>
+inline void pack_b_pairs_transposed(uint32_t* bp, const ConvSource& s, const TapRows* tr, int64_t k0,
+                                    int64_t q0, int64_t qn) {
+  const int64_t k_total = s.k(), plane = s.h * s.w;
+  Segment segs[kNR];
+  int count = 0;
+  __m512 blk[16], v[2];
+  for (int64_t qq = 0; qq < qn; qq += kNR) {
+    const TapRows* rows = tr ? tr + qq / kNR : nullptr;
+    if (!rows) count = make_segments(s, q0 + qq, q0 + qn, kNR, segs);
+    const int64_t pairs_here = std::min<int64_t>(16, (qn - qq + 1) / 2);
+    for (int64_t kg = 0; kg < 2; ++kg) {
+      const int64_t kb = k0 + kg * 16;
+      Tap tap = Tap::of(s, std::min(kb, k_total - 1));
+      for (int t = 0; t < 16; ++t, tap.next(s)) {
+        if (kb + t >= k_total) {
+          blk[t] = _mm512_setzero_ps();
+          continue;
+        }
+        if (rows) {
+          const int64_t ti = tap.i * s.kw + tap.j;
+          v[0] = _mm512_maskz_loadu_ps(rows->m[0][ti], rows->b[0][ti] + tap.ci * plane);
+          v[1] = _mm512_maskz_loadu_ps(rows->m[1][ti], rows->b[1][ti] + tap.ci * plane);
+        } else {
+          load_row<SW>(s, segs, count, tap.ci, tap.i, tap.j, v);
+        }
+        blk[t] = (__m512)_mm512_cvtne2ps_pbh(v[1], v[0]);  // word u: positions 2u (low half), 2u + 1
+      }
+      transpose16(blk);  // blk[u] lane t: row kb + t at position pair u
+      for (int64_t u = 0; u < pairs_here; ++u) _mm512_storeu_ps(bp + (qq / 2 + u) * kNR + kg * 16, blk[u]);
+    }
   }
 }
 

@@ -21,6 +21,7 @@
 #include "core/cpu/conv/avx512/simd.h"
 #include "core/cpu/conv/kernels.h"
 #include "core/cpu/gemm_util.h"
+#include "core/precision.h"
 // GCC 12 warns falsely inside its own lane-reduction intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -215,10 +216,18 @@ void dot3x3_tile(const float* const gp[kRows3], const int64_t gs[kRows3], const 
 // 16x16 dot 67-70 vs packed 77-79; 256->256 at 8x8 dot 75 vs 68; 512->512 at 4x4 dot 181-231
 // vs 64 (small planes: many short chunks and lane sums). Hence up to 128 x 128 channels on
 // planes of 256 positions or more, up to 64 x 64 on any plane.
+//
+// Under bf16 precision the packed GEMM does twice the arithmetic per instruction and reads
+// rows in place where the geometry allows (direct_ok): from 64 x 64 channels on it wins
+// (2026-12-03, bench --precision bf16, batch 128, weight gradient ms, two rounds each:
+// ResNet18 64->64 at 32x32 packed 37-38 vs dot 43-48, 128->128 at 16x16 32 vs 41-47;
+// ResNet-20 64->64 at 8x8 2.3-2.5 vs 3.3, but 32->32 at 16x16 3.2-3.6 vs 2.8).
 bool dot_weight_accepts(const ConvGeom& g) {
   const simd::ConvSource src = source_of(g);
-  const bool few = g.co * g.c <= 64 * 64 || (g.co * g.c <= 128 * 128 && g.p >= 256);
-  return g.groups == 1 && few && (simd::direct_ok(src) || simd::widen_ok(src));
+  const bool direct = simd::direct_ok(src);
+  if (g.groups != 1 || !(direct || simd::widen_ok(src))) return false;
+  if (matmul_precision() == MatmulPrecision::bf16 && direct) return g.co * g.c < 64 * 64;
+  return g.co * g.c <= 64 * 64 || (g.co * g.c <= 128 * 128 && g.p >= 256);
 }
 
 void dot_weight_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {

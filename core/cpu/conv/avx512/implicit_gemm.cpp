@@ -584,6 +584,7 @@ void backward_weight(float* grad_w, const float* grad_out, const float* x, const
   const int64_t p = g.p, q_total = g.n * p, q_blocks = (q_total + kBlockQ - 1) / kBlockQ;
   const std::vector<RowPanel> panels = make_row_panels(rows);
   const int64_t rows_pad = padded_rows(panels);
+  const bool direct = s.kh * s.kw <= kMaxTaps && direct_ok(s);
   std::vector<float*> partial(static_cast<size_t>(omp_get_max_threads()), nullptr);
   int used_threads = 1;
 #pragma omp parallel if (q_blocks > 1)
@@ -598,6 +599,8 @@ void backward_weight(float* grad_w, const float* grad_out, const float* x, const
     float* bp = workspace<float>(5, static_cast<size_t>(kBlockQ * kNR));
     uint32_t* ap_pairs = bf16 ? workspace<uint32_t>(7, static_cast<size_t>(rows_pad * kBlockQ / 2)) : nullptr;
     uint32_t* bp_pairs = bf16 ? workspace<uint32_t>(5, static_cast<size_t>(kBlockQ / 2 * kNR)) : nullptr;
+    // bf16, direct_ok geometry: the block's rows read through TapRows, one per 32 positions
+    TapRows* tr = bf16 && direct ? workspace<TapRows>(0, static_cast<size_t>(kBlockQ / kNR)) : nullptr;
     // Static: which blocks go into which thread's accumulator must not depend on timing,
     // or the float sums (and a resumed training run) would differ from run to run.
 #pragma omp for schedule(static)
@@ -607,18 +610,26 @@ void backward_weight(float* grad_w, const float* grad_out, const float* x, const
 #if AG_IMPLICIT_BF16
       if (bf16)
         for (const RowPanel& pn : panels) pair_rows(ap_pairs + pn.row0 * qp, ap + pn.row0 * qn, qn, pn.mr);
+      if (tr)
+        for (int64_t qq = 0; qq < qn; qq += kNR) {
+          Segment segs[kNR];
+          make_tap_rows(s, segs, make_segments(s, q0 + qq, q0 + qn, kNR, segs), tr[qq / kNR]);
+        }
 #endif
       for (int64_t k0 = 0; k0 < k_pad; k0 += kNR) {
-        pack_b_transposed(bp, s, k0, q0, qn);
         if (bf16) {
 #if AG_IMPLICIT_BF16
-          pair_rows(bp_pairs, bp, qn, kNR);
+          if (s.sw == 1)
+            pack_b_pairs_transposed<1>(bp_pairs, s, tr, k0, q0, qn);
+          else
+            pack_b_pairs_transposed<2>(bp_pairs, s, tr, k0, q0, qn);
           for (const RowPanel& pn : panels)
             run_micro_kernel_bf16(pn.mr, qp, ap_pairs + pn.row0 * qp, bp_pairs, acc + pn.row0 * k_pad + k0,
                                   k_pad, true);
 #endif
           continue;
         }
+        pack_b_transposed(bp, s, k0, q0, qn);
         for (const RowPanel& pn : panels)
           run_micro_kernel(pn.mr, qn, ap + pn.row0 * qn, bp, kNR, acc + pn.row0 * k_pad + k0, k_pad, true);
       }
