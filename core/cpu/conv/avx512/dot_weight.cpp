@@ -212,22 +212,23 @@ void dot3x3_tile(const float* const gp[kRows3], const int64_t gs[kRows3], const 
 
 // Dot products win where channels are few (packing would dominate the GEMM); with many
 // channels the packed GEMM of implicit_gemm.cpp reuses each packed element enough and is
-// faster. Measured on ResNet18's layers (2026-12-03, bench, weight gradient ms): 128->128 at
-// 16x16 dot 67-70 vs packed 77-79; 256->256 at 8x8 dot 75 vs 68; 512->512 at 4x4 dot 181-231
-// vs 64 (small planes: many short chunks and lane sums). Hence up to 128 x 128 channels on
-// planes of 256 positions or more, up to 64 x 64 on any plane.
-//
-// Under bf16 precision the packed GEMM does twice the arithmetic per instruction and reads
-// rows in place where the geometry allows (direct_ok): from 64 x 64 channels on it wins
-// (2026-12-03, bench --precision bf16, batch 128, weight gradient ms, two rounds each:
-// ResNet18 64->64 at 32x32 packed 37-38 vs dot 43-48, 128->128 at 16x16 32 vs 41-47;
-// ResNet-20 64->64 at 8x8 2.3-2.5 vs 3.3, but 32->32 at 16x16 3.2-3.6 vs 2.8).
+// faster. Where the geometry is direct_ok the packed GEMM reads its rows in place
+// (TapRows), and from 64 x 64 channels it wins in both precisions (2026-12-03, bench, batch
+// 128, weight gradient ms, two rounds each, dot vs packed: float32 ResNet18 64->64 at 32x32
+// 73-103 vs 59-68, 128->128 at 16x16 69-88 vs 54-57, ResNet-20 64->64 at 8x8 4.1-5.1 vs
+// 3.7-4.8, but 32->32 at 16x16 4.0-4.8 vs 5.4-6.5; bf16 ResNet18 64->64 43-48 vs 37-38,
+// 128->128 41-47 vs 32, ResNet-20 64->64 at 8x8 3.3 vs 2.3-2.5). Float32 keeps 64 x 64 on
+// planes under 256 positions: ResNet-20's whole step ran 1-4% faster so (3 rounds). Widened planes (28 or 14
+// wide) pack by segments, and there the earlier measurements hold: up to 128 x 128 channels on planes of 256
+// positions or more, up to 64 x 64 on any plane.
 bool dot_weight_accepts(const ConvGeom& g) {
   const simd::ConvSource src = source_of(g);
-  const bool direct = simd::direct_ok(src);
-  if (g.groups != 1 || !(direct || simd::widen_ok(src))) return false;
-  if (matmul_precision() == MatmulPrecision::bf16 && direct) return g.co * g.c < 64 * 64;
-  return g.co * g.c <= 64 * 64 || (g.co * g.c <= 128 * 128 && g.p >= 256);
+  if (g.groups != 1) return false;
+  if (simd::direct_ok(src)) {
+    const bool fp32 = matmul_precision() == MatmulPrecision::fp32;
+    return g.co * g.c < 64 * 64 || (fp32 && g.co * g.c == 64 * 64 && g.p < 256);
+  }
+  return simd::widen_ok(src) && (g.co * g.c <= 64 * 64 || (g.co * g.c <= 128 * 128 && g.p >= 256));
 }
 
 void dot_weight_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {

@@ -445,24 +445,33 @@ void pack_grad_block(float* ap, const std::vector<RowPanel>& panels, const float
 }
 
 // bp [qn][32] = B[k0 .. k0 + 32][q0 .. q0 + qn] transposed, through 16x16 register blocks.
-void pack_b_transposed(float* bp, const ConvSource& s, int64_t k0, int64_t q0, int64_t qn) {
-  const int64_t k_total = s.k();
+// tr: one TapRows per 32 positions of the block (direct_ok geometry: one masked load a
+// row); null: rows read by segments.
+void pack_b_transposed(float* bp, const ConvSource& s, const TapRows* tr, int64_t k0, int64_t q0,
+                       int64_t qn) {
+  const int64_t k_total = s.k(), plane = s.h * s.w;
   Segment segs[16];
+  int count = 0;
   __m512 blk[16], v[2];
   for (int64_t qq = 0; qq < qn; qq += 16) {
-    const int count = make_segments(s, q0 + qq, q0 + qn, 16, segs);
+    const TapRows* rows = tr ? tr + qq / kNR : nullptr;
+    const int half = static_cast<int>((qq / 16) & 1);  // which 16 lanes of rows' 32
+    if (!rows) count = make_segments(s, q0 + qq, q0 + qn, 16, segs);
     for (int64_t kg = 0; kg < 2; ++kg) {
       const int64_t kb = k0 + kg * 16;
       Tap tap = Tap::of(s, std::min(kb, k_total - 1));
       for (int t = 0; t < 16; ++t, tap.next(s)) {
-        if (kb + t < k_total) {
+        if (kb + t >= k_total) {
+          blk[t] = _mm512_setzero_ps();
+        } else if (rows) {
+          const int64_t ti = tap.i * s.kw + tap.j;
+          blk[t] = _mm512_maskz_loadu_ps(rows->m[half][ti], rows->b[half][ti] + tap.ci * plane);
+        } else {
           if (s.sw == 1)
             load_row<1>(s, segs, count, tap.ci, tap.i, tap.j, v);
           else
             load_row<2>(s, segs, count, tap.ci, tap.i, tap.j, v);
           blk[t] = v[0];
-        } else {
-          blk[t] = _mm512_setzero_ps();
         }
       }
       transpose16(blk);
@@ -599,8 +608,8 @@ void backward_weight(float* grad_w, const float* grad_out, const float* x, const
     float* bp = workspace<float>(5, static_cast<size_t>(kBlockQ * kNR));
     uint32_t* ap_pairs = bf16 ? workspace<uint32_t>(7, static_cast<size_t>(rows_pad * kBlockQ / 2)) : nullptr;
     uint32_t* bp_pairs = bf16 ? workspace<uint32_t>(5, static_cast<size_t>(kBlockQ / 2 * kNR)) : nullptr;
-    // bf16, direct_ok geometry: the block's rows read through TapRows, one per 32 positions
-    TapRows* tr = bf16 && direct ? workspace<TapRows>(0, static_cast<size_t>(kBlockQ / kNR)) : nullptr;
+    // direct_ok geometry: the block's rows read in place through TapRows, one per 32 positions
+    TapRows* tr = direct ? workspace<TapRows>(0, static_cast<size_t>(kBlockQ / kNR)) : nullptr;
     // Static: which blocks go into which thread's accumulator must not depend on timing,
     // or the float sums (and a resumed training run) would differ from run to run.
 #pragma omp for schedule(static)
@@ -610,12 +619,12 @@ void backward_weight(float* grad_w, const float* grad_out, const float* x, const
 #if AG_IMPLICIT_BF16
       if (bf16)
         for (const RowPanel& pn : panels) pair_rows(ap_pairs + pn.row0 * qp, ap + pn.row0 * qn, qn, pn.mr);
+#endif
       if (tr)
         for (int64_t qq = 0; qq < qn; qq += kNR) {
           Segment segs[kNR];
           make_tap_rows(s, segs, make_segments(s, q0 + qq, q0 + qn, kNR, segs), tr[qq / kNR]);
         }
-#endif
       for (int64_t k0 = 0; k0 < k_pad; k0 += kNR) {
         if (bf16) {
 #if AG_IMPLICIT_BF16
@@ -629,7 +638,7 @@ void backward_weight(float* grad_w, const float* grad_out, const float* x, const
 #endif
           continue;
         }
-        pack_b_transposed(bp, s, k0, q0, qn);
+        pack_b_transposed(bp, s, tr, k0, q0, qn);
         for (const RowPanel& pn : panels)
           run_micro_kernel(pn.mr, qn, ap + pn.row0 * qn, bp, kNR, acc + pn.row0 * k_pad + k0, k_pad, true);
       }
