@@ -1,7 +1,7 @@
 // The loops around the dot-product weight gradients' register tiles (dot_weight.cpp in
-// float32, dot_weight_bf16.cpp in bfloat16): threads take chunks of samples into private
-// accumulators, which are added up at the end; the 3x3 kernels go tile by tile, 3 output
-// channels x the 9 taps of one input channel.
+// float32, dot_weight_bf16.cpp in bfloat16; dw_channels_last.cpp's work items too):
+// threads take chunks of samples into private accumulators, which are added up at the end;
+// the 3x3 kernels go tile by tile, 3 output channels x the 9 taps of one input channel.
 #pragma once
 
 #include <omp.h>

@@ -18,11 +18,11 @@
 #include <cstring>
 #include <vector>
 
-#include "core/cpu/conv/kernels.h"
+#include "core/cpu/conv/avx512/dot_weight_sum.h"
 #include "core/cpu/conv/avx512/dw_rows.h"
-#include "core/cpu/gemm_util.h"
-
 #include "core/cpu/conv/avx512/simd.h"
+#include "core/cpu/conv/kernels.h"
+#include "core/cpu/gemm_util.h"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12, inside its own intrinsics
 
 namespace ag::cpu {
@@ -182,7 +182,8 @@ void dw_channels_last_forward(float* out, const float* x, const float* w, const 
     forward_item(out, x, wt.data(), bias, g, p, p.items[static_cast<size_t>(k)]);
 }
 
-void dw_channels_last_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
+void dw_channels_last_backward_input(float* grad_x, const float* grad_out, const float* w,
+                                     const ConvGeom& g) {
   const DwPlan p = plan(g);
   const std::vector<float> wt = weights_channels_last(w, g);
   const int64_t items = static_cast<int64_t>(p.items.size());
@@ -191,30 +192,16 @@ void dw_channels_last_backward_input(float* grad_x, const float* grad_out, const
     backward_input_item(grad_x, grad_out, wt.data(), g, p, p.items[static_cast<size_t>(k)]);
 }
 
-void dw_channels_last_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
+void dw_channels_last_backward_weight(float* grad_w, const float* grad_out, const float* x,
+                                      const ConvGeom& g) {
   const DwPlan p = plan(g);
   const int64_t taps = g.kh * g.kw, size = taps * g.c, items = static_cast<int64_t>(p.items.size());
-  std::vector<float*> partial(static_cast<size_t>(omp_get_max_threads()), nullptr);
-  int used = 1;
-#pragma omp parallel if (items > 1)
-  {
-#pragma omp single
-    used = omp_get_num_threads();
-    float* acc = workspace<float>(6, static_cast<size_t>(size));
-    std::memset(acc, 0, sizeof(float) * static_cast<size_t>(size));
-    partial[static_cast<size_t>(omp_get_thread_num())] = acc;
-    // Static: which items land in which thread's accumulator must not depend on timing,
-    // or the sums (and an exactly resumed training run) would differ from run to run.
-#pragma omp for schedule(static)
-    for (int64_t k = 0; k < items; ++k)
-      backward_weight_item(acc, grad_out, x, g, p, p.items[static_cast<size_t>(k)]);
-  }
-  for (int64_t c = 0; c < g.c; ++c)  // [taps][C] accumulators -> [C][1][KH][KW]
-    for (int64_t t = 0; t < taps; ++t) {
-      float sum = 0;
-      for (int u = 0; u < used; ++u) sum += partial[static_cast<size_t>(u)][t * g.c + c];
-      grad_w[c * taps + t] = sum;
-    }
+  std::vector<float> summed(static_cast<size_t>(size));  // [taps][C]
+  dot::sum_over_sample_chunks(summed.data(), size, items, 1, [&](float* acc, int64_t k, int64_t) {
+    backward_weight_item(acc, grad_out, x, g, p, p.items[static_cast<size_t>(k)]);
+  });
+  for (int64_t c = 0; c < g.c; ++c)  // [taps][C] -> [C][1][KH][KW]
+    for (int64_t t = 0; t < taps; ++t) grad_w[c * taps + t] = summed[static_cast<size_t>(t * g.c + c)];
 }
 
 }  // namespace ag::cpu
