@@ -20,7 +20,7 @@
 # took 168 s per epoch against 112 s at 32x32 (quiet, 2026-12-03).
 # Convolutions in bfloat16 where this CPU and build have AVX512-BF16, float32 elsewhere.
 # Measured 2026-12-03 on two free cores (docs/results.md, "The main job"): Fashion-MNIST
-# 93.02% test top-1 (mAP 95.38%) in 341 s in bf16; in float32 92.83% (mAP 94.87%) in 399 s;
+# 93.13% test top-1 (mAP 95.29%) in 320 s in bf16; in float32 92.83% (mAP 94.87%) in 399 s;
 # CIFAR-10 (the JPEG re-encoded files of ../shared/data, converted; float32, morning build)
 # 74.54% (mAP 76.96%) in 311 s.
 # The run folder is runs/main_job-<dataset> (or $ARCGRAD_RUN_DIR): config.json,
