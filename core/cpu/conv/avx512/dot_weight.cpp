@@ -218,9 +218,9 @@ void dot3x3_tile(const float* const gp[kRows3], const int64_t gs[kRows3], const 
 // 73-103 vs 59-68, 128->128 at 16x16 69-88 vs 54-57, ResNet-20 64->64 at 8x8 4.1-5.1 vs
 // 3.7-4.8, but 32->32 at 16x16 4.0-4.8 vs 5.4-6.5; bf16 ResNet18 64->64 43-48 vs 37-38,
 // 128->128 41-47 vs 32, ResNet-20 64->64 at 8x8 3.3 vs 2.3-2.5). Float32 keeps 64 x 64 on
-// planes under 256 positions: ResNet-20's whole step ran 1-4% faster so (3 rounds). Widened planes (28 or 14
-// wide) pack by segments, and there the earlier measurements hold: up to 128 x 128 channels on planes of 256
-// positions or more, up to 64 x 64 on any plane.
+// planes under 256 positions: ResNet-20's whole step ran 1-4% faster so (3 rounds).
+// Widened planes (28 or 14 wide) pack by segments, and there the earlier measurements
+// hold: up to 128 x 128 channels on planes of 256 positions or more, up to 64 x 64 on any.
 bool dot_weight_accepts(const ConvGeom& g) {
   const simd::ConvSource src = source_of(g);
   if (g.groups != 1) return false;
