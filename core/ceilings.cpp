@@ -44,34 +44,47 @@ double peak_of(int reps, double flops_per_iter, Kernel&& kernel) {
 
 }  // namespace
 
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || defined(__FMA__)
 namespace {
+
+// The widest float vector the build targets: 16 lanes with AVX-512, 8 with AVX2 + FMA.
+#ifdef __AVX512F__
+using FloatVec = __m512;
+constexpr int kLanes = 16;
+inline FloatVec broadcast(float v) { return _mm512_set1_ps(v); }
+inline FloatVec fma(FloatVec c, FloatVec a, FloatVec b) { return _mm512_fmadd_ps(c, a, b); }
+#else
+using FloatVec = __m256;
+constexpr int kLanes = 8;
+inline FloatVec broadcast(float v) { return _mm256_set1_ps(v); }
+inline FloatVec fma(FloatVec c, FloatVec a, FloatVec b) { return _mm256_fmadd_ps(c, a, b); }
+#endif
 
 // kChains accumulators started from different values (seed, seed + 1/8, ...), each updated
 // kPeakIters times by step(c); returns their sum so that nothing is optimised away.
-template <typename Step>
-float run_chains(float seed, Step&& step) {
-  __m512 c[kChains];
-  for (int i = 0; i < kChains; ++i) c[i] = _mm512_set1_ps(seed + 0.125f * static_cast<float>(i));
+template <typename Vec, typename Set1, typename Step>
+float run_chains(float seed, Set1&& set1, Step&& step) {
+  Vec c[kChains];
+  for (int i = 0; i < kChains; ++i) c[i] = set1(seed + 0.125f * static_cast<float>(i));
   for (long it = 0; it < kPeakIters; ++it)
     for (int i = 0; i < kChains; ++i) c[i] = step(c[i]);
-  alignas(64) float lanes[16];
-  __m512 s = c[0];
-  for (int i = 1; i < kChains; ++i) s = _mm512_add_ps(s, c[i]);
-  _mm512_store_ps(lanes, s);
   float total = 0;
-  for (float v : lanes) total += v;
+  for (int i = 0; i < kChains; ++i) {
+    alignas(64) float lanes[sizeof(Vec) / sizeof(float)];
+    std::memcpy(lanes, &c[i], sizeof(Vec));
+    for (float v : lanes) total += v;
+  }
   return total;
 }
 
 float fma_chains(float seed) {
-  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-  return run_chains(seed, [&](__m512 c) { return _mm512_fmadd_ps(c, a, b); });
+  const FloatVec a = broadcast(0.999999f), b = broadcast(1e-7f);
+  return run_chains<FloatVec>(seed, broadcast, [&](FloatVec c) { return fma(c, a, b); });
 }
 
 }  // namespace
 
-double fma_peak_gflops(int reps) { return peak_of(reps, 2.0 * 16 * kChains, fma_chains); }
+double fma_peak_gflops(int reps) { return peak_of(reps, 2.0 * kLanes * kChains, fma_chains); }
 #else
 double fma_peak_gflops(int) { return 0; }
 #endif
@@ -81,7 +94,7 @@ namespace {
 
 float bf16_chains(float seed) {
   const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f));
-  return run_chains(seed, [&](__m512 c) { return _mm512_dpbf16_ps(c, a, a); });
+  return run_chains<__m512>(seed, [](float v) { return _mm512_set1_ps(v); }, [&](__m512 c) { return _mm512_dpbf16_ps(c, a, a); });
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 
 #include <cstdlib>
 
-#include "core/cpu/gemm_util.h"
 #include "core/error.h"
 
 namespace ag {
@@ -15,7 +14,6 @@ int initial_threads() {
     int n = std::atoi(env);
     if (n > 0) {
       omp_set_num_threads(n);
-      cpu::set_blas_threads(n);
       return n;
     }
   }
@@ -28,7 +26,6 @@ void set_num_threads(int n) {
   AG_CHECK(n > 0, "thread count must be positive, got " << n);
   g_threads = n;
   omp_set_num_threads(n);
-  cpu::set_blas_threads(n);
 }
 
 int num_threads() { return g_threads; }

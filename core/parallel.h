@@ -1,5 +1,6 @@
-// Threading: OpenMP for elementwise/reduction loops and per-sample convolution work,
-// OpenBLAS's own threads inside GEMM. Thread count comes from set_num_threads() (the
+// Threading: OpenMP for everything, elementwise/reduction loops, per-sample convolution
+// work and the GEMMs (core/cpu/gemm_util.h splits a product into single-threaded OpenBLAS
+// calls; OpenBLAS's own pool is pinned to one thread). Thread count comes from set_num_threads() (the
 // apps' --threads flag) or the AG_NUM_THREADS environment variable.
 #pragma once
 

@@ -7,6 +7,7 @@
 #include "core/random.h"
 #include "gradcheck.h"
 #include "core/ops.h"
+#include "core/parallel.h"
 
 using namespace ag;
 using ag::testing::geometry;
@@ -132,6 +133,23 @@ TEST_CASE("conv2d: depthwise by hand") {
   CHECK(conv2d(x, w, Tensor(), 1, 0, 1, 2).to_vector() == std::vector<double>{45, -10});
   // with padding 1 the first channel's corner sees a 2x2 block: 1 + 2 + 4 + 5
   CHECK(conv2d(x, w, Tensor(), 1, 1, 1, 2).to_vector()[0] == 12);
+}
+
+// The im2col + BLAS route runs whole chunks of samples on the OpenMP threads, each thread
+// summing its chunks' weight gradients before the threads' sums are added. Grouped shapes
+// (no other dense route takes them, with or without AVX-512): 33x33 planes make one-sample
+// chunks (5 over the threads, unevenly), 6x6 planes chunks capped at a thread's share.
+TEST_CASE("conv2d's im2col route gives the naive loops' values on 1, 2 and 3 threads") {
+  manual_seed(17);
+  const int saved = num_threads();
+  for (int threads : {1, 2, 3}) {
+    CAPTURE(threads);
+    set_num_threads(threads);
+    check_against_naive({5, 4, 33, 33}, {6, 2, 3, 3}, geometry(1, 1, 1, 2), true);
+    check_against_naive({7, 4, 6, 6}, {6, 2, 3, 3}, geometry(1, 1, 1, 2), false);
+    check_against_naive({3, 6, 40, 40}, {4, 3, 1, 1}, geometry(1, 0, 1, 2), false);  // pointwise, in place
+  }
+  set_num_threads(saved);
 }
 
 TEST_CASE("conv2d kernels match the naive loops in float32") {

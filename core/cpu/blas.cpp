@@ -10,11 +10,9 @@ extern "C" void openblas_set_num_threads(int);
 
 namespace ag::cpu {
 
-void set_blas_threads([[maybe_unused]] int n) {
 #if !AG_BLAS_EIGEN
-  openblas_set_num_threads(n);
+void use_single_threaded_blas() { openblas_set_num_threads(1); }
 #endif
-}
 
 namespace {
 template <typename T>

@@ -7,10 +7,13 @@
 // columns: deep layers with small planes (4x4) then still get a wide, efficient GEMM and
 // the weight matrix is packed once per chunk instead of once per sample. With B == 1 the
 // GEMM writes straight into the NCHW output; with B > 1 it writes [C_out, B * P] into a
-// workspace that is then scattered to NCHW. im2col runs on OpenMP threads, the GEMM on
-// OpenBLAS's. All scratch memory is per-thread workspace reused across calls.
+// workspace that is then scattered to NCHW. The chunks run on the OpenMP threads, each
+// on one (plan_chunks says why). All scratch memory is per-thread workspace reused across calls.
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "core/cpu/bf16/gemm.h"
 #include "core/cpu/conv/kernels.h"
@@ -147,81 +150,137 @@ void add_channel_bias(T* out, const T* bias, const ConvGeom& g, int64_t n0, int6
     }
 }
 
+// Samples [n0, n0 + bc) of the forward pass.
+template <typename T, bool Bf16>
+void forward_chunk(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g, int64_t n0, int64_t bc) {
+  const int64_t ld = bc * g.p;
+  T* tmp = bc > 1 ? workspace<T>(1, static_cast<size_t>(g.co * ld)) : nullptr;
+  for (int64_t grp = 0; grp < g.groups; ++grp) {
+    const T* colp = x + (n0 * g.c + grp * g.cg) * g.h * g.w;
+    if (!(g.pointwise() && bc == 1)) {
+      T* col = workspace<T>(0, static_cast<size_t>(g.k * ld));
+      im2col(col, x, g, n0, bc, grp * g.cg);
+      colp = col;
+    }
+    T* dst = bc > 1 ? tmp + grp * g.cog * ld : out + (n0 * g.co + grp * g.cog) * g.p;
+    conv_gemm<T, Bf16>(false, false, g.cog, ld, g.k, w + grp * g.cog * g.k, g.k, colp, ld, T(0), dst, ld);
+  }
+  if (bc > 1)
+    chunk_copy(out, tmp, g, n0, bc, true, bias);
+  else if (bias)
+    add_channel_bias(out, bias, g, n0, bc);
+}
+
+// Samples [n0, n0 + bc) of the input gradient (each chunk writes only its own samples).
+template <typename T, bool Bf16>
+void backward_input_chunk(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g, int64_t n0, int64_t bc) {
+  const int64_t ld = bc * g.p;
+  const T* go = grad_out + n0 * g.co * g.p;
+  if (bc > 1) {
+    T* tmp = workspace<T>(1, static_cast<size_t>(g.co * ld));
+    chunk_copy(const_cast<T*>(grad_out), tmp, g, n0, bc, false);
+    go = tmp;
+  }
+  T* gx = grad_x + n0 * g.c * g.h * g.w;
+  if (g.pointwise() && bc == 1) {  // the GEMM writes the input gradient directly
+    for (int64_t grp = 0; grp < g.groups; ++grp)
+      conv_gemm<T, Bf16>(true, false, g.cg, ld, g.cog, w + grp * g.cog * g.k, g.k, go + grp * g.cog * ld, ld,
+                         T(0), gx + grp * g.cg * g.p, ld);
+    return;
+  }
+  std::memset(gx, 0, static_cast<size_t>(bc * g.c * g.h * g.w) * sizeof(T));
+  T* col = workspace<T>(0, static_cast<size_t>(g.k * ld));
+  for (int64_t grp = 0; grp < g.groups; ++grp) {
+    // col [K, ld] = W_g^T [K, cog] x grad_out_g [cog, ld]
+    conv_gemm<T, Bf16>(true, false, g.k, ld, g.cog, w + grp * g.cog * g.k, g.k, go + grp * g.cog * ld, ld, T(0),
+                       col, ld);
+    col2im(grad_x, col, g, n0, bc, grp * g.cg);
+  }
+}
+
+// grad_w [CO, K] = (beta 0) or += (beta 1) the weight gradient of samples [n0, n0 + bc).
+template <typename T, bool Bf16>
+void backward_weight_chunk(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g, int64_t n0, int64_t bc,
+                           T beta) {
+  const int64_t ld = bc * g.p;
+  const T* go = grad_out + n0 * g.co * g.p;
+  if (bc > 1) {
+    T* tmp = workspace<T>(1, static_cast<size_t>(g.co * ld));
+    chunk_copy(const_cast<T*>(grad_out), tmp, g, n0, bc, false);
+    go = tmp;
+  }
+  for (int64_t grp = 0; grp < g.groups; ++grp) {
+    const T* colp = x + (n0 * g.c + grp * g.cg) * g.h * g.w;
+    if (!(g.pointwise() && bc == 1)) {
+      T* col = workspace<T>(0, static_cast<size_t>(g.k * ld));
+      im2col(col, x, g, n0, bc, grp * g.cg);
+      colp = col;
+    }
+    // grad_w_g [cog, K] (+)= grad_out_g [cog, ld] x col^T [ld, K]
+    conv_gemm<T, Bf16>(false, true, g.cog, g.k, ld, go + grp * g.cog * ld, ld, colp, ld, beta,
+                       grad_w + grp * g.cog * g.k, g.k);
+  }
+}
+
+// How the chunks are shared out. The bf16 GEMM is parallel inside (one OpenMP region per
+// call), so its chunks run one after another. The BLAS route runs whole chunks on the
+// OpenMP threads, each chunk's im2col and GEMM on one thread: a chunk's GEMM is small (16
+// output channels x 1024 columns in ResNet-20), too small to split across threads without
+// their waiting on each other, and the chunks are independent. At least one chunk per
+// thread, so that deep layers with small planes (few, wide chunks) keep every thread busy.
+struct Chunks {
+  int64_t size, count;
+  int threads;
+};
+
+template <bool Bf16>
+Chunks plan_chunks(const ConvGeom& g, size_t elem) {
+  int64_t size = chunk_size(g, elem, Bf16 ? kTargetColumnsBf16 : kTargetColumns);
+  const int threads = Bf16 || omp_in_parallel() ? 1 : omp_get_max_threads();
+  size = std::min(size, std::max<int64_t>(1, (g.n + threads - 1) / threads));
+  const int64_t count = (g.n + size - 1) / size;
+  return {size, count, static_cast<int>(std::min<int64_t>(threads, count))};
+}
+
 template <typename T, bool Bf16>
 void forward_impl(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g) {
-  const int64_t chunk = chunk_size(g, sizeof(T), Bf16 ? kTargetColumnsBf16 : kTargetColumns);
-  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
-    const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
-    T* tmp = bc > 1 ? workspace<T>(1, static_cast<size_t>(g.co * ld)) : nullptr;
-    for (int64_t grp = 0; grp < g.groups; ++grp) {
-      const T* colp = x + (n0 * g.c + grp * g.cg) * g.h * g.w;
-      if (!(g.pointwise() && bc == 1)) {
-        T* col = workspace<T>(0, static_cast<size_t>(g.k * ld));
-        im2col(col, x, g, n0, bc, grp * g.cg);
-        colp = col;
-      }
-      T* dst = bc > 1 ? tmp + grp * g.cog * ld : out + (n0 * g.co + grp * g.cog) * g.p;
-      conv_gemm<T, Bf16>(false, false, g.cog, ld, g.k, w + grp * g.cog * g.k, g.k, colp, ld, T(0), dst, ld);
-    }
-    if (bc > 1)
-      chunk_copy(out, tmp, g, n0, bc, true, bias);
-    else if (bias)
-      add_channel_bias(out, bias, g, n0, bc);
-  }
+  const Chunks ch = plan_chunks<Bf16>(g, sizeof(T));
+#pragma omp parallel for schedule(static) num_threads(ch.threads) if (ch.threads > 1)
+  for (int64_t i = 0; i < ch.count; ++i)
+    forward_chunk<T, Bf16>(out, x, w, bias, g, i * ch.size, std::min(ch.size, g.n - i * ch.size));
 }
 
 template <typename T, bool Bf16>
 void backward_input_impl(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g) {
-  const int64_t chunk = chunk_size(g, sizeof(T), Bf16 ? kTargetColumnsBf16 : kTargetColumns);
-  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
-    const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
-    const T* go = grad_out + n0 * g.co * g.p;
-    if (bc > 1) {
-      T* tmp = workspace<T>(1, static_cast<size_t>(g.co * ld));
-      chunk_copy(const_cast<T*>(grad_out), tmp, g, n0, bc, false);
-      go = tmp;
-    }
-    T* gx = grad_x + n0 * g.c * g.h * g.w;
-    if (g.pointwise() && bc == 1) {  // the GEMM writes the input gradient directly
-      for (int64_t grp = 0; grp < g.groups; ++grp)
-        conv_gemm<T, Bf16>(true, false, g.cg, ld, g.cog, w + grp * g.cog * g.k, g.k, go + grp * g.cog * ld,
-                           ld, T(0), gx + grp * g.cg * g.p, ld);
-      continue;
-    }
-    std::memset(gx, 0, static_cast<size_t>(bc * g.c * g.h * g.w) * sizeof(T));
-    T* col = workspace<T>(0, static_cast<size_t>(g.k * ld));
-    for (int64_t grp = 0; grp < g.groups; ++grp) {
-      // col [K, ld] = W_g^T [K, cog] x grad_out_g [cog, ld]
-      conv_gemm<T, Bf16>(true, false, g.k, ld, g.cog, w + grp * g.cog * g.k, g.k, go + grp * g.cog * ld, ld,
-                         T(0), col, ld);
-      col2im(grad_x, col, g, n0, bc, grp * g.cg);
-    }
-  }
+  const Chunks ch = plan_chunks<Bf16>(g, sizeof(T));
+#pragma omp parallel for schedule(static) num_threads(ch.threads) if (ch.threads > 1)
+  for (int64_t i = 0; i < ch.count; ++i)
+    backward_input_chunk<T, Bf16>(grad_x, grad_out, w, g, i * ch.size, std::min(ch.size, g.n - i * ch.size));
 }
 
+// Each thread sums its chunks into its own [CO, K] buffer (thread 0: grad_w itself), then
+// the buffers are added into grad_w in thread order: the same sums for the same thread count.
 template <typename T, bool Bf16>
 void backward_weight_impl(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g) {
-  const int64_t chunk = chunk_size(g, sizeof(T), Bf16 ? kTargetColumnsBf16 : kTargetColumns);
-  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
-    const int64_t bc = std::min(chunk, g.n - n0), ld = bc * g.p;
-    const T* go = grad_out + n0 * g.co * g.p;
-    if (bc > 1) {
-      T* tmp = workspace<T>(1, static_cast<size_t>(g.co * ld));
-      chunk_copy(const_cast<T*>(grad_out), tmp, g, n0, bc, false);
-      go = tmp;
+  const Chunks ch = plan_chunks<Bf16>(g, sizeof(T));
+  const int64_t numel = g.co * g.k;
+  std::vector<T*> partial(static_cast<size_t>(ch.threads));
+#pragma omp parallel num_threads(ch.threads) if (ch.threads > 1)
+  {
+    const int t = omp_get_thread_num();
+    T* mine = t == 0 ? grad_w : workspace<T>(9, static_cast<size_t>(numel));
+    partial[static_cast<size_t>(t)] = mine;
+    T beta = T(0);  // a thread's first chunk assigns, its later ones accumulate
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < ch.count; ++i) {
+      backward_weight_chunk<T, Bf16>(mine, grad_out, x, g, i * ch.size, std::min(ch.size, g.n - i * ch.size), beta);
+      beta = T(1);
     }
-    const T beta = n0 == 0 ? T(0) : T(1);  // the first chunk assigns, later ones accumulate
-    for (int64_t grp = 0; grp < g.groups; ++grp) {
-      const T* colp = x + (n0 * g.c + grp * g.cg) * g.h * g.w;
-      if (!(g.pointwise() && bc == 1)) {
-        T* col = workspace<T>(0, static_cast<size_t>(g.k * ld));
-        im2col(col, x, g, n0, bc, grp * g.cg);
-        colp = col;
-      }
-      // grad_w_g [cog, K] (+)= grad_out_g [cog, ld] x col^T [ld, K]
-      conv_gemm<T, Bf16>(false, true, g.cog, g.k, ld, go + grp * g.cog * ld, ld, colp, ld, beta,
-                         grad_w + grp * g.cog * g.k, g.k);
-    }
+    if (beta == T(0)) std::fill(mine, mine + numel, T(0));  // no chunk came to this thread
+#pragma omp barrier
+#pragma omp for schedule(static)
+    for (int64_t e = 0; e < numel; ++e)
+      for (size_t p = 1; p < partial.size(); ++p) grad_w[e] += partial[p][e];
   }
 }
 
