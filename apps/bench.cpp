@@ -454,8 +454,8 @@ int run(int argc, char** argv) {
   out["precision"] = precision;
   std::printf(
       "ceilings (this run): sgemm 2048^3 %.1f GFLOP/s, copy %.1f GB/s (read + write), register-only "
-      "AVX-512 FMA peak %.1f GFLOP/s\n",
-      gemm, copy, fma_peak);
+      "%s FMA peak %.1f GFLOP/s\n",
+      gemm, copy, kFmaWidth, fma_peak);
   out["sgemm_gflops"] = gemm;
   out["fma_peak_gflops"] = fma_peak;
   out["copy_gbps"] = copy;

@@ -302,7 +302,7 @@ double flops_per_step(Step&& step) {
   return flops;
 }
 
-// On the CPU: the step's arithmetic rate against the AVX-512 FMA (and, in bf16, the
+// On the CPU: the step's arithmetic rate against the FMA peak (AVX-512 or AVX2; in bf16, the
 // vdpbf16ps) register-only peak on the same threads, the larger of a reading before and
 // one after the timed steps (another process taking a core for a moment can only lower a
 // reading: one such dip halved a single reading here).

@@ -40,6 +40,14 @@ double sgemm_gflops(int reps);
 // equal: ../shared/tools/peers/fma512.cpp built as its header says runs one chain and
 // reports three times this machine's peak).
 double fma_peak_gflops(int reps);
+// Which vectors fma_peak_gflops runs on: "AVX-512", "AVX2" or "no".
+#if defined(__AVX512F__)
+inline constexpr const char* kFmaWidth = "AVX-512";
+#elif defined(__FMA__)
+inline constexpr const char* kFmaWidth = "AVX2";
+#else
+inline constexpr const char* kFmaWidth = "no";
+#endif
 // The same for AVX512-BF16's vdpbf16ps (2 products per float lane; 0 without it).
 double bf16_dot_peak_gflops(int reps);
 // GB/s (bytes read + written) of a 128 MiB copy, well past the caches, split across the

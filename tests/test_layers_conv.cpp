@@ -148,6 +148,10 @@ TEST_CASE("conv2d's im2col route gives the naive loops' values on 1, 2 and 3 thr
     check_against_naive({5, 4, 33, 33}, {6, 2, 3, 3}, geometry(1, 1, 1, 2), true);
     check_against_naive({7, 4, 6, 6}, {6, 2, 3, 3}, geometry(1, 1, 1, 2), false);
     check_against_naive({3, 6, 40, 40}, {4, 3, 1, 1}, geometry(1, 0, 1, 2), false);  // pointwise, in place
+    // stride 1 with 8 or more channels a group: the input gradient as a forward pass over
+    // grad_out with the kernel flipped (dilated, padded by 2 of 4; unpadded)
+    check_against_naive({2, 16, 9, 11}, {6, 8, 3, 3}, geometry(1, 2, 2, 2), true);
+    check_against_naive({3, 16, 7, 7}, {4, 8, 3, 3}, geometry(1, 0, 1, 2), false);
   }
   set_num_threads(saved);
 }
