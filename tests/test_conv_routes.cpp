@@ -3,8 +3,8 @@
 // every route of every table must have run at least once, and each float32 result must
 // agree with the same call in float64, which always takes the portable routes (im2col +
 // OpenBLAS, the reference depthwise loops: test_layers_conv checks those against naive
-// loops). In a build without AVX-512 the tables hold the portable routes only, and the
-// shapes are expected there.
+// loops). In a build without AVX-512 the tables hold the portable routes (and, on AVX2 +
+// FMA, panel_gemm), and the shapes are expected there.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -36,11 +36,26 @@ bool in_table(ConvPass pass, const std::string& route) {
   return false;
 }
 
-// The route a shape is meant for, or the portable route that stands in for it in a build
-// without that route.
-std::string expected(ConvPass pass, const std::string& route, bool depthwise) {
+// In an AVX2 build (no AVX-512): whether panel_gemm (core/cpu/conv/avx2/) takes the dense
+// shape's pass: every ungrouped forward pass; the input gradient at stride 1 with 8 or more
+// input channels, not 1x1, padded by at most d (k - 1).
+bool panel_gemm_takes(ConvPass pass, const Shape& x, const Shape& w, const Conv2dParams& p) {
+  if (!in_table(pass, "panel_gemm") || p.groups != 1) return false;
+  if (pass == ConvPass::forward) return true;
+  if (pass != ConvPass::input_grad) return false;
+  const bool pointwise = w[2] == 1 && w[3] == 1 && p.pad_h == 0 && p.pad_w == 0;
+  return p.stride_h == 1 && p.stride_w == 1 && !pointwise && x[1] >= 8 &&
+         p.pad_h <= p.dilation_h * (w[2] - 1) && p.pad_w <= p.dilation_w * (w[3] - 1);
+}
+
+// The route a shape is meant for, or the one that stands in for it in a build without
+// that route: the reference depthwise loops, panel_gemm where it takes the shape, else
+// im2col + BLAS.
+std::string expected(ConvPass pass, const std::string& route, bool depthwise, const Shape& x, const Shape& w,
+                     const Conv2dParams& p) {
   if (in_table(pass, route)) return route;
-  return depthwise ? "dw_reference" : "im2col_blas";
+  if (depthwise) return "dw_reference";
+  return panel_gemm_takes(pass, x, w, p) ? "panel_gemm" : "im2col_blas";
 }
 
 // bf16: the float32 call ran in bfloat16 (inputs rounded to 8 significant bits, each
@@ -103,9 +118,9 @@ void check_case(const RouteCase& rc, bool bf16 = false) {
          b = Tensor::uniform({rc.w[0]}, -1, 1);
   Tensor g = Tensor::uniform({rc.x[0], rc.w[0], ho, wo}, -1, 1);
 
-  const std::string fwd = expected(ConvPass::forward, rc.forward, depthwise);
-  const std::string in = expected(ConvPass::input_grad, rc.input_grad, depthwise);
-  const std::string wt = expected(ConvPass::weight_grad, rc.weight_grad, depthwise);
+  const std::string fwd = expected(ConvPass::forward, rc.forward, depthwise, rc.x, rc.w, rc.p);
+  const std::string in = expected(ConvPass::input_grad, rc.input_grad, depthwise, rc.x, rc.w, rc.p);
+  const std::string wt = expected(ConvPass::weight_grad, rc.weight_grad, depthwise, rc.x, rc.w, rc.p);
   const uint64_t fwd0 = calls(ConvPass::forward, fwd), in0 = calls(ConvPass::input_grad, in),
                  wt0 = calls(ConvPass::weight_grad, wt);
   const std::string outer = "pointwise_strided";

@@ -173,6 +173,10 @@ TEST_CASE("conv2d kernels match the naive loops in float32") {
   check_against_naive({1, 2, 13, 12}, {3, 2, 3, 3}, geometry(3, 1, 1, 1), false);
   check_against_naive({2, 2, 11, 11}, {3, 2, 3, 3}, geometry(2, 1, 2, 1), false);
   check_against_naive({3, 20, 17, 17}, {24, 20, 3, 3}, geometry(2, 1, 1, 1), true);  // several panels
+  // 8+ input channels at stride 1 (the AVX2 route's input gradient as a flipped forward
+  // pass): 13-wide rows (runs off the 8-lane grid, a partial last panel), dilation 2
+  check_against_naive({2, 8, 7, 13}, {5, 8, 3, 3}, geometry(1, 1, 1, 1), true);
+  check_against_naive({2, 16, 9, 9}, {6, 16, 3, 3}, geometry(1, 2, 2, 1), false);
   // output rows a multiple of 16 wide (B read in place, tap by tap): padding 2 with
   // dilation 2, 5x5 with stride-2 phases of width 16, more than 256 input channels
   check_against_naive({2, 5, 18, 16}, {6, 5, 3, 3}, geometry(1, 2, 2, 1), true);

@@ -34,6 +34,16 @@ void depthwise_backward_input(T* grad_x, const T* grad_out, const T* w, const Co
 template <typename T>
 void depthwise_backward_weight(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g);
 
+// ---- AVX2 route (float32), compiled only for AVX2 + FMA targets without AVX-512: avx2/ ----
+
+// Panels of 16 output positions and a 4-channel micro-kernel (avx2/panel_gemm.cpp):
+// ungrouped, any stride, padding and dilation. The input gradient: stride 1 with at least
+// 8 input channels (flip.h), as a forward pass with the flipped kernel.
+bool panel_gemm_accepts(const ConvGeom& g);
+void panel_gemm_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
+bool panel_gemm_input_accepts(const ConvGeom& g);
+void panel_gemm_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+
 // ---- AVX-512 routes (float32), compiled only for AVX-512 targets: avx512/ ----
 
 // Implicit GEMM with our own micro-kernel (avx512/implicit_gemm.cpp). Forward and weight

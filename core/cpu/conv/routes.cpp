@@ -28,8 +28,11 @@
 //
 // The AVX-512 routes (kernels under avx512/) are compiled only where the build targets
 // AVX-512: CMake then adds avx512/ to the library and defines AG_CONV_AVX512 for this file
-// (docs/design.md says why compile time rather than CPUID). Elsewhere every call takes a
-// portable route. Inside a route, a kernel may still choose its loop form (e.g. the
+// (docs/design.md says why compile time rather than CPUID). Where the target has AVX2 + FMA
+// but not AVX-512, avx2/'s panel_gemm (AG_CONV_AVX2) takes the ungrouped forward passes and
+// stride-1 input gradients, just before im2col_blas (after the bf16 routes, so that bf16
+// precision on such a CPU still ends in the bf16 GEMM's clear error). Elsewhere every call
+// takes a portable route. Inside a route, a kernel may still choose its loop form (e.g. the
 // implicit GEMM reads B in place or packs it), but never hands the call to another route;
 // the one exception, pointwise_strided, runs the table again on a stride-1 geometry (a
 // different shape, so it cannot come back to itself).
@@ -93,6 +96,9 @@ constexpr Route<ForwardKernel> kForward[] = {
 #if AG_CONV_AVX512
     {"implicit_gemm", implicit_gemm_accepts, implicit_gemm_forward, nullptr},
 #endif
+    #if AG_CONV_AVX2
+    {"panel_gemm", panel_gemm_accepts, panel_gemm_forward, nullptr},
+#endif
     {"im2col_blas", any_shape, im2col_forward<float>, im2col_forward<double>},
 };
 
@@ -118,6 +124,9 @@ constexpr Route<InputGradKernel> kInputGrad[] = {
     {"implicit_gemm_s1", implicit_gemm_input_s1_accepts, implicit_gemm_backward_input_s1, nullptr},
     {"implicit_gemm_phases", implicit_gemm_input_phases_accepts, implicit_gemm_backward_input_phases,
      nullptr},
+#endif
+    #if AG_CONV_AVX2
+    {"panel_gemm", panel_gemm_input_accepts, panel_gemm_backward_input, nullptr},
 #endif
     {"im2col_blas", any_shape, im2col_backward_input<float>, im2col_backward_input<double>},
 };
