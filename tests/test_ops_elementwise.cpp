@@ -80,6 +80,21 @@ TEST_CASE("activations: values") {
   for (double v : sigmoid(vec({-800, 800}, {2})).to_vector()) CHECK(std::isfinite(v));
 }
 
+TEST_CASE("ReLU and ReLU6 pass the gradient where they pass the value, else exactly 0") {
+  // An infinite or NaN gradient where the activation blocked gives 0, not NaN (a select,
+  // not a product with 0), in float32 and float64 alike.
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  for (DType dt : {DType::f32, DType::f64}) {
+    Tensor x = vec({-4, -1, 0.5, 3, 7}, {5}).to(dt);
+    Tensor g = vec({inf, nan, 2, -3, 5}, {5}).to(dt);
+    Tensor gx = Tensor::empty({5}, dt);
+    cpu::activation_backward(gx, g, x, relu(x), Activation::relu);
+    check_close(gx, {0, 0, 2, -3, 5});
+    cpu::activation_backward(gx, g, x, relu6(x), Activation::relu6);
+    check_close(gx, {0, 0, 2, -3, 0});
+  }
+}
+
 TEST_CASE("activations: one vocabulary, by name and by enum") {
   const Activation all[] = {Activation::none,    Activation::relu,      Activation::relu6, Activation::silu,
                             Activation::sigmoid, Activation::hardswish, Activation::tanh};

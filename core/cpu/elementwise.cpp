@@ -114,6 +114,19 @@ T activation_derivative(Activation act, T x, T y) {
   return T(0);
 }
 
+// g d act(x) / dx. ReLU and ReLU6 as a select of g or 0, not g times 1 or 0: GCC 12
+// vectorises the select for AVX2 but not the product, and an infinite g they block gives
+// 0, not NaN (as batch_norm.cpp's act_grad).
+template <typename T, Activation ACT>
+T activation_grad(T g, T x, T y) {
+  if constexpr (ACT == Activation::relu)
+    return x > T(0) ? g : T(0);
+  else if constexpr (ACT == Activation::relu6)
+    return (x > T(0)) & (x < T(6)) ? g : T(0);
+  else
+    return g * activation_derivative(ACT, x, y);
+}
+
 template <typename T>
 T binary_value(BinaryOp op, T a, T b) {
   switch (op) {
@@ -294,7 +307,7 @@ void activation_backward(Tensor& grad_x, const Tensor& grad_y, const Tensor& x, 
     with_activation(act, [&]<Activation ACT>() {
       if (activation_backward_fast<scalar_t, ACT>(po, pg, px, n)) return;
 #pragma omp parallel for if (n > kParallelThreshold) schedule(static)
-      for (int64_t i = 0; i < n; ++i) po[i] = pg[i] * activation_derivative(ACT, px[i], py[i]);
+      for (int64_t i = 0; i < n; ++i) po[i] = activation_grad<scalar_t, ACT>(pg[i], px[i], py[i]);
     });
   });
 }
