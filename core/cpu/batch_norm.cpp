@@ -1,7 +1,6 @@
 // CPU batch normalisation over x viewed as [N, C, S], with an optional fused activation,
-// and the fused residual add. OpenMP runs over channels in the forward pass (each thread
-// owns whole channels, so the per-channel sums need no reduction across threads), over
-// samples in the backward pass on planes over 64 values (backward_large says why); inner loops are
+// and the fused residual add. OpenMP runs over channels (each thread owns whole channels,
+// so the per-channel sums need no reduction across threads); inner loops are
 // `omp simd` reductions so they vectorise. Row sums are combined in double so float32
 // statistics over ~10^5 values stay accurate; the variance is taken around the mean.
 #include <omp.h>
@@ -137,6 +136,21 @@ void backward_dx(T* gx, const T* g, const T* x, const T* y, int64_t rows, int64_
       gx[o + q] = k * (dy - mdy - (x[o + q] - mu) * mdx);
     }
   }
+}
+
+template <typename T, Activation A>
+void backward_channel(T* gx, T* gg, T* gb, const T* g, const T* x, const T* y, int64_t rows, int64_t s,
+                      int64_t stride, T mu, T istd, T gamma, bool training, int64_t m) {
+  double sum_dy = 0, sum_dy_x = 0;
+  if (training || gg || gb) backward_sums<T, A>(g, x, y, rows, s, stride, mu, sum_dy, sum_dy_x);
+  const double sum_dy_xhat = sum_dy_x * istd;
+  if (gg) *gg = static_cast<T>(sum_dy_xhat);
+  if (gb) *gb = static_cast<T>(sum_dy);
+  if (!gx) return;
+  // training: dx = g istd (dy - mean(dy) - xhat mean(dy xhat)); eval: dx = g istd dy.
+  const T mdy = training ? static_cast<T>(sum_dy / m) : 0;
+  const T mdx = training ? static_cast<T>(sum_dy_xhat / m) * istd : 0;
+  backward_dx<T, A>(gx, g, x, y, rows, s, stride, mu, gamma * istd, mdy, mdx);
 }
 
 }  // namespace
@@ -368,64 +382,6 @@ void batch_norm_forward_eval(Tensor& y, const Tensor& x, const Tensor& mean, con
   });
 }
 
-namespace {
-
-// ---- large planes, backward ----
-// Sample-major: each thread streams whole samples ([C, S], contiguous) in both passes. By
-// channel, a thread read N runs of S values lying C S apart in each of grad_y, x and y:
-// at 32x32, a 4 KB page per run, where the hardware prefetcher starts cold every time
-// (ResNet-20's 16-channel batch norms ran their backward at a fifth of the copy bandwidth).
-// Each thread's per-channel sums go to its own slot; the slots are added in thread order,
-// so the sums are the same from run to run.
-template <typename T, Activation A>
-void backward_large(T* pgx, T* pgg, T* pgb, const T* pg, const T* px, const T* py, const BnShape& d,
-                    const T* mean, const T* invstd, const Tensor& gamma, bool training, bool parallel) {
-  const int64_t c_count = d.c, s = d.s;
-  std::vector<double> sum_dy(c_count, 0.0), sum_dy_x(c_count, 0.0);
-  if (training || pgg || pgb) {
-    std::vector<std::vector<double>> slots;
-#pragma omp parallel if (parallel)
-    {
-#pragma omp single
-      slots.assign(omp_get_num_threads(), std::vector<double>(2 * c_count, 0.0));
-      std::vector<double>& mine = slots[omp_get_thread_num()];
-#pragma omp for schedule(static)
-      for (int64_t n = 0; n < d.n; ++n)
-        for (int64_t c = 0; c < c_count; ++c) {
-          const int64_t o = (n * c_count + c) * s;
-          double s1, s2;
-          backward_sums<T, A>(pg + o, px + o, py ? py + o : nullptr, 1, s, s, mean[c], s1, s2);
-          mine[c] += s1;
-          mine[c_count + c] += s2;
-        }
-    }
-    for (const std::vector<double>& slot : slots)
-      for (int64_t c = 0; c < c_count; ++c) {
-        sum_dy[c] += slot[c];
-        sum_dy_x[c] += slot[c_count + c];
-      }
-  }
-  std::vector<T> k(c_count), mdy(c_count), mdx(c_count);
-  for (int64_t c = 0; c < c_count; ++c) {
-    const double sum_dy_xhat = sum_dy_x[c] * invstd[c];
-    if (pgg) pgg[c] = static_cast<T>(sum_dy_xhat);
-    if (pgb) pgb[c] = static_cast<T>(sum_dy[c]);
-    // training: dx = g istd (dy - mean(dy) - xhat mean(dy xhat)); eval: dx = g istd dy.
-    mdy[c] = training ? static_cast<T>(sum_dy[c] / d.m()) : 0;
-    mdx[c] = training ? static_cast<T>(sum_dy_xhat / d.m()) * invstd[c] : 0;
-    k[c] = param_or<T>(gamma, c, 1) * invstd[c];
-  }
-  if (!pgx) return;
-#pragma omp parallel for collapse(2) schedule(static) if (parallel)
-  for (int64_t n = 0; n < d.n; ++n)
-    for (int64_t c = 0; c < c_count; ++c) {
-      const int64_t o = (n * c_count + c) * s;
-      backward_dx<T, A>(pgx + o, pg + o, px + o, py ? py + o : nullptr, 1, s, s, mean[c], k[c], mdy[c], mdx[c]);
-    }
-}
-
-}  // namespace
-
 void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, const Tensor& grad_y,
                          const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& invstd,
                          const Tensor& gamma, bool training, Activation act) {
@@ -449,11 +405,32 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, 
       });
       return;
     }
-with_activation(act, [&]<Activation A>() {
-      if constexpr (A == Activation::none || A == Activation::relu || A == Activation::relu6)
-        backward_large<scalar_t, A>(pgx, pgg, pgb, pg, px, py, d, mean.data<scalar_t>(), invstd.data<scalar_t>(),
-                                    gamma, training, parallel);
-    });
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+    for (int64_t c = 0; c < d.c; ++c) {
+      const int64_t o = c * d.s, stride = d.c * d.s;
+      const scalar_t mu = mean.data<scalar_t>()[c], istd = invstd.data<scalar_t>()[c];
+      const scalar_t gm = param_or<scalar_t>(gamma, c, 1);
+      scalar_t* gx = pgx ? pgx + o : nullptr;
+      scalar_t* gg = pgg ? pgg + c : nullptr;
+      scalar_t* gb = pgb ? pgb + c : nullptr;
+      const scalar_t* yc = py ? py + o : nullptr;
+      switch (act) {
+        case Activation::none:
+          backward_channel<scalar_t, Activation::none>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
+                                                       istd, gm, training, d.m());
+          break;
+        case Activation::relu:
+          backward_channel<scalar_t, Activation::relu>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
+                                                       istd, gm, training, d.m());
+          break;
+        case Activation::relu6:
+          backward_channel<scalar_t, Activation::relu6>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
+                                                        istd, gm, training, d.m());
+          break;
+        default:  // not fusable: rejected by the dispatch (core/kernels_nn.cpp)
+          break;
+      }
+    }
   });
 }
 
