@@ -94,7 +94,8 @@ namespace {
 
 float bf16_chains(float seed) {
   const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f));
-  return run_chains<__m512>(seed, [](float v) { return _mm512_set1_ps(v); }, [&](__m512 c) { return _mm512_dpbf16_ps(c, a, a); });
+  return run_chains<__m512>(
+      seed, [](float v) { return _mm512_set1_ps(v); }, [&](__m512 c) { return _mm512_dpbf16_ps(c, a, a); });
 }
 
 }  // namespace

@@ -35,10 +35,11 @@ double time_median(int reps, F&& f) {
 // GFLOP/s of a 2048^3 float product through OpenBLAS (median of reps after a warm-up).
 double sgemm_gflops(int reps);
 // GFLOP/s of a register-only FMA loop on every OpenMP thread, on the widest vectors the
-// build targets (AVX-512, else AVX2 + FMA): the arithmetic ceiling (0 where it has neither). 12 independent chains per thread, started
-// from different values so that no compiler can merge them (GCC merges chains that start
-// equal: ../shared/tools/peers/fma512.cpp built as its header says runs one chain and
-// reports three times this machine's peak).
+// build targets (AVX-512, else AVX2 + FMA): the arithmetic ceiling (0 where it has
+// neither). 12 independent chains per thread, started from different values so that no
+// compiler can merge them (GCC merges chains that start equal:
+// ../shared/tools/peers/fma512.cpp built as its header says runs one chain and reports
+// three times this machine's peak).
 double fma_peak_gflops(int reps);
 // Which vectors fma_peak_gflops runs on: "AVX-512", "AVX2" or "no".
 #if defined(__AVX512F__)

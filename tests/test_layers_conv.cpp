@@ -4,10 +4,10 @@
 #include <cmath>
 
 #include "conv_params.h"
-#include "core/random.h"
-#include "gradcheck.h"
 #include "core/ops.h"
 #include "core/parallel.h"
+#include "core/random.h"
+#include "gradcheck.h"
 
 using namespace ag;
 using ag::testing::geometry;

@@ -96,7 +96,9 @@ inline void gemm_rm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (int t = 0; t < threads; ++t) {
     const int64_t lo = std::min(extent, (extent * t / threads + grain - 1) / grain * grain);
-    const int64_t hi = t + 1 == threads ? extent : std::min(extent, (extent * (t + 1) / threads + grain - 1) / grain * grain);
+    const int64_t hi = t + 1 == threads
+                           ? extent
+                           : std::min(extent, (extent * (t + 1) / threads + grain - 1) / grain * grain);
     if (lo >= hi) continue;
     if (split_columns)  // c[:, lo:hi] = op(a) op(b)[:, lo:hi]
       blas_gemm(trans_a, trans_b, m, hi - lo, k, alpha, a, lda, trans_b ? b + lo * ldb : b + lo, ldb, beta,

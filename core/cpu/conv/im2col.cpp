@@ -174,7 +174,8 @@ void forward_chunk(T* out, const T* x, const T* w, const T* bias, const ConvGeom
 
 // Samples [n0, n0 + bc) of the input gradient (each chunk writes only its own samples).
 template <typename T, bool Bf16>
-void backward_input_chunk(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g, int64_t n0, int64_t bc) {
+void backward_input_chunk(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g, int64_t n0,
+                          int64_t bc) {
   const int64_t ld = bc * g.p;
   const T* go = grad_out + n0 * g.co * g.p;
   if (bc > 1) {
@@ -193,16 +194,16 @@ void backward_input_chunk(T* grad_x, const T* grad_out, const T* w, const ConvGe
   T* col = workspace<T>(0, static_cast<size_t>(g.k * ld));
   for (int64_t grp = 0; grp < g.groups; ++grp) {
     // col [K, ld] = W_g^T [K, cog] x grad_out_g [cog, ld]
-    conv_gemm<T, Bf16>(true, false, g.k, ld, g.cog, w + grp * g.cog * g.k, g.k, go + grp * g.cog * ld, ld, T(0),
-                       col, ld);
+    conv_gemm<T, Bf16>(true, false, g.k, ld, g.cog, w + grp * g.cog * g.k, g.k, go + grp * g.cog * ld, ld,
+                       T(0), col, ld);
     col2im(grad_x, col, g, n0, bc, grp * g.cg);
   }
 }
 
 // grad_w [CO, K] = (beta 0) or += (beta 1) the weight gradient of samples [n0, n0 + bc).
 template <typename T, bool Bf16>
-void backward_weight_chunk(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g, int64_t n0, int64_t bc,
-                           T beta) {
+void backward_weight_chunk(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g, int64_t n0,
+                           int64_t bc, T beta) {
   const int64_t ld = bc * g.p;
   const T* go = grad_out + n0 * g.co * g.p;
   if (bc > 1) {
@@ -278,7 +279,8 @@ void backward_weight_impl(T* grad_w, const T* grad_out, const T* x, const ConvGe
     T beta = T(0);  // a thread's first chunk assigns, its later ones accumulate
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < ch.count; ++i) {
-      backward_weight_chunk<T, Bf16>(mine, grad_out, x, g, i * ch.size, std::min(ch.size, g.n - i * ch.size), beta);
+      backward_weight_chunk<T, Bf16>(mine, grad_out, x, g, i * ch.size, std::min(ch.size, g.n - i * ch.size),
+                                     beta);
       beta = T(1);
     }
     if (beta == T(0)) std::fill(mine, mine + numel, T(0));  // no chunk came to this thread

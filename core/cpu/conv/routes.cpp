@@ -96,7 +96,7 @@ constexpr Route<ForwardKernel> kForward[] = {
 #if AG_CONV_AVX512
     {"implicit_gemm", implicit_gemm_accepts, implicit_gemm_forward, nullptr},
 #endif
-    #if AG_CONV_AVX2
+#if AG_CONV_AVX2
     {"panel_gemm", panel_gemm_accepts, panel_gemm_forward, nullptr},
 #endif
     {"im2col_blas", any_shape, im2col_forward<float>, im2col_forward<double>},
@@ -125,7 +125,7 @@ constexpr Route<InputGradKernel> kInputGrad[] = {
     {"implicit_gemm_phases", implicit_gemm_input_phases_accepts, implicit_gemm_backward_input_phases,
      nullptr},
 #endif
-    #if AG_CONV_AVX2
+#if AG_CONV_AVX2
     {"panel_gemm", panel_gemm_input_accepts, panel_gemm_backward_input, nullptr},
 #endif
     {"im2col_blas", any_shape, im2col_backward_input<float>, im2col_backward_input<double>},

@@ -30,8 +30,8 @@ namespace ag::cpu {
 
 namespace {
 
-constexpr int kNR = 16;  // positions per panel: two 8-float vectors
-constexpr int kMR = 4;   // output channels per micro-kernel call
+constexpr int kNR = 16;                              // positions per panel: two 8-float vectors
+constexpr int kMR = 4;                               // output channels per micro-kernel call
 constexpr int64_t kParallelMacs = int64_t{1} << 20;  // smaller convolutions stay on one thread
 
 // Lanes [lane, lane + len) of a panel: consecutive output columns ow.. of output row oh.
