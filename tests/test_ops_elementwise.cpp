@@ -113,9 +113,9 @@ TEST_CASE("activations: one vocabulary, by name and by enum") {
 }
 
 // float32 SiLU and sigmoid (forward) and SiLU's gradient run through a vectorised exp on
-// AVX-512 (core/cpu/avx512_math.h): they must agree with float64 to a few float32 ulps,
+// AVX-512 or AVX2 (core/cpu/simd_math.h): they must agree with float64 to a few float32 ulps,
 // across the whole range (tails where exp under- or overflows included), on a length that
-// is no multiple of 16 (the masked tail) and above the parallel threshold, and keep the
+// is no multiple of 16 or 8 (the masked tail) and above the parallel threshold, and keep the
 // scalar loop's answers at +-inf, NaN and +-0.
 TEST_CASE("float32 SiLU and sigmoid agree with float64 over the whole range") {
   const int64_t n = kParallelThreshold + 37;

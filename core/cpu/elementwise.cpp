@@ -4,11 +4,9 @@
 #include <cstring>
 #include <type_traits>
 
+#include "core/cpu/simd_math.h"
 #include "core/cpu/strided.h"
 #include "core/kernels.h"
-#ifdef __AVX512F__
-#include "core/cpu/avx512_math.h"
-#endif
 
 namespace ag::cpu {
 
@@ -205,34 +203,33 @@ void with_unary_op(UnaryOp op, Body&& body) {
   }
 }
 
-// out[i] = f(x[i]) (and, with g, out[i] = g[i] f(x[i])) 16 floats at a time, the tail
-// under a mask.
-#ifdef __AVX512F__
+// out[i] = f(x[i]) (and, with g, out[i] = g[i] f(x[i])) a vector at a time (simd_math.h),
+// the tail under a mask.
+#if AG_SIMD_MATH
 template <typename F>
-void map16(float* out, const float* x, const float* g, int64_t n, F&& f) {
-  const int64_t blocks = (n + 15) / 16;
+void map_lanes(float* out, const float* x, const float* g, int64_t n, F&& f) {
+  const int64_t blocks = (n + vec::kLanes - 1) / vec::kLanes;
 #pragma omp parallel for if (n > kParallelThreshold) schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t i = 16 * b;
-    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
-    __m512 v = f(_mm512_maskz_loadu_ps(m, x + i));
-    if (g) v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, g + i), v);
-    _mm512_mask_storeu_ps(out + i, m, v);
+    const int64_t i = vec::kLanes * b;
+    vec::Vf v = f(vec::load_first(x + i, n - i));
+    if (g) v = vec::mul(vec::load_first(g + i, n - i), v);
+    vec::store_first(out + i, v, n - i);
   }
 }
 #endif
 
 // Float32 SiLU and sigmoid forward, and SiLU's gradient, through the vectorised exp of
-// avx512_math.h (the scalar loops below call expf per element). False where the scalar
-// loop must run: float64, other activations, a build without AVX-512.
+// simd_math.h (the scalar loops below call expf per element). False where the scalar
+// loop must run: float64, other activations, a build without AVX-512 or AVX2 + FMA.
 template <typename T, Activation ACT>
 bool activation_forward_fast(T* out, const T* x, int64_t n) {
-#ifdef __AVX512F__
+#if AG_SIMD_MATH
   if constexpr (std::is_same_v<T, float> && ACT == Activation::silu) {
-    map16(out, x, nullptr, n, [](__m512 v) { return avx512::silu_ps(v); });
+    map_lanes(out, x, nullptr, n, [](vec::Vf v) { return vec::silu_ps(v); });
     return true;
   } else if constexpr (std::is_same_v<T, float> && ACT == Activation::sigmoid) {
-    map16(out, x, nullptr, n, [](__m512 v) { return avx512::sigmoid_ps(v); });
+    map_lanes(out, x, nullptr, n, [](vec::Vf v) { return vec::sigmoid_ps(v); });
     return true;
   }
 #endif
@@ -242,9 +239,9 @@ bool activation_forward_fast(T* out, const T* x, int64_t n) {
 
 template <typename T, Activation ACT>
 bool activation_backward_fast(T* grad_x, const T* grad_y, const T* x, int64_t n) {
-#ifdef __AVX512F__
+#if AG_SIMD_MATH
   if constexpr (std::is_same_v<T, float> && ACT == Activation::silu) {
-    map16(grad_x, x, grad_y, n, [](__m512 v) { return avx512::silu_derivative_ps(v); });
+    map_lanes(grad_x, x, grad_y, n, [](vec::Vf v) { return vec::silu_derivative_ps(v); });
     return true;
   }
 #endif
