@@ -151,18 +151,33 @@ void add_channel_bias(T* out, const T* bias, const ConvGeom& g, int64_t n0, int6
     }
 }
 
+// The GEMM's B operand for group grp of samples [n0, n0 + bc): x's planes themselves for a
+// pointwise chunk of one sample, else the chunk's im2col matrix (workspace slot 0).
+template <typename T>
+const T* columns(const T* x, const ConvGeom& g, int64_t n0, int64_t bc, int64_t grp) {
+  if (g.pointwise() && bc == 1) return x + (n0 * g.c + grp * g.cg) * g.h * g.w;
+  T* col = workspace<T>(0, static_cast<size_t>(g.k * bc * g.p));
+  im2col(col, x, g, n0, bc, grp * g.cg);
+  return col;
+}
+
+// grad_out's samples [n0, n0 + bc) as one [CO, bc P] matrix: in place for one sample, else
+// gathered into workspace slot 1.
+template <typename T>
+const T* grad_out_rows(const T* grad_out, const ConvGeom& g, int64_t n0, int64_t bc) {
+  if (bc == 1) return grad_out + n0 * g.co * g.p;
+  T* tmp = workspace<T>(1, static_cast<size_t>(g.co * bc * g.p));
+  chunk_copy(const_cast<T*>(grad_out), tmp, g, n0, bc, false);
+  return tmp;
+}
+
 // Samples [n0, n0 + bc) of the forward pass.
 template <typename T, bool Bf16>
 void forward_chunk(T* out, const T* x, const T* w, const T* bias, const ConvGeom& g, int64_t n0, int64_t bc) {
   const int64_t ld = bc * g.p;
   T* tmp = bc > 1 ? workspace<T>(1, static_cast<size_t>(g.co * ld)) : nullptr;
   for (int64_t grp = 0; grp < g.groups; ++grp) {
-    const T* colp = x + (n0 * g.c + grp * g.cg) * g.h * g.w;
-    if (!(g.pointwise() && bc == 1)) {
-      T* col = workspace<T>(0, static_cast<size_t>(g.k * ld));
-      im2col(col, x, g, n0, bc, grp * g.cg);
-      colp = col;
-    }
+    const T* colp = columns(x, g, n0, bc, grp);
     T* dst = bc > 1 ? tmp + grp * g.cog * ld : out + (n0 * g.co + grp * g.cog) * g.p;
     conv_gemm<T, Bf16>(false, false, g.cog, ld, g.k, w + grp * g.cog * g.k, g.k, colp, ld, T(0), dst, ld);
   }
@@ -177,12 +192,7 @@ template <typename T, bool Bf16>
 void backward_input_chunk(T* grad_x, const T* grad_out, const T* w, const ConvGeom& g, int64_t n0,
                           int64_t bc) {
   const int64_t ld = bc * g.p;
-  const T* go = grad_out + n0 * g.co * g.p;
-  if (bc > 1) {
-    T* tmp = workspace<T>(1, static_cast<size_t>(g.co * ld));
-    chunk_copy(const_cast<T*>(grad_out), tmp, g, n0, bc, false);
-    go = tmp;
-  }
+  const T* go = grad_out_rows(grad_out, g, n0, bc);
   T* gx = grad_x + n0 * g.c * g.h * g.w;
   if (g.pointwise() && bc == 1) {  // the GEMM writes the input gradient directly
     for (int64_t grp = 0; grp < g.groups; ++grp)
@@ -205,19 +215,9 @@ template <typename T, bool Bf16>
 void backward_weight_chunk(T* grad_w, const T* grad_out, const T* x, const ConvGeom& g, int64_t n0,
                            int64_t bc, T beta) {
   const int64_t ld = bc * g.p;
-  const T* go = grad_out + n0 * g.co * g.p;
-  if (bc > 1) {
-    T* tmp = workspace<T>(1, static_cast<size_t>(g.co * ld));
-    chunk_copy(const_cast<T*>(grad_out), tmp, g, n0, bc, false);
-    go = tmp;
-  }
+  const T* go = grad_out_rows(grad_out, g, n0, bc);
   for (int64_t grp = 0; grp < g.groups; ++grp) {
-    const T* colp = x + (n0 * g.c + grp * g.cg) * g.h * g.w;
-    if (!(g.pointwise() && bc == 1)) {
-      T* col = workspace<T>(0, static_cast<size_t>(g.k * ld));
-      im2col(col, x, g, n0, bc, grp * g.cg);
-      colp = col;
-    }
+    const T* colp = columns(x, g, n0, bc, grp);
     // grad_w_g [cog, K] (+)= grad_out_g [cog, ld] x col^T [ld, K]
     conv_gemm<T, Bf16>(false, true, g.cog, g.k, ld, go + grp * g.cog * ld, ld, colp, ld, beta,
                        grad_w + grp * g.cog * g.k, g.k);
