@@ -57,11 +57,15 @@ enum class Kind { conv, depthwise, bn };
 
 struct LayerSpec {
   Kind kind;
-  int64_t cin, cout, k, stride, hw;  // hw: input height = width
+  int64_t cin, cout, k, stride, hw;   // hw: input height = width
+  Activation act = Activation::none;  // bn: the activation fused into it, as in the model
   std::string name() const {
     char buf[96];
     if (kind == Kind::bn)
-      std::snprintf(buf, sizeof buf, "bn %ld@%ldx%ld", long(cin), long(hw), long(hw));
+      std::snprintf(buf, sizeof buf, "bn %ld@%ldx%ld%s", long(cin), long(hw), long(hw),
+                    act == Activation::relu    ? " +relu"
+                    : act == Activation::relu6 ? " +relu6"
+                                               : "");
     else
       std::snprintf(buf, sizeof buf, "%s%ldx%ld %ld->%ld s%ld @%ldx%ld", kind == Kind::conv ? "conv" : "dw",
                     long(k), long(k), long(cin), long(cout), long(stride), long(hw), long(hw));
@@ -82,32 +86,34 @@ struct LayerSet {
   std::map<std::string, int64_t> net_macs;
   std::string net;
 
-  void add(Kind kind, int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t hw) {
-    LayerSpec s{kind, cin, cout, k, stride, hw};
+  void add(Kind kind, int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t hw,
+           Activation act = Activation::none) {
+    LayerSpec s{kind, cin, cout, k, stride, hw, act};
     net_macs[net] += s.macs();
     for (size_t i = 0; i < specs.size(); ++i)
       if (specs[i].name() == s.name()) return void(uses[i][net]++);
     specs.push_back(s);
     uses.push_back({{net, 1}});
   }
-  // conv + BN; returns the output size.
-  int64_t conv_bn(int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t hw, bool depthwise = false) {
+  // conv + BN (+ the activation fused into the BN); returns the output size.
+  int64_t conv_bn(int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t hw,
+                  Activation act = Activation::none, bool depthwise = false) {
     add(depthwise ? Kind::depthwise : Kind::conv, cin, cout, k, stride, hw);
     const int64_t out = conv_out_size(hw, k, stride, k / 2, 1);
-    add(Kind::bn, cout, cout, 0, 1, out);
+    add(Kind::bn, cout, cout, 0, 1, out, act);
     return out;
   }
 };
 
 void add_resnet18(LayerSet& s) {
   s.net = "resnet18";
-  int64_t hw = s.conv_bn(3, 64, 3, 1, 32), cin = 64;
+  int64_t hw = s.conv_bn(3, 64, 3, 1, 32, Activation::relu), cin = 64;
   for (int64_t stage = 0; stage < 4; ++stage) {
     const int64_t c = 64 << stage;
     for (int b = 0; b < 2; ++b) {
       const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
-      const int64_t out = s.conv_bn(cin, c, 3, stride, hw);
-      s.conv_bn(c, c, 3, 1, out);
+      const int64_t out = s.conv_bn(cin, c, 3, stride, hw, Activation::relu);
+      s.conv_bn(c, c, 3, 1, out);  // ReLU after the residual add
       if (stride != 1 || cin != c) s.conv_bn(cin, c, 1, stride, hw);
       cin = c;
       hw = out;
@@ -123,12 +129,12 @@ void add_resnet20(LayerSet& s, double width, int64_t stem_channels) {
   std::snprintf(name, sizeof name, "resnet20:width=%g", width);
   s.net = name;
   const auto channels = [&](int64_t c) { return static_cast<int64_t>(std::lround(c * width)); };
-  int64_t hw = s.conv_bn(stem_channels, channels(16), 3, 1, 32), cin = channels(16);
+  int64_t hw = s.conv_bn(stem_channels, channels(16), 3, 1, 32, Activation::relu), cin = channels(16);
   for (int64_t stage = 0; stage < 3; ++stage) {
     const int64_t c = channels(16 << stage);
     for (int b = 0; b < 3; ++b) {
       const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
-      const int64_t out = s.conv_bn(cin, c, 3, stride, hw);
+      const int64_t out = s.conv_bn(cin, c, 3, stride, hw, Activation::relu);
       s.conv_bn(c, c, 3, 1, out);
       if (stride != 1 || cin != c) s.conv_bn(cin, c, 1, stride, hw);
       cin = c;
@@ -139,11 +145,12 @@ void add_resnet20(LayerSet& s, double width, int64_t stem_channels) {
 }
 
 // Inverted residual / MBConv body: expand 1x1 (when t > 1), depthwise kxk, project 1x1.
+// act: fused into the first two BNs (MobileNetV2's ReLU6; EfficientNet's SiLU is not fused).
 int64_t inverted_residual(LayerSet& s, int64_t cin, int64_t cout, int64_t t, int64_t k, int64_t stride,
-                          int64_t hw, bool se) {
+                          int64_t hw, bool se, Activation act) {
   const int64_t mid = cin * t;
-  if (t != 1) s.conv_bn(cin, mid, 1, 1, hw);
-  const int64_t out = s.conv_bn(mid, mid, k, stride, hw, true);
+  if (t != 1) s.conv_bn(cin, mid, 1, 1, hw, act);
+  const int64_t out = s.conv_bn(mid, mid, k, stride, hw, act, true);
   if (se) s.net_macs[s.net] += 2 * mid * std::max<int64_t>(1, cin / 4);  // the two 1x1 SE convs
   s.conv_bn(mid, cout, 1, 1, out);
   return out;
@@ -153,13 +160,13 @@ void add_mobilenet_v2(LayerSet& s) {
   s.net = "mobilenetv2";
   const int64_t cfg[][4] = {{1, 16, 1, 1}, {6, 24, 2, 1},  {6, 32, 3, 2}, {6, 64, 4, 2},
                             {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};  // t, c, n, s (CIFAR)
-  int64_t hw = s.conv_bn(3, 32, 3, 1, 32), cin = 32;
+  int64_t hw = s.conv_bn(3, 32, 3, 1, 32, Activation::relu6), cin = 32;
   for (auto& [t, c, n, stride] : cfg)
     for (int64_t i = 0; i < n; ++i) {
-      hw = inverted_residual(s, cin, c, t, 3, i == 0 ? stride : 1, hw, false);
+      hw = inverted_residual(s, cin, c, t, 3, i == 0 ? stride : 1, hw, false, Activation::relu6);
       cin = c;
     }
-  s.conv_bn(320, 1280, 1, 1, hw);
+  s.conv_bn(320, 1280, 1, 1, hw, Activation::relu6);
   s.net_macs[s.net] += 1280 * 10;
 }
 
@@ -170,7 +177,7 @@ void add_efficientnet_b0(LayerSet& s) {
   int64_t hw = s.conv_bn(3, 32, 3, 1, 32), cin = 32;
   for (auto& [t, k, stride, c, n] : cfg)
     for (int64_t i = 0; i < n; ++i) {
-      hw = inverted_residual(s, cin, c, t, k, i == 0 ? stride : 1, hw, true);
+      hw = inverted_residual(s, cin, c, t, k, i == 0 ? stride : 1, hw, true, Activation::none);
       cin = c;
     }
   s.conv_bn(320, 1280, 1, 1, hw);
@@ -249,15 +256,15 @@ LayerResult measure_bn(const LayerSpec& s, int64_t batch, int reps) {
   Tensor gy = Tensor::uniform(x.shape(), -1, 1), gx = Tensor::empty(x.shape());
   Tensor gg = Tensor::empty({c}), gb = Tensor::empty({c}), none;
   LayerResult r;
-  r.fwd_s = time_median(reps, [&] {
-    batch_norm_forward_train(y, mean, invstd, rm, rv, x, gamma, beta, 0.1, 1e-5, Activation::none);
-  });
+  r.fwd_s = time_median(
+      reps, [&] { batch_norm_forward_train(y, mean, invstd, rm, rv, x, gamma, beta, 0.1, 1e-5, s.act); });
   r.bwd_s = time_median(reps, [&] {
-    batch_norm_backward(gx, gg, gb, gy, x, none, mean, invstd, gamma, true, Activation::none);
+    batch_norm_backward(gx, gg, gb, gy, x, s.act == Activation::none ? none : y, mean, invstd, gamma, true,
+                        s.act);
   });
   const double xb = x.nbytes();
-  r.fwd_bytes = 2 * xb;  // read x, write y
-  r.bwd_bytes = 3 * xb;  // read gy and x, write gx
+  r.fwd_bytes = 2 * xb;                                    // read x, write y
+  r.bwd_bytes = (s.act == Activation::none ? 3 : 4) * xb;  // read gy, x (and y), write gx
   r.fwd_flops = 7.0 * x.numel();
   r.bwd_flops = 9.0 * x.numel();
   return r;

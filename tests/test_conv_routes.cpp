@@ -48,13 +48,19 @@ bool panel_gemm_takes(ConvPass pass, const Shape& x, const Shape& w, const Conv2
          p.pad_h <= p.dilation_h * (w[2] - 1) && p.pad_w <= p.dilation_w * (w[3] - 1);
 }
 
+// In an AVX2 build: whether its dw_channels_last takes the depthwise shape (multiplier 1,
+// channels a multiple of 8, every pass).
+bool avx2_channels_last_takes(const Shape& x, const Shape& w) {
+  return in_table(ConvPass::forward, "panel_gemm") && w[0] == x[1] && x[1] % 8 == 0;
+}
+
 // The route a shape is meant for, or the one that stands in for it in a build without
-// that route: the reference depthwise loops, panel_gemm where it takes the shape, else
-// im2col + BLAS.
+// that route: the AVX2 build's dw_channels_last or else the reference depthwise loops,
+// panel_gemm where it takes the shape, else im2col + BLAS.
 std::string expected(ConvPass pass, const std::string& route, bool depthwise, const Shape& x, const Shape& w,
                      const Conv2dParams& p) {
   if (in_table(pass, route)) return route;
-  if (depthwise) return "dw_reference";
+  if (depthwise) return avx2_channels_last_takes(x, w) ? "dw_channels_last" : "dw_reference";
   return panel_gemm_takes(pass, x, w, p) ? "panel_gemm" : "im2col_blas";
 }
 

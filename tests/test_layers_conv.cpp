@@ -260,6 +260,14 @@ TEST_CASE("depthwise float32 fast paths match the naive loops") {
     check_against_naive({3, 12, 4, 4}, {12, 1, k, k}, geometry(2, k / 2, 1, 12), k == 3);
     check_against_naive({64, 96, 4, 4}, {96, 1, k, k}, geometry(2, k / 2, 1, 96), k == 5);
   }
+  // 8k channels (an AVX2 build's channels-last route takes any stride and dilation): stride
+  // 3, dilation 2 with stride 2, a partial last channel block (56 = 48 + 8 on 16x16
+  // planes), no padding down to a 1x1 output, 8 channels on several threads
+  check_against_naive({2, 8, 11, 10}, {8, 1, 3, 3}, geometry(3, 1, 1, 8), true);
+  check_against_naive({2, 24, 12, 12}, {24, 1, 3, 3}, geometry(2, 2, 2, 24), false);
+  check_against_naive({3, 56, 16, 16}, {56, 1, 3, 3}, geometry(1, 1, 1, 56), true);
+  check_against_naive({2, 8, 5, 5}, {8, 1, 5, 5}, geometry(1, 0, 1, 8), false);
+  check_against_naive({9, 8, 32, 32}, {8, 1, 3, 3}, geometry(1, 1, 1, 8), true);
   // flat planes on several threads (the weight gradient splits the channels)
   check_against_naive({16, 48, 8, 8}, {48, 1, 3, 3}, geometry(1, 1, 1, 48), true);
   check_against_naive({40, 80, 4, 4}, {80, 1, 5, 5}, geometry(1, 2, 1, 80), false);

@@ -273,7 +273,10 @@ void forward_train_small(T* py, const T* px, const BnShape& d, Tensor& mean, Ten
 }
 
 // The backward of one channel block: the sums of backward_sums, then gx as backward_dx,
-// with per-position copies of the channels' constants.
+// with per-position copies of the channels' constants. The loops over a run are written
+// out with `omp simd`, the activation's select apart from the double sums: GCC 12 left a
+// select feeding a conversion to double scalar ("control flow in loop"), and this backward
+// ran at a tenth of the copy bandwidth on an AVX2 EPYC (MobileNetV2's 8x8 and 4x4 stages).
 template <typename T, Activation A>
 void backward_small(T* pgx, T* pgg, T* pgb, const T* pg, const T* px, const T* py, const BnShape& d,
                     const T* mean, const T* invstd, const Tensor& gamma, bool training, int64_t c0,
@@ -283,17 +286,37 @@ void backward_small(T* pgx, T* pgg, T* pgb, const T* pg, const T* px, const T* p
   std::vector<double> mu(nc);
   for (size_t c = 0; c < nc; ++c) mu[c] = mean[c0 + static_cast<int64_t>(c)];
   const std::vector<T> mu_run = expand<T>(mu, d.s);
-  auto dy = [&](int64_t i) { return A == Activation::none ? pg[i] : act_grad<T, A>(pg[i], py[i]); };
-  std::vector<double> acc, sum_dy(nc, 0.0), sum_dy_x(nc, 0.0);
+  const T* mr = mu_run.data();
+  std::vector<double> sum_dy(nc, 0.0), sum_dy_x(nc, 0.0);
   if (training || pgg || pgb) {
-    block_sums(
-        d, c0, c1, [&](int64_t i, int64_t) { return static_cast<double>(dy(i)); }, acc, sum_dy.data());
-    block_sums(
-        d, c0, c1,
-        [&](int64_t i, int64_t j) {
-          return static_cast<double>(dy(i) * (px[i] - mu_run[static_cast<size_t>(j)]));
-        },
-        acc, sum_dy_x.data());
+    // per position of the run, summed over the samples: dy' and dy' (x - mu)
+    std::vector<double> acc_dy(static_cast<size_t>(len), 0.0), acc_dy_x(static_cast<size_t>(len), 0.0);
+    std::vector<T> dy_run(static_cast<size_t>(len)), dy_x_run(static_cast<size_t>(len));
+    double* a1 = acc_dy.data();
+    double* a2 = acc_dy_x.data();
+    T* t1 = dy_run.data();
+    T* t2 = dy_x_run.data();
+    for (int64_t n = 0; n < d.n; ++n) {
+      const int64_t base = (n * d.c + c0) * d.s;
+      const T *g = pg + base, *x = px + base, *y = py ? py + base : nullptr;
+      // in T first: a select feeding a conversion to double is "control flow" to GCC 12
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) {
+        const T dy = A == Activation::none ? g[j] : act_grad<T, A>(g[j], y[j]);
+        t1[j] = dy;
+        t2[j] = dy * (x[j] - mr[j]);
+      }
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) {
+        a1[j] += static_cast<double>(t1[j]);
+        a2[j] += static_cast<double>(t2[j]);
+      }
+    }
+    for (size_t c = 0; c < nc; ++c)
+      for (int64_t q = 0; q < d.s; ++q) {
+        sum_dy[c] += a1[c * static_cast<size_t>(d.s) + static_cast<size_t>(q)];
+        sum_dy_x[c] += a2[c * static_cast<size_t>(d.s) + static_cast<size_t>(q)];
+      }
   }
   std::vector<double> k(nc), mdy(nc), mdx(nc);
   for (size_t c = 0; c < nc; ++c) {
@@ -309,12 +332,15 @@ void backward_small(T* pgx, T* pgg, T* pgb, const T* pg, const T* px, const T* p
   if (!pgx) return;
   const std::vector<T> k_run = expand<T>(k, d.s), mdy_run = expand<T>(mdy, d.s),
                        mdx_run = expand<T>(mdx, d.s);
+  const T *kr = k_run.data(), *mdyr = mdy_run.data(), *mdxr = mdx_run.data();
   for (int64_t n = 0; n < d.n; ++n) {
     const int64_t base = (n * d.c + c0) * d.s;
+    const T *g = pg + base, *x = px + base, *y = py ? py + base : nullptr;
+    T* gx = pgx + base;
+#pragma omp simd
     for (int64_t j = 0; j < len; ++j) {
-      const int64_t i = base + j;
-      const size_t r = static_cast<size_t>(j);
-      pgx[i] = k_run[r] * (dy(i) - mdy_run[r] - (px[i] - mu_run[r]) * mdx_run[r]);
+      const T dy = A == Activation::none ? g[j] : act_grad<T, A>(g[j], y[j]);
+      gx[j] = kr[j] * (dy - mdyr[j] - (x[j] - mr[j]) * mdxr[j]);
     }
   }
 }

@@ -44,6 +44,18 @@ void panel_gemm_forward(float* out, const float* x, const float* w, const float*
 bool panel_gemm_input_accepts(const ConvGeom& g);
 void panel_gemm_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
 
+// ---- on both vector targets, one file each (float32) ----
+
+// Channels-last in cache, multiplier 1, any plane. AVX-512 (avx512/dw_channels_last.cpp):
+// channels a multiple of 16, horizontal stride 1 or 2. AVX2 + FMA without AVX-512
+// (avx2/dw_channels_last.cpp): channels a multiple of 8, any stride and dilation.
+bool dw_channels_last_accepts(const ConvGeom& g);
+void dw_channels_last_forward(float* out, const float* x, const float* w, const float* bias,
+                              const ConvGeom& g);
+void dw_channels_last_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+void dw_channels_last_backward_weight(float* grad_w, const float* grad_out, const float* x,
+                                      const ConvGeom& g);
+
 // ---- AVX-512 routes (float32), compiled only for AVX-512 targets: avx512/ ----
 
 // Implicit GEMM with our own micro-kernel (avx512/implicit_gemm.cpp). Forward and weight
@@ -125,14 +137,5 @@ bool dw_flat_accepts(const ConvGeom& g);
 void dw_flat_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
 void dw_flat_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
 void dw_flat_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
-
-// Channels-last in cache: multiplier 1, channels a multiple of 16, horizontal stride 1 or
-// 2, any plane (avx512/dw_channels_last.cpp).
-bool dw_channels_last_accepts(const ConvGeom& g);
-void dw_channels_last_forward(float* out, const float* x, const float* w, const float* bias,
-                              const ConvGeom& g);
-void dw_channels_last_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
-void dw_channels_last_backward_weight(float* grad_w, const float* grad_out, const float* x,
-                                      const ConvGeom& g);
 
 }  // namespace ag::cpu

@@ -31,7 +31,10 @@
 // (docs/design.md says why compile time rather than CPUID). Where the target has AVX2 + FMA
 // but not AVX-512, avx2/'s panel_gemm (AG_CONV_AVX2) takes the ungrouped forward passes and
 // stride-1 input gradients, just before im2col_blas (after the bf16 routes, so that bf16
-// precision on such a CPU still ends in the bf16 GEMM's clear error). Elsewhere every call
+// precision on such a CPU still ends in the bf16 GEMM's clear error), and avx2/'s form of
+// dw_channels_last takes the depthwise shapes of 8k channels (the AVX-512 form: 16k
+// channels, after that build's in-place kernels; one name, one declaration, the file the
+// target compiles). Elsewhere every call
 // takes a portable route. Inside a route, a kernel may still choose its loop form (e.g. the
 // implicit GEMM reads B in place or packs it), but never hands the call to another route;
 // the one exception, pointwise_strided, runs the table again on a stride-1 geometry (a
@@ -85,6 +88,8 @@ constexpr Route<ForwardKernel> kForward[] = {
     {"dw_s2", dw_s2_accepts, dw_s2_forward, nullptr},
     {"dw_rows", dw_rows_accepts, dw_rows_forward, nullptr},
     {"dw_flat", dw_flat_accepts, dw_flat_forward, nullptr},
+#endif
+#if AG_CONV_AVX512 || AG_CONV_AVX2
     {"dw_channels_last", dw_channels_last_accepts, dw_channels_last_forward, nullptr},
 #endif
     {"dw_reference", depthwise, depthwise_forward<float>, depthwise_forward<double>},
@@ -109,6 +114,8 @@ constexpr Route<InputGradKernel> kInputGrad[] = {
     {"dw_s2", dw_s2_accepts, dw_s2_backward_input, nullptr},
     {"dw_rows", dw_rows_input_accepts, dw_rows_backward_input, nullptr},
     {"dw_flat", dw_flat_accepts, dw_flat_backward_input, nullptr},
+#endif
+#if AG_CONV_AVX512 || AG_CONV_AVX2
     {"dw_channels_last", dw_channels_last_accepts, dw_channels_last_backward_input, nullptr},
 #endif
     {"dw_reference", depthwise, depthwise_backward_input<float>, depthwise_backward_input<double>},
@@ -137,6 +144,8 @@ constexpr Route<WeightGradKernel> kWeightGrad[] = {
     {"dw_flat_s2", dw_flat_s2_accepts, dw_flat_s2_backward_weight, nullptr},
     {"dw_stream", dw_stream_weight_accepts, dw_stream_backward_weight, nullptr},
     {"dw_flat", dw_flat_accepts, dw_flat_backward_weight, nullptr},
+#endif
+#if AG_CONV_AVX512 || AG_CONV_AVX2
     {"dw_channels_last", dw_channels_last_accepts, dw_channels_last_backward_weight, nullptr},
 #endif
     {"dw_reference", depthwise, depthwise_backward_weight<float>, depthwise_backward_weight<double>},
