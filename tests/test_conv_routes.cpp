@@ -4,7 +4,7 @@
 // agree with the same call in float64, which always takes the portable routes (im2col +
 // OpenBLAS, the reference depthwise loops: test_layers_conv checks those against naive
 // loops). In a build without AVX-512 the tables hold the portable routes (and, on AVX2 +
-// FMA, panel_gemm), and the shapes are expected there.
+// FMA, panel_gemm, dw_channels_last and dot_weight), and the shapes are expected there.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -48,20 +48,35 @@ bool panel_gemm_takes(ConvPass pass, const Shape& x, const Shape& w, const Conv2
          p.pad_h <= p.dilation_h * (w[2] - 1) && p.pad_w <= p.dilation_w * (w[3] - 1);
 }
 
-// In an AVX2 build: whether its dw_channels_last takes the depthwise shape (multiplier 1,
-// channels a multiple of 8, every pass).
-bool avx2_channels_last_takes(const Shape& x, const Shape& w) {
-  return in_table(ConvPass::forward, "panel_gemm") && w[0] == x[1] && x[1] % 8 == 0;
+// In an AVX2 build: whether its dot_weight takes the weight gradient (3x3, stride 1,
+// dilation 1, ungrouped, C_out * C_in <= 32 * 32, output rows a multiple of 8 wide).
+bool avx2_dot_weight_takes(const Shape& x, const Shape& w, const Conv2dParams& p) {
+  const int64_t wo = conv_out_size(x[3], w[3], p.stride_w, p.pad_w, p.dilation_w);
+  return p.groups == 1 && w[2] == 3 && w[3] == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 &&
+         p.dilation_w == 1 && wo % 8 == 0 && w[0] * x[1] <= 32 * 32;
 }
 
-// The route a shape is meant for, or the one that stands in for it in a build without
-// that route: the AVX2 build's dw_channels_last or else the reference depthwise loops,
-// panel_gemm where it takes the shape, else im2col + BLAS.
+// The route an AVX2 build (no AVX-512; panel_gemm in the tables) takes: dw_channels_last
+// for depthwise shapes of multiplier 1 and 8k channels, else the reference loops; the
+// strided pointwise route; dot_weight or im2col for weight gradients; panel_gemm where it
+// takes the shape, else im2col.
+std::string avx2_route(ConvPass pass, bool depthwise, const Shape& x, const Shape& w, const Conv2dParams& p) {
+  if (depthwise) return w[0] == x[1] && x[1] % 8 == 0 ? "dw_channels_last" : "dw_reference";
+  const bool strided_pointwise =
+      w[2] == 1 && w[3] == 1 && p.pad_h == 0 && p.pad_w == 0 && (p.stride_h > 1 || p.stride_w > 1);
+  if (strided_pointwise) return "pointwise_strided";
+  if (pass == ConvPass::weight_grad) return avx2_dot_weight_takes(x, w, p) ? "dot_weight" : "im2col_blas";
+  return panel_gemm_takes(pass, x, w, p) ? "panel_gemm" : "im2col_blas";
+}
+
+// The route a shape is meant for (in the AVX-512 build), or the one that takes it in a
+// build without that route: the AVX2 build's own choice (above), or in a portable build
+// the reference depthwise loops, else im2col + BLAS.
 std::string expected(ConvPass pass, const std::string& route, bool depthwise, const Shape& x, const Shape& w,
                      const Conv2dParams& p) {
+  if (in_table(ConvPass::forward, "panel_gemm")) return avx2_route(pass, depthwise, x, w, p);
   if (in_table(pass, route)) return route;
-  if (depthwise) return avx2_channels_last_takes(x, w) ? "dw_channels_last" : "dw_reference";
-  return panel_gemm_takes(pass, x, w, p) ? "panel_gemm" : "im2col_blas";
+  return depthwise ? "dw_reference" : "im2col_blas";
 }
 
 // bf16: the float32 call ran in bfloat16 (inputs rounded to 8 significant bits, each

@@ -189,6 +189,13 @@ TEST_CASE("conv2d kernels match the naive loops in float32") {
   check_against_naive({3, 4, 8, 8}, {5, 4, 5, 5}, geometry(1, 2, 1, 1), true);
   check_against_naive({2, 4, 8, 8}, {3, 4, 3, 3}, geometry(1, 2, 2, 1), false);
   check_against_naive({8, 4, 2, 2}, {3, 4, 3, 3}, geometry(1, 1, 1, 1), true);
+  // 3x3 stride-1 weight gradients as dot products (AVX2 build): output channels 5 and 7
+  // (tiles of 3 with 2 and 1 left), several sample chunks on two threads, padding 0 and 2
+  check_against_naive({5, 4, 16, 16}, {5, 4, 3, 3}, geometry(1, 1, 1, 1), true);
+  check_against_naive({3, 16, 8, 8}, {7, 16, 3, 3}, geometry(1, 1, 1, 1), false);
+  check_against_naive({7, 8, 32, 32}, {16, 8, 3, 3}, geometry(1, 1, 1, 1), false);
+  check_against_naive({2, 3, 10, 10}, {4, 3, 3, 3}, geometry(1, 0, 1, 1), true);
+  check_against_naive({2, 3, 6, 6}, {4, 3, 3, 3}, geometry(1, 2, 1, 1), false);
   // pointwise (the GEMM reads the input directly when a chunk holds one sample)
   check_against_naive({2, 8, 32, 32}, {5, 8, 1, 1}, geometry(1, 0, 1, 1), true);
   check_against_naive({6, 8, 4, 4}, {10, 8, 1, 1}, geometry(1, 0, 1, 1), false);

@@ -56,6 +56,14 @@ void dw_channels_last_backward_input(float* grad_x, const float* grad_out, const
 void dw_channels_last_backward_weight(float* grad_w, const float* grad_out, const float* x,
                                       const ConvGeom& g);
 
+// Weight gradient as dot products along the output positions, ungrouped, stride 1, few
+// channels. AVX-512 (avx512/dot_weight.cpp): C_out * C_in <= 64 * 64, or <= 128 * 128 on
+// planes of 256+ positions, output rows a multiple of 16 wide or whole 8/4/2-wide rows
+// (simd::direct_ok). AVX2 + FMA without AVX-512 (avx2/dot_weight.cpp): 3x3, dilation 1,
+// C_out * C_in <= 32 * 32, output rows a multiple of 8 wide.
+bool dot_weight_accepts(const ConvGeom& g);
+void dot_weight_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
+
 // ---- AVX-512 routes (float32), compiled only for AVX-512 targets: avx512/ ----
 
 // Implicit GEMM with our own micro-kernel (avx512/implicit_gemm.cpp). Forward and weight
@@ -85,12 +93,6 @@ void implicit_gemm_bf16_backward_input_phases(float* grad_x, const float* grad_o
                                               const ConvGeom& g);
 void implicit_gemm_bf16_backward_weight(float* grad_w, const float* grad_out, const float* x,
                                         const ConvGeom& g);
-
-// Weight gradient as dot products (avx512/dot_weight.cpp): ungrouped, stride 1, few
-// channels (C_out * C_in <= 64 * 64, or <= 128 * 128 on planes of 256+ positions), output
-// rows a multiple of 16 wide or whole 8/4/2-wide rows (simd::direct_ok).
-bool dot_weight_accepts(const ConvGeom& g);
-void dot_weight_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
 
 // The 3x3, stride-1 ones of those under bf16 matmul precision, as bfloat16 dot products
 // (avx512/dot_weight_bf16.cpp): rows chunked by 32 positions (flat) or at least 24 wide.

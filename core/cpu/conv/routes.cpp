@@ -32,9 +32,9 @@
 // but not AVX-512, avx2/'s panel_gemm (AG_CONV_AVX2) takes the ungrouped forward passes and
 // stride-1 input gradients, just before im2col_blas (after the bf16 routes, so that bf16
 // precision on such a CPU still ends in the bf16 GEMM's clear error), and avx2/'s form of
-// dw_channels_last takes the depthwise shapes of 8k channels (the AVX-512 form: 16k
-// channels, after that build's in-place kernels; one name, one declaration, the file the
-// target compiles). Elsewhere every call
+// dw_channels_last takes the depthwise shapes of 8k channels and avx2/'s dot_weight the
+// few-channel 3x3 weight gradients (both routes exist in the AVX-512 build too, in their
+// AVX-512 forms: one name, one declaration, the file the target compiles). Elsewhere every call
 // takes a portable route. Inside a route, a kernel may still choose its loop form (e.g. the
 // implicit GEMM reads B in place or packs it), but never hands the call to another route;
 // the one exception, pointwise_strided, runs the table again on a stride-1 geometry (a
@@ -156,7 +156,11 @@ constexpr Route<WeightGradKernel> kWeightGrad[] = {
     // dot products beat packing bfloat16 pairs (ResNet-20's weight gradients ran 2x slower
     // packed).
     {"dot_weight_bf16", dot_weight_bf16_accepts, dot_weight_bf16_backward_weight, nullptr},
+#endif
+#if AG_CONV_AVX512 || AG_CONV_AVX2
     {"dot_weight", dot_weight_accepts, dot_weight_backward_weight, nullptr},
+#endif
+#if AG_CONV_AVX512
     {"implicit_gemm_bf16", implicit_gemm_bf16_accepts, implicit_gemm_bf16_backward_weight, nullptr},
 #endif
     {"im2col_bf16", im2col_bf16_accepts, im2col_bf16_backward_weight, nullptr},

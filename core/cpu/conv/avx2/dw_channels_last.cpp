@@ -249,34 +249,84 @@ void backward_input_item(float* grad_x, const float* grad_out, const float* wt, 
   transpose(grad_x + (it.n * g.c + it.c0) * g.h * g.w, g.h * g.w, buf.plane, it.cb, g.h * g.w, it.cb);
 }
 
+// acc [taps][cb] at channel c += the sums over all outputs of go * x at kernel rows
+// [i0, i0 + ROWS) of a KW-wide kernel, for one 8-channel vector: ROWS x KW accumulators
+// (at most 10) in registers while the outputs stream past once, so each output's gradient
+// is loaded once for all those taps and the FMA chains are independent.
+template <int ROWS, int KW>
+void weight_rows(float* acc, const float* xt, const float* go, const ConvGeom& g, const Plan& p, int64_t cb,
+                 int64_t i0) {
+  __m256 sum[ROWS * KW];
+#pragma GCC unroll 10
+  for (int t = 0; t < ROWS * KW; ++t) sum[t] = _mm256_setzero_ps();
+  for (int64_t oh = 0; oh < g.ho; ++oh) {
+    const float* xrow = xt + (oh * g.sh + i0 * g.dh) * p.wp * cb;
+    const float* grow = go + oh * g.wo * cb;
+    for (int64_t ow = 0; ow < g.wo; ++ow) {
+      const __m256 gv = _mm256_loadu_ps(grow + ow * cb);
+      const float* src = xrow + ow * g.sw * cb;
+#pragma GCC unroll 3
+      for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 5
+        for (int j = 0; j < KW; ++j)
+          sum[r * KW + j] =
+              _mm256_fmadd_ps(gv, _mm256_loadu_ps(src + (r * g.dh * p.wp + j * g.dw) * cb), sum[r * KW + j]);
+    }
+  }
+#pragma GCC unroll 3
+  for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 5
+    for (int j = 0; j < KW; ++j) {
+      float* a = acc + ((i0 + r) * KW + j) * cb;
+      _mm256_storeu_ps(a, _mm256_add_ps(_mm256_loadu_ps(a), sum[r * KW + j]));
+    }
+}
+
+// The same, tap by tap, for kernels other than 3 or 5 wide.
+void weight_taps(float* acc, const float* xt, const float* go, const ConvGeom& g, const Plan& p, int64_t cb) {
+  for (int64_t i = 0; i < g.kh; ++i)
+    for (int64_t j = 0; j < g.kw; ++j) {
+      __m256 sum = _mm256_setzero_ps();
+      for (int64_t oh = 0; oh < g.ho; ++oh)
+        for (int64_t ow = 0; ow < g.wo; ++ow)
+          sum = _mm256_fmadd_ps(
+              _mm256_loadu_ps(go + (oh * g.wo + ow) * cb),
+              _mm256_loadu_ps(xt + (oh * g.sh * p.wp + ow * g.sw + tap_offset(g, p, i, j)) * cb), sum);
+      float* a = acc + (i * g.kw + j) * cb;
+      _mm256_storeu_ps(a, _mm256_add_ps(_mm256_loadu_ps(a), sum));
+    }
+}
+
+// Kernel rows in groups of up to kRows (3 rows of a 3-wide kernel, 2 of a 5-wide).
+template <int KW, int kRows>
+void weight_kernel(float* acc, const float* xt, const float* go, const ConvGeom& g, const Plan& p,
+                   int64_t cb) {
+  for (int64_t i0 = 0; i0 < g.kh; i0 += kRows) {
+    const int64_t rows = std::min<int64_t>(kRows, g.kh - i0);
+    if (rows == 3)
+      weight_rows<3, KW>(acc, xt, go, g, p, cb, i0);
+    else if (rows == 2)
+      weight_rows<2, KW>(acc, xt, go, g, p, cb, i0);
+    else
+      weight_rows<1, KW>(acc, xt, go, g, p, cb, i0);
+  }
+}
+
 // acc [taps][cb] += sample it.n's contribution to the weight gradient of the item's channels.
 void backward_weight_item(float* acc, const float* grad_out, const float* x, const ConvGeom& g, const Plan& p,
                           const Item& it) {
   const Buffers buf = buffers(g, p);
   to_padded(buf.padded, buf.plane, x, g, p, it);
   transpose(buf.positions, it.cb, grad_out + (it.n * g.c + it.c0) * g.p, g.p, it.cb, g.p);
-  for (int64_t c = 0; c < it.cb; c += kLanes)
-    for (int64_t i = 0; i < g.kh; ++i)
-      for (int64_t j = 0; j < g.kw; ++j) {
-        // two accumulators: one FMA chain would wait on its own latency
-        __m256 sum0 = _mm256_setzero_ps(), sum1 = _mm256_setzero_ps();
-        for (int64_t oh = 0; oh < g.ho; ++oh) {
-          const float* xrow = buf.padded + (oh * g.sh * p.wp + tap_offset(g, p, i, j)) * it.cb + c;
-          const float* grow = buf.positions + oh * g.wo * it.cb + c;
-          int64_t ow = 0;
-          for (; ow + 2 <= g.wo; ow += 2) {
-            sum0 = _mm256_fmadd_ps(_mm256_loadu_ps(grow + ow * it.cb),
-                                   _mm256_loadu_ps(xrow + ow * g.sw * it.cb), sum0);
-            sum1 = _mm256_fmadd_ps(_mm256_loadu_ps(grow + (ow + 1) * it.cb),
-                                   _mm256_loadu_ps(xrow + (ow + 1) * g.sw * it.cb), sum1);
-          }
-          if (ow < g.wo)
-            sum0 = _mm256_fmadd_ps(_mm256_loadu_ps(grow + ow * it.cb),
-                                   _mm256_loadu_ps(xrow + ow * g.sw * it.cb), sum0);
-        }
-        float* a = acc + (i * g.kw + j) * it.cb + c;
-        _mm256_storeu_ps(a, _mm256_add_ps(_mm256_loadu_ps(a), _mm256_add_ps(sum0, sum1)));
-      }
+  for (int64_t c = 0; c < it.cb; c += kLanes) {
+    const float *xt = buf.padded + c, *go = buf.positions + c;
+    if (g.kw == 3)
+      weight_kernel<3, 3>(acc + c, xt, go, g, p, it.cb);
+    else if (g.kw == 5)
+      weight_kernel<5, 2>(acc + c, xt, go, g, p, it.cb);
+    else
+      weight_taps(acc + c, xt, go, g, p, it.cb);
+  }
 }
 
 // The items of every (sample, channel block).

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "core/cpu/bf16/gemm.h"
-#include "core/cpu/conv/avx512/dot_weight_sum.h"
+#include "core/cpu/conv/dot_weight_sum.h"
 #include "core/cpu/conv/avx512/simd.h"
 #include "core/cpu/gemm_util.h"
 // GCC 12 warns falsely inside its own lane-reduction intrinsics.

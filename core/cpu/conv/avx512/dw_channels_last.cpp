@@ -18,7 +18,7 @@
 #include <cstring>
 #include <vector>
 
-#include "core/cpu/conv/avx512/dot_weight_sum.h"
+#include "core/cpu/conv/dot_weight_sum.h"
 #include "core/cpu/conv/avx512/dw_rows.h"
 #include "core/cpu/conv/avx512/simd.h"
 #include "core/cpu/conv/kernels.h"

@@ -1,7 +1,8 @@
-// The loops around the dot-product weight gradients' register tiles (dot_weight.cpp in
-// float32, dot_weight_bf16.cpp in bfloat16; dw_channels_last.cpp's work items too):
-// threads take chunks of samples into private accumulators, which are added up at the end;
-// the 3x3 kernels go tile by tile, 3 output channels x the 9 taps of one input channel.
+// The loops around the dot-product weight gradients' register tiles (avx512/dot_weight.cpp
+// in float32, avx512/dot_weight_bf16.cpp in bfloat16, avx512/dw_channels_last.cpp's work
+// items; avx2/dot_weight.cpp): threads take chunks of samples into private accumulators,
+// which are added up at the end; the 3x3 kernels go tile by tile, 3 output channels x the
+// 9 taps of one input channel. Plain C++ (no intrinsics): shared by both vector targets.
 #pragma once
 
 #include <omp.h>
