@@ -24,6 +24,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/cpu/conv/channels_last.h"
 #include "core/cpu/conv/flip.h"
 #include "core/cpu/conv/kernels.h"
 #include "core/cpu/gemm_util.h"
@@ -136,34 +137,23 @@ inline int64_t tap_offset(const ConvGeom& g, const Plan& p, int64_t i, int64_t j
   return i * g.dh * p.wp + j * g.dw;
 }
 
-// wt [taps][C]: the kernel channels-last.
-std::vector<float> weights_channels_last(const float* w, const ConvGeom& g) {
-  const int64_t taps = g.kh * g.kw;
-  std::vector<float> wt(static_cast<size_t>(taps * g.c));
-  for (int64_t c = 0; c < g.c; ++c)
-    for (int64_t t = 0; t < taps; ++t) wt[static_cast<size_t>(t * g.c + c)] = w[c * taps + t];
-  return wt;
-}
-
-// ot[ow0 + r] (r < R) = b + sum over taps of wt[tap] xt[tap's input of output (oh, ow0 + r)]
-// for one 8-channel vector; xrow: the padded plane at the first tap of output (oh, 0),
-// positions `stride` floats apart (cb); wc: the vector's weights, taps C floats apart.
+// acc[r] (r < R) = b + sum over taps of wt[tap] xt[tap's input of output (oh, ow0 + r)] for
+// one 8-channel vector; xrow: the padded plane at the first tap of output (oh, 0), positions
+// `stride` floats apart (cb); wc: the vector's weights, taps C floats apart. Inlined into
+// both callers with R constant, so that the accumulators stay in registers.
 template <int R>
-inline void forward_run(float* ot, const float* xrow, const float* wc, __m256 b, const ConvGeom& g,
-                        const Plan& p, int64_t ow0, int64_t stride) {
-  __m256 acc[R];  // the r loops unrolled, so that the accumulators stay in registers
-#pragma GCC unroll 4
+inline void taps_sum(__m256 acc[R], const float* xrow, const float* wc, __m256 b, const ConvGeom& g,
+                     const Plan& p, int64_t ow0, int64_t stride) {
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) acc[r] = b;
   for (int64_t i = 0; i < g.kh; ++i)
     for (int64_t j = 0; j < g.kw; ++j) {
       const __m256 wv = _mm256_loadu_ps(wc + (i * g.kw + j) * g.c);
       const float* src = xrow + (tap_offset(g, p, i, j) + ow0 * g.sw) * stride;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r)
         acc[r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(src + r * g.sw * stride), acc[r]);
     }
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) _mm256_storeu_ps(ot + (ow0 + r) * stride, acc[r]);
 }
 
 // Output rows of whole 8-position blocks: 8 positions x 8 channels in registers,
@@ -175,22 +165,23 @@ void forward_blocks(float* out, const float* xt, const float* wc, __m256 b, cons
     const float* xrow = xt + oh * g.sh * p.wp * cb;
     for (int64_t ow = 0; ow < g.wo; ow += kLanes) {
       __m256 acc[kLanes];
-#pragma GCC unroll 8
-      for (int r = 0; r < kLanes; ++r) acc[r] = b;
-      for (int64_t i = 0; i < g.kh; ++i)
-        for (int64_t j = 0; j < g.kw; ++j) {
-          const __m256 wv = _mm256_loadu_ps(wc + (i * g.kw + j) * g.c);
-          const float* src = xrow + (tap_offset(g, p, i, j) + ow * g.sw) * cb;
-#pragma GCC unroll 8
-          for (int r = 0; r < kLanes; ++r)
-            acc[r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(src + r * g.sw * cb), acc[r]);
-        }
+      taps_sum<kLanes>(acc, xrow, wc, b, g, p, ow, cb);
       transpose8(acc);  // acc[k]: channel k's 8 outputs
       float* dst = out + oh * g.wo + ow;
 #pragma GCC unroll 8
       for (int k = 0; k < kLanes; ++k) _mm256_storeu_ps(dst + k * g.p, acc[k]);
     }
   }
+}
+
+// ot[ow0 + r] (r < R) = the same sums, into the item's channels-last [HO * WO][cb] buffer.
+template <int R>
+inline void forward_run(float* ot, const float* xrow, const float* wc, __m256 b, const ConvGeom& g,
+                        const Plan& p, int64_t ow0, int64_t stride) {
+  __m256 acc[R];
+  taps_sum<R>(acc, xrow, wc, b, g, p, ow0, stride);
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) _mm256_storeu_ps(ot + (ow0 + r) * stride, acc[r]);
 }
 
 // Other output rows: kRun positions at a time into the item's [HO * WO][cb] buffer.
@@ -337,19 +328,27 @@ std::vector<Item> sample_items(const ConvGeom& g, const Plan& p) {
   return items;
 }
 
+// f(wt, p, item) for every (sample, channel block) item, on OpenMP's threads; wt: the
+// kernel channels-last.
+template <typename F>
+void for_each_item(const float* w, const ConvGeom& g, F&& f) {
+  const Plan p = plan(g);
+  const std::vector<float> wt = weights_channels_last(w, g);
+  const std::vector<Item> items = sample_items(g, p);
+  const int64_t count = static_cast<int64_t>(items.size());
+#pragma omp parallel for schedule(static) if (count > 1)
+  for (int64_t k = 0; k < count; ++k) f(wt.data(), p, items[static_cast<size_t>(k)]);
+}
+
 }  // namespace
 
 bool dw_channels_last_accepts(const ConvGeom& g) { return g.depthwise() && g.co == g.c && g.c % kLanes == 0; }
 
 void dw_channels_last_forward(float* out, const float* x, const float* w, const float* bias,
                               const ConvGeom& g) {
-  const Plan p = plan(g);
-  const std::vector<float> wt = weights_channels_last(w, g);
-  const std::vector<Item> items = sample_items(g, p);
-  const int64_t count = static_cast<int64_t>(items.size());
-#pragma omp parallel for schedule(static) if (count > 1)
-  for (int64_t k = 0; k < count; ++k)
-    forward_item(out, x, wt.data(), bias, g, p, items[static_cast<size_t>(k)]);
+  for_each_item(w, g, [&](const float* wt, const Plan& p, const Item& it) {
+    forward_item(out, x, wt, bias, g, p, it);
+  });
 }
 
 void dw_channels_last_backward_input(float* grad_x, const float* grad_out, const float* w,
@@ -361,13 +360,9 @@ void dw_channels_last_backward_input(float* grad_x, const float* grad_out, const
     const std::vector<float> flipped = flipped_weights(w, g);
     return dw_channels_last_forward(grad_x, grad_out, flipped.data(), nullptr, flipped_geometry(g));
   }
-  const Plan p = plan(g);
-  const std::vector<float> wt = weights_channels_last(w, g);
-  const std::vector<Item> items = sample_items(g, p);
-  const int64_t count = static_cast<int64_t>(items.size());
-#pragma omp parallel for schedule(static) if (count > 1)
-  for (int64_t k = 0; k < count; ++k)
-    backward_input_item(grad_x, grad_out, wt.data(), g, p, items[static_cast<size_t>(k)]);
+  for_each_item(w, g, [&](const float* wt, const Plan& p, const Item& it) {
+    backward_input_item(grad_x, grad_out, wt, g, p, it);
+  });
 }
 
 void dw_channels_last_backward_weight(float* grad_w, const float* grad_out, const float* x,

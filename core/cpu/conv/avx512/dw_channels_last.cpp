@@ -18,9 +18,10 @@
 #include <cstring>
 #include <vector>
 
-#include "core/cpu/conv/dot_weight_sum.h"
 #include "core/cpu/conv/avx512/dw_rows.h"
 #include "core/cpu/conv/avx512/simd.h"
+#include "core/cpu/conv/channels_last.h"
+#include "core/cpu/conv/dot_weight_sum.h"
 #include "core/cpu/conv/kernels.h"
 #include "core/cpu/gemm_util.h"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12, inside its own intrinsics
@@ -84,15 +85,6 @@ void to_channels_last(float* xt, float* tmp, const float* src, const ConvGeom& g
 // The input position (in the padded plane) that tap (i, j) of output (oh, ow) reads.
 inline int64_t tap_pos(const ConvGeom& g, const DwPlan& p, int64_t oh, int64_t ow, int64_t i, int64_t j) {
   return (oh * g.sh + i * g.dh) * p.wp + ow * g.sw + j * g.dw;
-}
-
-// wt [taps][C]: the kernel channels-last.
-std::vector<float> weights_channels_last(const float* w, const ConvGeom& g) {
-  const int64_t taps = g.kh * g.kw;
-  std::vector<float> wt(static_cast<size_t>(taps * g.c));
-  for (int64_t c = 0; c < g.c; ++c)
-    for (int64_t t = 0; t < taps; ++t) wt[static_cast<size_t>(t * g.c + c)] = w[c * taps + t];
-  return wt;
 }
 
 void forward_item(float* out, const float* x, const float* wt, const float* bias, const ConvGeom& g,
