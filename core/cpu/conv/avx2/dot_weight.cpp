@@ -158,7 +158,8 @@ bool dot_weight_accepts(const ConvGeom& g) {
 void dot_weight_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
   // Samples per chunk: a tile's 3 G planes of the chunk (read once per kernel row) in
   // 16 KB, so that they stay in L1 with the padded input planes.
-  const int64_t per_chunk = std::clamp<int64_t>(4096 / (kRows * g.p), 1, g.n);
+  // (At least 1, also for an empty batch.)
+  const int64_t per_chunk = std::max<int64_t>(1, std::min<int64_t>(4096 / (kRows * g.p), g.n));
   dot::sum_over_sample_chunks(
       grad_w, g.co * g.c * 9, g.n, per_chunk,
       [&](float* acc, int64_t n0, int64_t ns) { chunk_weight_grad(acc, grad_out, x, g, n0, ns); });
