@@ -17,8 +17,8 @@
 #include <cstring>
 #include <vector>
 
-#include "core/cpu/conv/dot_weight_sum.h"
 #include "core/cpu/conv/avx512/simd.h"
+#include "core/cpu/conv/dot_weight_sum.h"
 #include "core/cpu/conv/kernels.h"
 #include "core/cpu/gemm_util.h"
 #include "core/precision.h"

@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "core/cpu/bf16/gemm.h"
-#include "core/cpu/conv/dot_weight_sum.h"
 #include "core/cpu/conv/avx512/simd.h"
+#include "core/cpu/conv/dot_weight_sum.h"
 #include "core/cpu/gemm_util.h"
 // GCC 12 warns falsely inside its own lane-reduction intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
