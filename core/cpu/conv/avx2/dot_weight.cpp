@@ -147,9 +147,9 @@ void chunk_weight_grad(float* acc, const float* grad_out, const float* x, const 
 
 // Few channels: with more, im2col + OpenBLAS reuses each packed element enough. On the AVX2
 // EPYC (docs/benchmarks.md, "The AVX2 machine, evening"; bench --filter conv3x3 --models
-// resnet20) ResNet-20's 3 -> 16, 16 -> 16 and 32 -> 32 weight gradients ran about a third
-// faster this way, but 64 -> 64 on 8x8 planes slower (9.6-9.8 ms against im2col's 6.7);
-// ResNet18's wider layers run im2col at 80-100% of the sgemm ceiling.
+// resnet20) ResNet-20's 3 -> 16, 16 -> 16 and 32 -> 32 weight gradients ran 20-50% faster
+// this way, but 64 -> 64 on 8x8 planes slower than im2col; ResNet18's wider layers run
+// im2col at most of the sgemm ceiling.
 bool dot_weight_accepts(const ConvGeom& g) {
   return g.groups == 1 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
          g.wo % kLanes == 0 && g.co * g.c <= 32 * 32;
