@@ -102,6 +102,7 @@ constexpr Route<ForwardKernel> kForward[] = {
     {"implicit_gemm", implicit_gemm_accepts, implicit_gemm_forward, nullptr},
 #endif
 #if AG_CONV_AVX2
+    {"winograd", winograd_accepts, winograd_forward, nullptr},
     {"panel_gemm", panel_gemm_accepts, panel_gemm_forward, nullptr},
 #endif
     {"im2col_blas", any_shape, im2col_forward<float>, im2col_forward<double>},
@@ -133,6 +134,7 @@ constexpr Route<InputGradKernel> kInputGrad[] = {
      nullptr},
 #endif
 #if AG_CONV_AVX2
+    {"winograd", winograd_input_accepts, winograd_backward_input, nullptr},
     {"panel_gemm", panel_gemm_input_accepts, panel_gemm_backward_input, nullptr},
 #endif
     {"im2col_blas", any_shape, im2col_backward_input<float>, im2col_backward_input<double>},

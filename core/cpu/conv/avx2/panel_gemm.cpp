@@ -18,6 +18,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/cpu/conv/avx2/micro_kernel.h"
 #include "core/cpu/conv/flip.h"
 #include "core/cpu/conv/kernels.h"
 #include "core/cpu/gemm_util.h"
@@ -30,7 +31,7 @@ namespace ag::cpu {
 
 namespace {
 
-constexpr int kNR = 16;                              // positions per panel: two 8-float vectors
+constexpr int kNR = avx2::kPanelLanes;               // positions per panel: two 8-float vectors
 constexpr int kMR = 4;                               // output channels per micro-kernel call
 constexpr int64_t kParallelMacs = int64_t{1} << 20;  // smaller convolutions stay on one thread
 
@@ -96,53 +97,16 @@ void pack_panel(float* panel, const float* xs, const ConvGeom& g, const Run* run
   }
 }
 
-// out[r][0 .. lanes) = bias[r] + sum_k w[r][k] panel[k][..] for MR output channels; w rows
-// k_len apart, out rows out_stride apart.
-template <int MR>
-void micro_kernel(float* out, int64_t out_stride, const float* w, int64_t k_len, const float* panel,
-                  const float* bias, int lanes) {
-  // The r loops unrolled, so that the accumulators stay in registers (GCC 12 otherwise
-  // keeps the array on the stack: a load and a store around every FMA).
-  __m256 acc[MR][2];
-#pragma GCC unroll 4
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_set1_ps(bias ? bias[r] : 0.f);
-  for (int64_t k = 0; k < k_len; ++k) {
-    __m256 b0 = _mm256_loadu_ps(panel + k * kNR), b1 = _mm256_loadu_ps(panel + k * kNR + 8);
-    // In registers: GCC would fold the loads into each FMA, 12 loads for 8 FMAs, more than
-    // the two 256-bit loads a cycle Zen 3 has room for.
-    asm("" : "+x"(b0), "+x"(b1));
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; ++r) {
-      const __m256 a = _mm256_broadcast_ss(w + r * k_len + k);
-      acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
-    }
-  }
-  if (lanes == kNR) {
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; ++r) {
-      _mm256_storeu_ps(out + r * out_stride, acc[r][0]);
-      _mm256_storeu_ps(out + r * out_stride + 8, acc[r][1]);
-    }
-    return;
-  }
-  alignas(32) float tmp[kNR];
-#pragma GCC unroll 4
-  for (int r = 0; r < MR; ++r) {
-    _mm256_store_ps(tmp, acc[r][0]);
-    _mm256_store_ps(tmp + 8, acc[r][1]);
-    std::memcpy(out + r * out_stride, tmp, static_cast<size_t>(lanes) * sizeof(float));
-  }
-}
-
 // Output channels [0, CO) over one packed panel: blocks of kMR, then the 1-3 left.
 void all_channels(float* out, const float* w, const float* bias, const float* panel, const ConvGeom& g,
                   int lanes) {
   int64_t co = 0;
   for (; co + kMR <= g.co; co += kMR)
-    micro_kernel<kMR>(out + co * g.p, g.p, w + co * g.k, g.k, panel, bias ? bias + co : nullptr, lanes);
+    avx2::micro_kernel<kMR>(out + co * g.p, g.p, w + co * g.k, g.k, panel, kNR, bias ? bias + co : nullptr,
+                            lanes);
   for (; co < g.co; ++co)
-    micro_kernel<1>(out + co * g.p, g.p, w + co * g.k, g.k, panel, bias ? bias + co : nullptr, lanes);
+    avx2::micro_kernel<1>(out + co * g.p, g.p, w + co * g.k, g.k, panel, kNR, bias ? bias + co : nullptr,
+                          lanes);
 }
 
 }  // namespace

@@ -1,0 +1,55 @@
+// The AVX2 + FMA GEMM micro-kernel of the convolution routes in avx2/: MR rows of a
+// [rows, K] matrix times a packed [K][16] panel, 16 columns as two 8-float vectors.
+// panel_gemm.cpp runs it over packed input panels (K = the kernel taps), winograd.cpp over
+// the transformed tiles (K = the input channels).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace ag::cpu::avx2 {
+
+constexpr int kPanelLanes = 16;  // columns per micro-kernel call: two 8-float vectors
+
+// out[r][0 .. lanes) = bias[r] + sum_k w[r][k] panel[k][0 .. 16) for r < MR; w rows k_len
+// apart, panel rows panel_stride apart, out rows out_stride apart; bias may be null.
+template <int MR>
+void micro_kernel(float* out, int64_t out_stride, const float* w, int64_t k_len, const float* panel,
+                  int64_t panel_stride, const float* bias, int lanes) {
+  // The r loops unrolled, so that the accumulators stay in registers (GCC 12 otherwise
+  // keeps the array on the stack: a load and a store around every FMA).
+  __m256 acc[MR][2];
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_set1_ps(bias ? bias[r] : 0.f);
+  for (int64_t k = 0; k < k_len; ++k) {
+    __m256 b0 = _mm256_loadu_ps(panel + k * panel_stride), b1 = _mm256_loadu_ps(panel + k * panel_stride + 8);
+    // In registers: GCC would fold the loads into each FMA, 12 loads for 8 FMAs, more than
+    // the two 256-bit loads a cycle Zen 3 has room for.
+    asm("" : "+x"(b0), "+x"(b1));
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) {
+      const __m256 a = _mm256_broadcast_ss(w + r * k_len + k);
+      acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+    }
+  }
+  if (lanes == kPanelLanes) {
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) {
+      _mm256_storeu_ps(out + r * out_stride, acc[r][0]);
+      _mm256_storeu_ps(out + r * out_stride + 8, acc[r][1]);
+    }
+    return;
+  }
+  alignas(32) float tmp[kPanelLanes];
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r) {
+    _mm256_store_ps(tmp, acc[r][0]);
+    _mm256_store_ps(tmp + 8, acc[r][1]);
+    std::memcpy(out + r * out_stride, tmp, static_cast<size_t>(lanes) * sizeof(float));
+  }
+}
+
+}  // namespace ag::cpu::avx2
