@@ -56,27 +56,27 @@ bool avx2_dot_weight_takes(const Shape& x, const Shape& w, const Conv2dParams& p
          p.dilation_w == 1 && wo % 8 == 0 && w[0] * x[1] <= 32 * 32;
 }
 
-// In an AVX2 build: whether winograd takes the forward pass (3x3, stride 1, dilation 1,
-// ungrouped, 8+ input channels, C_out * C_in <= 64 * 64) or the input gradient (the same
-// for the flipped pass: 8+ output channels, padding at most 2).
+// In an AVX2 build: whether winograd takes the forward pass and the weight gradient (3x3,
+// stride 1, dilation 1, ungrouped, 8+ input channels, C_out * C_in <= 64 * 64) or the
+// input gradient (the same for the flipped pass: 8+ output channels, padding at most 2).
 bool winograd_takes(ConvPass pass, const Shape& x, const Shape& w, const Conv2dParams& p) {
   const bool f23 = p.groups == 1 && w[2] == 3 && w[3] == 3 && p.stride_h == 1 && p.stride_w == 1 &&
                    p.dilation_h == 1 && p.dilation_w == 1 && w[0] * x[1] <= 64 * 64;
-  if (pass == ConvPass::forward) return f23 && x[1] >= 8;
+  if (pass == ConvPass::forward || pass == ConvPass::weight_grad) return f23 && x[1] >= 8;
   return pass == ConvPass::input_grad && f23 && w[0] >= 8 && x[1] >= 8 && p.pad_h <= 2 && p.pad_w <= 2;
 }
 
 // The route an AVX2 build (no AVX-512; panel_gemm in the tables) takes: dw_channels_last
 // for depthwise shapes of multiplier 1 and 8k channels, else the reference loops; the
-// strided pointwise route; dot_weight or im2col for weight gradients; winograd, else
-// panel_gemm where they take the shape, else im2col.
+// strided pointwise route; winograd where it takes the shape; else dot_weight or im2col
+// for weight gradients, panel_gemm or im2col for the other passes.
 std::string avx2_route(ConvPass pass, bool depthwise, const Shape& x, const Shape& w, const Conv2dParams& p) {
   if (depthwise) return w[0] == x[1] && x[1] % 8 == 0 ? "dw_channels_last" : "dw_reference";
   const bool strided_pointwise =
       w[2] == 1 && w[3] == 1 && p.pad_h == 0 && p.pad_w == 0 && (p.stride_h > 1 || p.stride_w > 1);
   if (strided_pointwise) return "pointwise_strided";
-  if (pass == ConvPass::weight_grad) return avx2_dot_weight_takes(x, w, p) ? "dot_weight" : "im2col_blas";
   if (winograd_takes(pass, x, w, p)) return "winograd";
+  if (pass == ConvPass::weight_grad) return avx2_dot_weight_takes(x, w, p) ? "dot_weight" : "im2col_blas";
   return panel_gemm_takes(pass, x, w, p) ? "panel_gemm" : "im2col_blas";
 }
 

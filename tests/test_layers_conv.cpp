@@ -208,6 +208,8 @@ TEST_CASE("conv2d kernels match the naive loops in float32") {
   check_against_naive({5, 16, 34, 34}, {16, 16, 3, 3}, geometry(1, 1, 1, 1), true);
   check_against_naive({9, 64, 4, 4}, {64, 64, 3, 3}, geometry(1, 1, 1, 1), false);
   check_against_naive({1, 32, 3, 130}, {8, 32, 3, 3}, geometry(1, 1, 1, 1), true);
+  // its weight gradient's 2 x 4 tiles with a row and two columns left (5 x 10 channels)
+  check_against_naive({2, 10, 6, 9}, {5, 10, 3, 3}, geometry(1, 1, 1, 1), false);
   // pointwise (the GEMM reads the input directly when a chunk holds one sample)
   check_against_naive({2, 8, 32, 32}, {5, 8, 1, 1}, geometry(1, 0, 1, 1), true);
   check_against_naive({6, 8, 4, 4}, {10, 8, 1, 1}, geometry(1, 0, 1, 1), false);

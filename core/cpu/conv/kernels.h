@@ -46,11 +46,13 @@ void panel_gemm_backward_input(float* grad_x, const float* grad_out, const float
 
 // Winograd F(2x2, 3x3) (avx2/winograd.cpp): 3x3, stride 1, dilation 1, ungrouped, at
 // least 8 input channels, C_out * C_in <= 64 * 64. The input gradient: the flipped forward
-// pass (flip.h) where that geometry is accepted.
+// pass (flip.h) where that geometry is accepted. The weight gradient: the shapes the
+// forward pass takes.
 bool winograd_accepts(const ConvGeom& g);
 void winograd_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
 bool winograd_input_accepts(const ConvGeom& g);
 void winograd_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+void winograd_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
 
 // ---- on both vector targets, one file each (float32) ----
 

@@ -159,6 +159,9 @@ constexpr Route<WeightGradKernel> kWeightGrad[] = {
     // packed).
     {"dot_weight_bf16", dot_weight_bf16_accepts, dot_weight_bf16_backward_weight, nullptr},
 #endif
+#if AG_CONV_AVX2
+    {"winograd", winograd_accepts, winograd_backward_weight, nullptr},
+#endif
 #if AG_CONV_AVX512 || AG_CONV_AVX2
     {"dot_weight", dot_weight_accepts, dot_weight_backward_weight, nullptr},
 #endif

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/cpu/conv/avx2/micro_kernel.h"
+#include "core/cpu/conv/dot_weight_sum.h"
 #include "core/cpu/conv/flip.h"
 #include "core/cpu/conv/kernels.h"
 #include "core/cpu/gemm_util.h"
@@ -49,21 +50,20 @@ int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 // order over the batch (tile row q = n * th + ty).
 struct Tiling {
   int64_t th, tw;  // tile rows and columns of one output plane
-  int64_t half;    // floats of one split input row's even (or odd) half: tw in whole vectors + 8
+  int64_t tw8;     // tw rounded up to whole 8-float vectors
   int64_t rows;    // tile rows per block
   int64_t lanes;   // tiles per block rounded up to whole panels
   int64_t stride;  // floats from one row of V (or M) to the next: lanes + 8, room for a last whole vector
   int64_t blocks;
 };
 
-Tiling make_tiling(const ConvGeom& g) {
+// target_tiles: about how many tiles a block should hold.
+Tiling make_tiling(const ConvGeom& g, int64_t target_tiles) {
   Tiling t;
   t.th = (g.ho + 1) / 2;
   t.tw = (g.wo + 1) / 2;
-  t.half = round_up(t.tw, 8) + 8;
-  // V [16][C][lanes] about 128 KB: in L2 while every block of output channels reads it
-  const int64_t target = std::clamp<int64_t>(2048 / g.c, avx2::kPanelLanes, 128);
-  t.rows = std::max<int64_t>(1, target / t.tw);
+  t.tw8 = round_up(t.tw, 8);
+  t.rows = std::max<int64_t>(1, target_tiles / t.tw);
   t.lanes = round_up(t.rows * t.tw, avx2::kPanelLanes);
   t.stride = t.lanes + 8;
   t.blocks = (g.n * t.th + t.rows - 1) / t.rows;
@@ -104,29 +104,43 @@ inline __m256 load_inside(const float* row, int64_t start, int64_t w) {
   return _mm256_maskload_ps(row + start, mask);
 }
 
+// The even and odd floats of a, b: even = a0 a2 a4 a6 b0 b2 b4 b6, odd = a1 a3 ... b7.
+inline void split(__m256 a, __m256 b, __m256& even, __m256& odd) {
+  // a0 a2 b0 b2 | a4 a6 b4 b6, then the middle 64-bit pairs swapped
+  const __m256 ev = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+  const __m256 od = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+  even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8));
+  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8));
+}
+inline void split_16(const float* p, __m256& even, __m256& odd) {
+  split(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), even, odd);
+}
+
+// The padded copy of an input row the row transform reads: padded[pw + iw] = row[iw],
+// padded_len(t) floats, zero outside (the caller zeroes the buffer once; every row writes
+// the same range). A copy made well before it is read: a split read straight after its
+// stores would stall on store forwarding.
+int64_t padded_len(const Tiling& t) { return 2 * t.tw8 + 8; }
+void copy_row(float* padded, const float* row, const ConvGeom& g, const Tiling& t) {
+  const int64_t count = std::clamp<int64_t>(padded_len(t) - g.pw, 0, g.w);
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8) _mm256_storeu_ps(padded + g.pw + i, _mm256_loadu_ps(row + i));
+  for (; i < count; ++i) padded[g.pw + i] = row[i];
+}
+
 // h [4][tw8]: h[j][tx] = (B^T applied along the row)[j] of tile tx's four input columns
-// 2 tx - pw .. 2 tx + 3 - pw of one input row (0 outside it). The row is first split into
-// its even and odd columns (even, odd: t.half floats each), so that tile tx's columns are
-// even[tx], odd[tx], even[tx + 1], odd[tx + 1]; B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0;
-// 0 1 0 -1].
-void row_transform(float* h, const float* row, const ConvGeom& g, const Tiling& t, float* even, float* odd) {
-  for (int64_t j = 0; j < t.half; j += 8) {
-    const int64_t start = 2 * j - g.pw;
-    const __m256 a = load_inside(row, start, g.w), b = load_inside(row, start + 8, g.w);
-    // a0 a2 b0 b2 | a4 a6 b4 b6, then the middle 64-bit pairs swapped: a0 a2 a4 a6 b0 b2 b4 b6
-    const __m256 ev = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
-    const __m256 od = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
-    _mm256_storeu_ps(even + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
-    _mm256_storeu_ps(odd + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8)));
-  }
-  const int64_t tw8 = t.half - 8;
+// 2 tx .. 2 tx + 3 of a padded input row, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+// For 8 tiles the row is split twice into even and odd columns, from the tiles' first
+// column and from two further on: the tiles' four columns are e0, o0, e1, o1.
+void row_transform(float* h, const float* padded, const Tiling& t) {
   for (int64_t tx = 0; tx < t.tw; tx += 8) {
-    const __m256 e0 = _mm256_loadu_ps(even + tx), e1 = _mm256_loadu_ps(even + tx + 1);
-    const __m256 o0 = _mm256_loadu_ps(odd + tx), o1 = _mm256_loadu_ps(odd + tx + 1);
+    __m256 e0, o0, e1, o1;
+    split_16(padded + 2 * tx, e0, o0);
+    split_16(padded + 2 * tx + 2, e1, o1);
     _mm256_storeu_ps(h + tx, _mm256_sub_ps(e0, e1));
-    _mm256_storeu_ps(h + tw8 + tx, _mm256_add_ps(o0, e1));
-    _mm256_storeu_ps(h + 2 * tw8 + tx, _mm256_sub_ps(e1, o0));
-    _mm256_storeu_ps(h + 3 * tw8 + tx, _mm256_sub_ps(o0, o1));
+    _mm256_storeu_ps(h + t.tw8 + tx, _mm256_add_ps(o0, e1));
+    _mm256_storeu_ps(h + 2 * t.tw8 + tx, _mm256_sub_ps(e1, o0));
+    _mm256_storeu_ps(h + 3 * t.tw8 + tx, _mm256_sub_ps(o0, o1));
   }
 }
 
@@ -134,7 +148,7 @@ void row_transform(float* h, const float* row, const ConvGeom& g, const Tiling& 
 // channel, from the row transforms h[r] [4][tw8] of its four input rows (B^T down the
 // columns). Whole vectors: up to 7 lanes past tw are written (the caller's rows have room).
 void column_transform(float* v, int64_t point_stride, const float* const* h, const Tiling& t) {
-  const int64_t tw8 = t.half - 8;
+  const int64_t tw8 = t.tw8;
   for (int64_t tx = 0; tx < t.tw; tx += 8)
     for (int j = 0; j < 4; ++j) {
       const __m256 h0 = _mm256_loadu_ps(h[0] + j * tw8 + tx), h1 = _mm256_loadu_ps(h[1] + j * tw8 + tx);
@@ -146,58 +160,74 @@ void column_transform(float* v, int64_t point_stride, const float* const* h, con
     }
 }
 
+// The lanes past a block's tile rows, in `count` rows stride apart, set to zero: the GEMMs
+// read them.
+void zero_unused_lanes(float* rows, int64_t count, const Tiling& t, int64_t tile_rows) {
+  const int64_t used = tile_rows * t.tw;
+  if (used < t.lanes)
+    for (int64_t r = 0; r < count; ++r)
+      std::memset(rows + r * t.stride + used, 0, static_cast<size_t>(t.lanes - used) * sizeof(float));
+}
+
 // Per-thread scratch of one block's input transform, in one buffer of scratch_floats(t):
-// the row transforms of the four input rows of a tile row, a zero one for rows in the
-// padding, and one split row.
+// padded copies of the input rows one sample's tile rows of the block read, the row
+// transforms of the four input rows of a tile row, and a zero one for rows in the padding.
 struct RowScratch {
+  float* padded;   // [2 rows + 2][padded_len]
   float* rows[4];  // [4][tw8] each
   float* zeros;    // [4][tw8]
-  float* even;     // [half]
-  float* odd;      // [half]
 };
-int64_t scratch_floats(const Tiling& t) { return 20 * t.half + 2 * t.half; }
+int64_t scratch_floats(const Tiling& t) { return (2 * t.rows + 2) * padded_len(t) + 20 * t.tw8; }
 RowScratch row_scratch(float* scratch, const Tiling& t) {
   RowScratch s;
-  for (int r = 0; r < 4; ++r) s.rows[r] = scratch + r * 4 * t.half;
-  s.zeros = scratch + 16 * t.half;
-  s.even = scratch + 20 * t.half;
-  s.odd = scratch + 21 * t.half;
-  std::memset(s.zeros, 0, static_cast<size_t>(4 * t.half) * sizeof(float));
+  s.padded = scratch;
+  float* rest = scratch + (2 * t.rows + 2) * padded_len(t);
+  for (int r = 0; r < 4; ++r) s.rows[r] = rest + r * 4 * t.tw8;
+  s.zeros = rest + 16 * t.tw8;
+  std::memset(scratch, 0, static_cast<size_t>(scratch_floats(t)) * sizeof(float));
   return s;
 }
 
+// v [16][C][stride] (lanes from v0 on): the transformed input of one channel's tile rows
+// [ty0, ty1) of one sample, plane [H, W]. Tile row ty reads input rows 2 ty - ph .. 2 ty -
+// ph + 3: those in the plane are copied first, and the two rows consecutive tile rows
+// share are transformed once.
+void transform_tile_rows(float* v, int64_t point_stride, const float* plane, const ConvGeom& g,
+                         const Tiling& t, int64_t ty0, int64_t ty1, RowScratch& s) {
+  const int64_t first = 2 * ty0 - g.ph, len = padded_len(t);  // input row of s.padded's row 0
+  for (int64_t ih = std::max<int64_t>(first, 0); ih < std::min(g.h, 2 * ty1 - g.ph + 2); ++ih)
+    copy_row(s.padded + (ih - first) * len, plane + ih * g.w, g, t);
+  const float* h[4];
+  for (int64_t ty = ty0; ty < ty1; ++ty) {
+    if (ty > ty0) {  // the previous tile row's rows 2 and 3 are this one's 0 and 1
+      std::swap(s.rows[0], s.rows[2]);
+      std::swap(s.rows[1], s.rows[3]);
+      h[0] = h[2];
+      h[1] = h[3];
+    }
+    for (int r = ty > ty0 ? 2 : 0; r < 4; ++r) {
+      const int64_t ih = 2 * ty - g.ph + r;
+      const bool inside = ih >= 0 && ih < g.h;
+      if (inside) row_transform(s.rows[r], s.padded + (ih - first) * len, t);
+      h[r] = inside ? s.rows[r] : s.zeros;
+    }
+    column_transform(v + (ty - ty0) * t.tw, point_stride, h, t);
+  }
+}
+
 // v [16][C][stride]: the transformed input of tile rows [q0, q1), lanes past them zero (the
-// GEMM's last panel reads them). x: [N, C, H, W]. Tile row ty reads input rows 2 ty - ph
-// .. 2 ty - ph + 3, so consecutive tile rows of a sample share two: their row transforms
-// are kept, and each input row is transformed once per channel and block.
+// GEMM's last panel reads them). x: [N, C, H, W].
 void transform_block_input(float* v, const float* x, const ConvGeom& g, const Tiling& t, int64_t q0,
                            int64_t q1, float* scratch) {
   RowScratch s = row_scratch(scratch, t);
-  const float* h[4];
   for (int64_t c = 0; c < g.c; ++c)
-    for (int64_t q = q0; q < q1; ++q) {
-      const int64_t n = q / t.th, ty = q % t.th;
-      const bool continues =
-          q > q0 && ty > 0;  // the previous tile row: same sample, rows 2 and 3 are our 0 and 1
-      if (continues) {
-        std::swap(s.rows[0], s.rows[2]);
-        std::swap(s.rows[1], s.rows[3]);
-        h[0] = h[2];
-        h[1] = h[3];
-      }
-      const float* plane = x + (n * g.c + c) * g.h * g.w;
-      for (int r = continues ? 2 : 0; r < 4; ++r) {
-        const int64_t ih = 2 * ty - g.ph + r;
-        const bool inside = ih >= 0 && ih < g.h;
-        if (inside) row_transform(s.rows[r], plane + ih * g.w, g, t, s.even, s.odd);
-        h[r] = inside ? s.rows[r] : s.zeros;
-      }
-      column_transform(v + c * t.stride + (q - q0) * t.tw, g.c * t.stride, h, t);
+    for (int64_t q = q0; q < q1;) {  // the block's tile rows of one sample at a time
+      const int64_t n = q / t.th, ty0 = q % t.th, ty1 = std::min(t.th, ty0 + (q1 - q));
+      transform_tile_rows(v + c * t.stride + (q - q0) * t.tw, g.c * t.stride, x + (n * g.c + c) * g.h * g.w,
+                          g, t, ty0, ty1, s);
+      q += ty1 - ty0;
     }
-  const int64_t used = (q1 - q0) * t.tw;
-  if (used < t.lanes)
-    for (int64_t row = 0; row < kPoints * g.c; ++row)
-      std::memset(v + row * t.stride + used, 0, static_cast<size_t>(t.lanes - used) * sizeof(float));
+  zero_unused_lanes(v, kPoints * g.c, t, q1 - q0);
 }
 
 // dst[0 .. valid) = a0 b0 a1 b1 ... a7 b7 (valid <= 16).
@@ -273,6 +303,119 @@ void block_output(float* out, const float* u, const float* v, const float* bias,
   }
 }
 
+// ---- the weight gradient ----
+// With Y = A^T (U . V) A per tile, dL/d(U . V) = A dY A^T, so dU[xi][o][c] = sum over
+// tiles of (A dY A^T)[xi][o] V[xi][c] (a GEMM over the tiles, one per xi) and
+// dw = G^T dU G.
+
+// dy [16][CO][stride]: A gy A^T of the grad_out tiles of tile rows [q0, q1) (gy 2x2, zero
+// past the plane's edge; A^T = [1 1 1 0; 0 1 -1 -1]). grad_out: [N, CO, HO, WO].
+void transform_block_grad(float* dy, const float* grad_out, const ConvGeom& g, const Tiling& t, int64_t q0,
+                          int64_t q1) {
+  const int64_t point_stride = g.co * t.stride;
+  for (int64_t o = 0; o < g.co; ++o)
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t n = q / t.th, ty = q % t.th;
+      const float* top = grad_out + (n * g.co + o) * g.p + 2 * ty * g.wo;
+      const bool has_bottom = 2 * ty + 1 < g.ho;
+      float* d = dy + o * t.stride + (q - q0) * t.tw;
+      for (int64_t tx = 0; tx < t.tw; tx += 8) {
+        __m256 p0, q0v, p1 = _mm256_setzero_ps(), q1v = _mm256_setzero_ps();  // even (p), odd (q) columns
+        split(load_inside(top, 2 * tx, g.wo), load_inside(top, 2 * tx + 8, g.wo), p0, q0v);
+        if (has_bottom)
+          split(load_inside(top + g.wo, 2 * tx, g.wo), load_inside(top + g.wo, 2 * tx + 8, g.wo), p1, q1v);
+        // rows of A gy: (p0, q0), (p0 + p1, q0 + q1), (p0 - p1, q0 - q1), (-p1, -q1)
+        const __m256 zero = _mm256_setzero_ps();
+        const __m256 rp[4] = {p0, _mm256_add_ps(p0, p1), _mm256_sub_ps(p0, p1), _mm256_sub_ps(zero, p1)};
+        const __m256 rq[4] = {q0v, _mm256_add_ps(q0v, q1v), _mm256_sub_ps(q0v, q1v),
+                              _mm256_sub_ps(zero, q1v)};
+        for (int i = 0; i < 4; ++i) {  // times A^T along the row: p, p + q, p - q, -q
+          _mm256_storeu_ps(d + (4 * i) * point_stride + tx, rp[i]);
+          _mm256_storeu_ps(d + (4 * i + 1) * point_stride + tx, _mm256_add_ps(rp[i], rq[i]));
+          _mm256_storeu_ps(d + (4 * i + 2) * point_stride + tx, _mm256_sub_ps(rp[i], rq[i]));
+          _mm256_storeu_ps(d + (4 * i + 3) * point_stride + tx, _mm256_sub_ps(zero, rq[i]));
+        }
+      }
+    }
+  zero_unused_lanes(dy, kPoints * g.co, t, q1 - q0);
+}
+
+// [sum of a[0], ..., sum of a[7]]: the lane sums of eight vectors.
+inline __m256 lane_sums(const __m256* a) {
+  const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+  const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// du[r][c] (rows du_stride apart) += sum over lanes of dy[r][..] v[c][..] for 2 rows x 4
+// columns: 8 accumulators, 6 loads per 8 FMAs.
+void dot_tile_2x4(float* du, int64_t du_stride, const float* dy, const float* v, int64_t stride,
+                  int64_t lanes) {
+  __m256 acc[8];
+  for (auto& a : acc) a = _mm256_setzero_ps();
+  for (int64_t t = 0; t < lanes; t += 8) {
+    const __m256 d0 = _mm256_loadu_ps(dy + t), d1 = _mm256_loadu_ps(dy + stride + t);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      const __m256 x = _mm256_loadu_ps(v + c * stride + t);
+      acc[c] = _mm256_fmadd_ps(d0, x, acc[c]);
+      acc[4 + c] = _mm256_fmadd_ps(d1, x, acc[4 + c]);
+    }
+  }
+  const __m256 sums = lane_sums(acc);
+  _mm_storeu_ps(du, _mm_add_ps(_mm_loadu_ps(du), _mm256_castps256_ps128(sums)));
+  _mm_storeu_ps(du + du_stride, _mm_add_ps(_mm_loadu_ps(du + du_stride), _mm256_extractf128_ps(sums, 1)));
+}
+
+// du [16][CO][C] += the block's sum over tiles of dy[xi][o] v[xi][c].
+void accumulate_block(float* du, const float* dy, const float* v, const ConvGeom& g, const Tiling& t) {
+  for (int xi = 0; xi < kPoints; ++xi) {
+    const float* dyx = dy + xi * g.co * t.stride;
+    const float* vx = v + xi * g.c * t.stride;
+    float* dux = du + xi * g.co * g.c;
+    const int64_t o2 = g.co / 2 * 2, c4 = g.c / 4 * 4;
+    for (int64_t o = 0; o < o2; o += 2)
+      for (int64_t c = 0; c < c4; c += 4)
+        dot_tile_2x4(dux + o * g.c + c, g.c, dyx + o * t.stride, vx + c * t.stride, t.stride, t.lanes);
+    // the row and columns the 2 x 4 tiles leave
+    for (int64_t o = 0; o < g.co; ++o)
+      for (int64_t c = o < o2 ? c4 : 0; c < g.c; ++c) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t l = 0; l < t.lanes; l += 8)
+          acc = _mm256_fmadd_ps(_mm256_loadu_ps(dyx + o * t.stride + l),
+                                _mm256_loadu_ps(vx + c * t.stride + l), acc);
+        alignas(32) float lanes[8];
+        _mm256_store_ps(lanes, acc);
+        float sum = 0;
+        for (float x : lanes) sum += x;
+        dux[o * g.c + c] += sum;
+      }
+  }
+}
+
+// grad_w [CO, C, 3, 3] = G^T du[o][c] G, du [16][CO][C] (G as in transform_weights).
+void weights_from_du(float* grad_w, const float* du, const ConvGeom& g) {
+  auto gt_times = [](double a, double b, double c, double d, double* out) {  // G^T [a b c d]^T
+    out[0] = a + 0.5 * (b + c);
+    out[1] = 0.5 * (b - c);
+    out[2] = 0.5 * (b + c) + d;
+  };
+  const int64_t plane = g.co * g.c;
+  for (int64_t e = 0; e < plane; ++e) {
+    double rows[4][3], k[3][3];  // rows[i] = (du[i, :] G); k = G^T rows
+    for (int i = 0; i < 4; ++i)
+      gt_times(du[(4 * i) * plane + e], du[(4 * i + 1) * plane + e], du[(4 * i + 2) * plane + e],
+               du[(4 * i + 3) * plane + e], rows[i]);
+    for (int j = 0; j < 3; ++j) {
+      double col[3];
+      gt_times(rows[0][j], rows[1][j], rows[2][j], rows[3][j], col);
+      for (int i = 0; i < 3; ++i) k[i][j] = col[i];
+    }
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) grad_w[e * 9 + i * 3 + j] = float(k[i][j]);
+  }
+}
+
 }  // namespace
 
 bool winograd_accepts(const ConvGeom& g) {
@@ -283,7 +426,8 @@ bool winograd_accepts(const ConvGeom& g) {
 }
 
 void winograd_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
-  const Tiling t = make_tiling(g);
+  // V [16][C][lanes] about 128 KB: in L2 while every block of output channels reads it
+  const Tiling t = make_tiling(g, std::clamp<int64_t>(2048 / g.c, avx2::kPanelLanes, 128));
   const std::vector<float> u = transform_weights(w, g);
   const size_t v_floats = static_cast<size_t>(kPoints * g.c * t.stride);
   const size_t m_floats = static_cast<size_t>(kPoints * kMR * t.lanes + 8);
@@ -305,6 +449,27 @@ bool winograd_input_accepts(const ConvGeom& g) {
 void winograd_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
   const std::vector<float> flipped = flipped_weights(w, g);
   winograd_forward(grad_x, grad_out, flipped.data(), nullptr, flipped_geometry(g));
+}
+
+void winograd_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
+  // Blocks of about 128 tiles whatever the channels: the 2 x 4 tiles' lane sums cost about
+  // as much as 8 of their FMAs per accumulator, once per block.
+  const Tiling t = make_tiling(g, 128);
+  const size_t v_floats = static_cast<size_t>(kPoints * g.c * t.stride);
+  const size_t dy_floats = static_cast<size_t>(kPoints * g.co * t.stride);
+  std::vector<float> du(static_cast<size_t>(kPoints * g.co * g.c));
+  // blocks as the "samples" of dot_weight_sum.h's chunks: private sums added in thread order
+  dot::sum_over_sample_chunks(
+      du.data(), kPoints * g.co * g.c, t.blocks, 1, [&](float* acc, int64_t b, int64_t) {
+        const int64_t q0 = b * t.rows, q1 = std::min(q0 + t.rows, g.n * t.th);
+        float* v = workspace<float>(4, v_floats);
+        float* dy = workspace<float>(5, dy_floats);
+        float* scratch = workspace<float>(7, static_cast<size_t>(scratch_floats(t)));  // 6: the sums
+        transform_block_input(v, x, g, t, q0, q1, scratch);
+        transform_block_grad(dy, grad_out, g, t, q0, q1);
+        accumulate_block(acc, dy, v, g, t);
+      });
+  weights_from_du(grad_w, du.data(), g);
 }
 
 }  // namespace ag::cpu
