@@ -57,13 +57,16 @@ bool avx2_dot_weight_takes(const Shape& x, const Shape& w, const Conv2dParams& p
 }
 
 // In an AVX2 build: whether winograd takes the forward pass and the weight gradient (3x3,
-// stride 1, dilation 1, ungrouped, 8+ input channels, C_out * C_in <= 64 * 64) or the
-// input gradient (the same for the flipped pass: 8+ output channels, padding at most 2).
+// stride 1, dilation 1, ungrouped, 8+ input channels, output rows 7+ wide, C_out * C_in <=
+// 256 * 256) or the input gradient (the same for the flipped pass: 8+ output channels,
+// input rows 7+ wide, padding at most 2).
 bool winograd_takes(ConvPass pass, const Shape& x, const Shape& w, const Conv2dParams& p) {
+  const int64_t wo = conv_out_size(x[3], w[3], p.stride_w, p.pad_w, p.dilation_w);
   const bool f23 = p.groups == 1 && w[2] == 3 && w[3] == 3 && p.stride_h == 1 && p.stride_w == 1 &&
-                   p.dilation_h == 1 && p.dilation_w == 1 && w[0] * x[1] <= 64 * 64;
-  if (pass == ConvPass::forward || pass == ConvPass::weight_grad) return f23 && x[1] >= 8;
-  return pass == ConvPass::input_grad && f23 && w[0] >= 8 && x[1] >= 8 && p.pad_h <= 2 && p.pad_w <= 2;
+                   p.dilation_h == 1 && p.dilation_w == 1 && w[0] * x[1] <= 256 * 256;
+  if (pass == ConvPass::forward || pass == ConvPass::weight_grad) return f23 && x[1] >= 8 && wo >= 7;
+  return pass == ConvPass::input_grad && f23 && w[0] >= 8 && x[1] >= 8 && x[3] >= 7 && p.pad_h <= 2 &&
+         p.pad_w <= 2;
 }
 
 // The route an AVX2 build (no AVX-512; panel_gemm in the tables) takes: dw_channels_last

@@ -1,21 +1,22 @@
-// Winograd F(2x2, 3x3) on AVX2 + FMA (routes.cpp): the forward pass of 3x3, stride-1,
-// few-channel convolutions, and their input gradient as a forward pass with the flipped
-// kernel (flip.h). Each 2x2 block of outputs (a tile) reads a 4x4 block d of the input;
-// with the tile and kernel transformed, V = B^T d B and U = G w G^T, the tile's outputs are
-// A^T M A with M[xi] = sum over input channels of U[xi][o][c] V[xi][c], xi one of the 16
-// points of the 4x4 transform: 16 multiplications per tile and channel pair where the
-// direct convolution does 36, so 2.25x fewer FMAs (Lavin & Gray 2016, "Fast Algorithms
-// for Convolutional Neural Networks"). On 8-float vectors the direct route (panel_gemm)
-// runs near the FMA peak; fewer FMAs is what is left.
+// Winograd F(2x2, 3x3) on AVX2 + FMA (routes.cpp): all three passes of 3x3, stride-1
+// convolutions of up to 256 x 256 channels (the input gradient as a forward pass with the
+// flipped kernel, flip.h). Each 2x2 block of outputs (a tile) reads a 4x4 block d of the
+// input; with the tile and kernel transformed, V = B^T d B and U = G w G^T, the tile's
+// outputs are A^T M A with M[xi] = sum over input channels of U[xi][o][c] V[xi][c], xi one
+// of the 16 points of the 4x4 transform: 16 multiplications per tile and channel pair
+// where the direct convolution does 36, 2.25x fewer FMAs (Lavin & Gray 2016, "Fast
+// Algorithms for Convolutional Neural Networks"). On 8-float vectors the direct route
+// (panel_gemm) runs near the FMA peak on these shapes; fewer FMAs is what is left.
 //
-// The batch is cut into blocks of whole tile rows (about 128 KB of transformed input per
-// block, in L2); for one block: the input transform writes V [16][C][lanes] (lane = a tile
-// of the block), the GEMMs M[xi] = U[xi] V[xi] run on avx2::micro_kernel four output
-// channels at a time into M [16][4][lanes] (in L1), and the output transform of those four
-// channels writes their NCHW rows. Both transforms are separable and run along 8 tiles per
-// vector: each input row is split into its even and odd columns (tile tx's four columns
-// are then even[tx], odd[tx], even[tx + 1], odd[tx + 1]) and transformed along the row
-// once, which the two tile rows that read it share; the columns' transform follows.
+// The batch is cut into blocks of whole tile rows taken in order; for one block: the input
+// transform writes V [16][C][lanes] (lane = a tile of the block, about 128 KB: in L2),
+// the GEMMs M[xi] = U[xi] V[xi] run on avx2::micro_kernel four output channels at a time
+// into M [16][4][lanes] (in L1), and the output transform of those four channels writes
+// their NCHW rows. Both transforms are separable and run along 8 tiles of a row per
+// vector: the input rows a block reads are copied with their zero border, each is split
+// into even and odd columns and transformed along the row once (the two tile rows that
+// read it share it), then down the columns. The weight gradient transforms grad_out's
+// tiles too (A dY A^T) and sums, per xi, dU[xi][o][c] over the tiles as dot products.
 //
 // Accuracy: the transforms have coefficients 0, +-1/2 and +-1, and each output is a sum of
 // 16 (not 9) products per channel, so float32 rounding stays within a small multiple of
@@ -367,6 +368,8 @@ void dot_tile_2x4(float* du, int64_t du_stride, const float* dy, const float* v,
   _mm_storeu_ps(du + du_stride, _mm_add_ps(_mm_loadu_ps(du + du_stride), _mm256_extractf128_ps(sums, 1)));
 }
 
+constexpr int64_t kVRows = 16;  // V rows (input channels) per pass over the dY rows
+
 // du [16][CO][C] += the block's sum over tiles of dy[xi][o] v[xi][c].
 void accumulate_block(float* du, const float* dy, const float* v, const ConvGeom& g, const Tiling& t) {
   for (int xi = 0; xi < kPoints; ++xi) {
@@ -374,9 +377,12 @@ void accumulate_block(float* du, const float* dy, const float* v, const ConvGeom
     const float* vx = v + xi * g.c * t.stride;
     float* dux = du + xi * g.co * g.c;
     const int64_t o2 = g.co / 2 * 2, c4 = g.c / 4 * 4;
-    for (int64_t o = 0; o < o2; o += 2)
-      for (int64_t c = 0; c < c4; c += 4)
-        dot_tile_2x4(dux + o * g.c + c, g.c, dyx + o * t.stride, vx + c * t.stride, t.stride, t.lanes);
+    // 16 V rows at a time (8.5 KB at 128 lanes) stay in L1 while every pair of dY rows
+    // passes: V and dY of one xi exceed L1 from 64 channels on
+    for (int64_t c0 = 0; c0 < c4; c0 += kVRows)
+      for (int64_t o = 0; o < o2; o += 2)
+        for (int64_t c = c0; c < std::min(c0 + kVRows, c4); c += 4)
+          dot_tile_2x4(dux + o * g.c + c, g.c, dyx + o * t.stride, vx + c * t.stride, t.stride, t.lanes);
     // the row and columns the 2 x 4 tiles leave
     for (int64_t o = 0; o < g.co; ++o)
       for (int64_t c = o < o2 ? c4 : 0; c < g.c; ++c) {
@@ -419,10 +425,13 @@ void weights_from_du(float* grad_w, const float* du, const ConvGeom& g) {
 }  // namespace
 
 bool winograd_accepts(const ConvGeom& g) {
-  // 8+ input channels: with fewer (a stem's 3) the transforms outweigh the FMAs saved;
-  // C_out * C_in <= 64 * 64: U [16][CO][C] (256 KB at 64 x 64) stays in L2 beside V
+  // 8+ input channels: with fewer (a stem's 3) the transforms outweigh the FMAs saved.
+  // Output rows 7+ wide (4+ tiles): the transforms run along 8 tiles of a row, and on 4x4
+  // planes (2 tiles) ResNet18's 512-channel layers ran slower than panel_gemm.
+  // C_out * C_in <= 256 * 256: U [16][CO][C] (4 MB there) is read once per block of tiles
+  // (no blocking over channels).
   return g.groups == 1 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
-         g.c >= 8 && g.co * g.c <= 64 * 64;
+         g.c >= 8 && g.wo >= 7 && g.co * g.c <= 256 * 256;
 }
 
 void winograd_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
@@ -452,9 +461,10 @@ void winograd_backward_input(float* grad_x, const float* grad_out, const float* 
 }
 
 void winograd_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g) {
-  // Blocks of about 128 tiles whatever the channels: the 2 x 4 tiles' lane sums cost about
-  // as much as 8 of their FMAs per accumulator, once per block.
-  const Tiling t = make_tiling(g, 128);
+  // Blocks of about 256 tiles whatever the channels: each 2 x 4 dot tile ends in lane
+  // sums (about 20 instructions), once per block; at 128 tiles ResNet18's weight gradients
+  // ran 5-10% slower, at 512 no faster.
+  const Tiling t = make_tiling(g, 256);
   const size_t v_floats = static_cast<size_t>(kPoints * g.c * t.stride);
   const size_t dy_floats = static_cast<size_t>(kPoints * g.co * t.stride);
   std::vector<float> du(static_cast<size_t>(kPoints * g.co * g.c));
