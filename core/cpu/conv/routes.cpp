@@ -29,14 +29,17 @@
 // The AVX-512 routes (kernels under avx512/) are compiled only where the build targets
 // AVX-512: CMake then adds avx512/ to the library and defines AG_CONV_AVX512 for this file
 // (docs/design.md says why compile time rather than CPUID). Where the target has AVX2 + FMA
-// but not AVX-512, avx2/'s panel_gemm (AG_CONV_AVX2) takes the ungrouped forward passes and
-// stride-1 input gradients, just before im2col_blas (after the bf16 routes, so that bf16
-// precision on such a CPU still ends in the bf16 GEMM's clear error), and avx2/'s form of
+// but not AVX-512 (AG_CONV_AVX2), avx2/'s winograd takes the 3x3 stride-1 shapes it accepts
+// in all three passes, then panel_gemm the other ungrouped forward passes and stride-1
+// input gradients, just before im2col_blas (after the bf16 routes, so that bf16 precision
+// on such a CPU still ends in the bf16 GEMM's clear error; the weight-gradient winograd
+// sits beside dot_weight, which takes float32 under either precision), and avx2/'s form of
 // dw_channels_last takes the depthwise shapes of 8k channels and avx2/'s dot_weight the
-// few-channel 3x3 weight gradients (both routes exist in the AVX-512 build too, in their
-// AVX-512 forms: one name, one declaration, the file the target compiles). Elsewhere every call
-// takes a portable route. Inside a route, a kernel may still choose its loop form (e.g. the
-// implicit GEMM reads B in place or packs it), but never hands the call to another route;
+// other few-channel 3x3 weight gradients (both routes exist in the AVX-512 build too, in
+// their AVX-512 forms: one name, one declaration, the file the target compiles). Elsewhere
+// every call takes a portable route. Inside a route, a kernel may still choose its loop
+// form (e.g. the implicit GEMM reads B in place or packs it; winograd picks its tile size),
+// but never hands the call to another route;
 // the one exception, pointwise_strided, runs the table again on a stride-1 geometry (a
 // different shape, so it cannot come back to itself).
 #include "core/cpu/conv/routes.h"
