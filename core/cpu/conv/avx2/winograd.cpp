@@ -1,7 +1,7 @@
-// Winograd's F(m x m, 3 x 3) on AVX2 + FMA (routes.cpp), m = 4 on planes 13+ wide and
-// m = 2 on narrower ones: all three passes of 3x3, stride-1 convolutions of up to
-// 256 x 256 channels (the input gradient as a forward pass with the flipped kernel,
-// flip.h). A tile of m x m outputs reads an a x a input block d (a = m + 2); with the
+// Winograd's F(m x m, 3 x 3) on AVX2 + FMA (routes.cpp), m = 4 or 2 by shape (where each
+// measured faster: four_by_four_forward / _weight): all three passes of 3x3, stride-1
+// convolutions of up to 256 x 256 channels (the input gradient as a forward pass with the
+// flipped kernel, flip.h). A tile of m x m outputs reads an a x a input block d (a = m + 2); with the
 // block and kernel transformed, V = B^T d B and U = G w G^T, the tile's outputs are
 // A^T M A with M[xi] = sum over input channels of U[xi][o][c] V[xi][c], xi one of the a^2
 // points (winograd_transforms.h). Per output and channel pair that is a^2 / m^2
