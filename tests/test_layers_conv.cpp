@@ -216,13 +216,13 @@ TEST_CASE("conv2d kernels match the naive loops in float32") {
   check_against_naive({7, 8, 32, 32}, {16, 8, 3, 3}, geometry(1, 1, 1, 1), false);
   check_against_naive({2, 3, 10, 10}, {4, 3, 3, 3}, geometry(1, 0, 1, 1), true);
   check_against_naive({2, 3, 6, 6}, {4, 3, 3, 3}, geometry(1, 2, 1, 1), false);
-  // Winograd F(2x2, 3x3) (AVX2 build: 3x3 stride 1, 8+ input channels, C_out * C_in <= 64 * 64;
-  // the input gradient where the flipped pass qualifies): odd output planes (half tiles),
-  // output channels 6 (a block of 4 and 2 left), padding 0, 1 and 2 (the flipped pass
-  // pads by 2 - p), 17 tiles a row (a partial vector, blocks of 7 rows, a partial last
-  // block), 64 x 64 channels on 8x8 planes (blocks across samples), 96 -> 130 channels
-  // (weight-gradient passes over 16 input channels at a time), rows of 65 tiles (wider
-  // than a block's target)
+  // Winograd (AVX2 build: 3x3 stride 1, 8+ input channels, rows 7+ wide, C_out * C_in <=
+  // 256 * 256; the input gradient where the flipped pass qualifies), F(2x2, 3x3) unless
+  // noted: odd output planes (half tiles), output channels 6 (a block of 4 and 2 left),
+  // padding 0, 1 and 2 (the flipped pass pads by 2 - p), 17 tiles a row (a partial vector,
+  // blocks of 7 rows, a partial last block; F(4x4, 3x3) forward), 64 x 64 channels on 8x8
+  // planes (blocks across samples), 96 -> 130 channels (weight-gradient passes over 16
+  // input channels at a time), rows of 65 tiles (wider than a block's target)
   check_against_naive({3, 8, 7, 13}, {6, 8, 3, 3}, geometry(1, 1, 1, 1), true);
   check_against_naive({2, 16, 9, 9}, {8, 16, 3, 3}, geometry(1, 0, 1, 1), false);
   check_against_naive({2, 12, 6, 6}, {10, 12, 3, 3}, geometry(1, 2, 1, 1), true);

@@ -44,10 +44,10 @@ void panel_gemm_forward(float* out, const float* x, const float* w, const float*
 bool panel_gemm_input_accepts(const ConvGeom& g);
 void panel_gemm_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
 
-// Winograd F(2x2, 3x3) (avx2/winograd.cpp): 3x3, stride 1, dilation 1, ungrouped, at
-// least 8 input channels, output rows 7+ wide, C_out * C_in <= 256 * 256. The input gradient: the flipped
-// forward pass (flip.h) where that geometry is accepted. The weight gradient: the shapes the forward pass
-// takes.
+// Winograd F(4x4, 3x3) or F(2x2, 3x3), by shape (avx2/winograd.cpp): 3x3, stride 1,
+// dilation 1, ungrouped, at least 8 input channels, output rows 7+ wide, C_out * C_in <=
+// 256 * 256. The input gradient: the flipped forward pass (flip.h) where that geometry is
+// accepted. The weight gradient: the shapes the forward pass takes.
 bool winograd_accepts(const ConvGeom& g);
 void winograd_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
 bool winograd_input_accepts(const ConvGeom& g);
