@@ -71,16 +71,26 @@ bool winograd_takes(ConvPass pass, const Shape& x, const Shape& w, const Conv2dP
 
 // The route an AVX2 build (no AVX-512; panel_gemm in the tables) takes: dw_channels_last
 // for depthwise shapes of multiplier 1 and 8k channels, else the reference loops; the
-// strided pointwise route; winograd where it takes the shape; else dot_weight or im2col
-// for weight gradients, panel_gemm or im2col for the other passes.
+// strided pointwise route; winograd where it takes the shape; else dot_weight, panel_gemm
+// (strided, C_out x K <= 32768) or im2col for weight gradients, panel_gemm,
+// panel_gemm_phases (strided input gradients without dilation, C_out x C_in <= 64 x 128)
+// or im2col for the other passes.
 std::string avx2_route(ConvPass pass, bool depthwise, const Shape& x, const Shape& w, const Conv2dParams& p) {
   if (depthwise) return w[0] == x[1] && x[1] % 8 == 0 ? "dw_channels_last" : "dw_reference";
   const bool strided_pointwise =
       w[2] == 1 && w[3] == 1 && p.pad_h == 0 && p.pad_w == 0 && (p.stride_h > 1 || p.stride_w > 1);
   if (strided_pointwise) return "pointwise_strided";
   if (winograd_takes(pass, x, w, p)) return "winograd";
-  if (pass == ConvPass::weight_grad) return avx2_dot_weight_takes(x, w, p) ? "dot_weight" : "im2col_blas";
-  return panel_gemm_takes(pass, x, w, p) ? "panel_gemm" : "im2col_blas";
+  if (pass == ConvPass::weight_grad) {
+    if (avx2_dot_weight_takes(x, w, p)) return "dot_weight";
+    const bool small = w[0] * x[1] / p.groups * w[2] * w[3] <= 32768;
+    return p.groups == 1 && (p.stride_h > 1 || p.stride_w > 1) && small ? "panel_gemm" : "im2col_blas";
+  }
+  if (panel_gemm_takes(pass, x, w, p)) return "panel_gemm";
+  const bool strided_phases = pass == ConvPass::input_grad && p.groups == 1 &&
+                              (p.stride_h > 1 || p.stride_w > 1) && p.dilation_h == 1 && p.dilation_w == 1 &&
+                              w[0] * x[1] <= 64 * 128;
+  return strided_phases ? "panel_gemm_phases" : "im2col_blas";
 }
 
 // The route a shape is meant for (in the AVX-512 build), or the one that takes it in a

@@ -193,6 +193,12 @@ TEST_CASE("conv2d kernels match the naive loops in float32") {
   check_against_naive({1, 2, 13, 12}, {3, 2, 3, 3}, geometry(3, 1, 1, 1), false);
   check_against_naive({2, 2, 11, 11}, {3, 2, 3, 3}, geometry(2, 1, 2, 1), false);
   check_against_naive({3, 20, 17, 17}, {24, 20, 3, 3}, geometry(2, 1, 1, 1), true);  // several panels
+  // stride 2 on ResNet-20's 32x32 planes (AVX2 build: panels packed two vectors at a time,
+  // the input gradient by phases, the weight gradient's dot products over two passes of 8
+  // panels)
+  check_against_naive({3, 16, 32, 32}, {32, 16, 3, 3}, geometry(2, 1, 1, 1), false);
+  // stride 3 with a 2x2 kernel: grad_x's rows and columns 2 mod 3 get no tap (zeros)
+  check_against_naive({2, 3, 10, 11}, {4, 3, 2, 2}, geometry(3, 0, 1, 1), true);
   // 8+ input channels at stride 1 (the AVX2 route's input gradient as a flipped forward
   // pass): 13-wide rows (runs off the 8-lane grid, a partial last panel), dilation 2
   check_against_naive({2, 8, 7, 13}, {5, 8, 3, 3}, geometry(1, 1, 1, 1), true);

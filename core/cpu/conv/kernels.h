@@ -43,6 +43,16 @@ bool panel_gemm_accepts(const ConvGeom& g);
 void panel_gemm_forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g);
 bool panel_gemm_input_accepts(const ConvGeom& g);
 void panel_gemm_backward_input(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+// The input gradient of strided dense convolutions (dilation 1, C_out * C_in <= 64 * 128):
+// per phase of grad_x's rows and columns, a stride-1 forward pass over grad_out with the
+// taps that reach it.
+bool panel_gemm_input_phases_accepts(const ConvGeom& g);
+void panel_gemm_backward_input_phases(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+// The weight gradient of strided dense convolutions with C_out * K <= 32768 (a stride-1
+// one goes to winograd, dot_weight or im2col_blas): dot products of grad_out's rows with
+// the same packed panels.
+bool panel_gemm_weight_accepts(const ConvGeom& g);
+void panel_gemm_backward_weight(float* grad_w, const float* grad_out, const float* x, const ConvGeom& g);
 
 // Winograd F(4x4, 3x3) or F(2x2, 3x3), by shape (avx2/winograd.cpp): 3x3, stride 1,
 // dilation 1, ungrouped, at least 8 input channels, output rows 7+ wide, C_out * C_in <=

@@ -139,6 +139,7 @@ constexpr Route<InputGradKernel> kInputGrad[] = {
 #if AG_CONV_AVX2
     {"winograd", winograd_input_accepts, winograd_backward_input, nullptr},
     {"panel_gemm", panel_gemm_input_accepts, panel_gemm_backward_input, nullptr},
+    {"panel_gemm_phases", panel_gemm_input_phases_accepts, panel_gemm_backward_input_phases, nullptr},
 #endif
     {"im2col_blas", any_shape, im2col_backward_input<float>, im2col_backward_input<double>},
 };
@@ -174,6 +175,9 @@ constexpr Route<WeightGradKernel> kWeightGrad[] = {
     {"im2col_bf16", im2col_bf16_accepts, im2col_bf16_backward_weight, nullptr},
 #if AG_CONV_AVX512
     {"implicit_gemm", implicit_gemm_accepts, implicit_gemm_backward_weight, nullptr},
+#endif
+#if AG_CONV_AVX2
+    {"panel_gemm", panel_gemm_weight_accepts, panel_gemm_backward_weight, nullptr},
 #endif
     {"im2col_blas", any_shape, im2col_backward_weight<float>, im2col_backward_weight<double>},
 };

@@ -1,5 +1,6 @@
 // The AVX2 + FMA GEMM micro-kernel of the convolution routes in avx2/: MR rows of a
-// [rows, K] matrix times a packed [K][16] panel, 16 columns as two 8-float vectors.
+// [rows, K] matrix times a packed [K][16] panel, 16 columns as two 8-float vectors; and
+// the lane sums that end their weight gradients' dot products.
 // panel_gemm.cpp runs it over packed input panels (K = the kernel taps), winograd.cpp over
 // the transformed tiles (K = the input channels).
 #pragma once
@@ -50,6 +51,14 @@ void micro_kernel(float* out, int64_t out_stride, const float* w, int64_t k_len,
     _mm256_store_ps(tmp + 8, acc[r][1]);
     std::memcpy(out + r * out_stride, tmp, static_cast<size_t>(lanes) * sizeof(float));
   }
+}
+
+// [sum of a[0], ..., sum of a[7]]: the lane sums of eight vectors (the dot-product tiles
+// of the weight gradients end in them).
+inline __m256 lane_sums(const __m256* a) {
+  const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+  const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
 }  // namespace ag::cpu::avx2

@@ -372,12 +372,6 @@ struct Pass {
 
 // ---- the weight gradient's GEMM (the same for both tile sizes) ----
 
-// [sum of a[0], ..., sum of a[7]]: the lane sums of eight vectors.
-inline __m256 lane_sums(const __m256* a) {
-  const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
-  const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
-  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
-}
 // du[r][c] (rows du_stride apart) += sum over lanes of dy[r][..] v[c][..] for 2 rows x 4
 // columns: 8 accumulators, 6 loads per 8 FMAs.
 void dot_tile_2x4(float* du, int64_t du_stride, const float* dy, const float* v, int64_t stride,
@@ -397,7 +391,7 @@ void dot_tile_2x4(float* du, int64_t du_stride, const float* dy, const float* v,
       acc[4 + c] = _mm256_fmadd_ps(d1, x, acc[4 + c]);
     }
   }
-  const __m256 sums = lane_sums(acc);
+  const __m256 sums = avx2::lane_sums(acc);
   _mm_storeu_ps(du, _mm_add_ps(_mm_loadu_ps(du), _mm256_castps256_ps128(sums)));
   _mm_storeu_ps(du + du_stride, _mm_add_ps(_mm_loadu_ps(du + du_stride), _mm256_extractf128_ps(sums, 1)));
 }
