@@ -259,12 +259,12 @@ LayerResult measure_bn(const LayerSpec& s, int64_t batch, int reps) {
   r.fwd_s = time_median(
       reps, [&] { batch_norm_forward_train(y, mean, invstd, rm, rv, x, gamma, beta, 0.1, 1e-5, s.act); });
   r.bwd_s = time_median(reps, [&] {
-    batch_norm_backward(gx, gg, gb, gy, x, s.act == Activation::none ? none : y, mean, invstd, gamma, true,
-                        s.act);
+    batch_norm_backward(gx, gg, gb, gy, x, s.act == Activation::none ? none : y, mean, invstd, gamma, beta,
+                        true, s.act);
   });
   const double xb = x.nbytes();
   r.fwd_bytes = 2 * xb;                                    // read x, write y
-  r.bwd_bytes = (s.act == Activation::none ? 3 : 4) * xb;  // read gy, x (and y), write gx
+  r.bwd_bytes = 3 * xb;  // read gy and x, write gx (the CPU recomputes the activation's input)
   r.fwd_flops = 7.0 * x.numel();
   r.bwd_flops = 9.0 * x.numel();
   return r;

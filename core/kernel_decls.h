@@ -105,13 +105,15 @@ void batch_norm_forward_train(Tensor& y, Tensor& mean, Tensor& invstd, Tensor& r
 // Eval: y = act((x - mean) * invstd * gamma + beta) with given mean, invstd [C].
 void batch_norm_forward_eval(Tensor& y, const Tensor& x, const Tensor& mean, const Tensor& invstd,
                              const Tensor& gamma, const Tensor& beta, Activation act);
-// Gradients of batch norm (+ act, whose derivative is read from y, the forward output;
-// y may be undefined when act is none). training: mean/invstd were batch statistics (the
-// gradient flows through them); otherwise they were constants. grad_x [N, C, S],
-// grad_gamma, grad_beta [C]: each may be undefined when not needed.
+// Gradients of batch norm (+ act). The act's derivative: on the CPU from its input,
+// recomputed from x, mean, invstd, gamma and beta exactly as the forward computed it (one
+// tensor fewer to read); on CUDA from y, the forward output (may be undefined when act is
+// none). training: mean/invstd were batch statistics (the gradient flows through them);
+// otherwise they were constants. grad_x [N, C, S], grad_gamma, grad_beta [C]: each may be
+// undefined when not needed; gamma, beta [C] or undefined, as in the forward.
 void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, const Tensor& grad_y,
                          const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& invstd,
-                         const Tensor& gamma, bool training, Activation act);
+                         const Tensor& gamma, const Tensor& beta, bool training, Activation act);
 
 // Max pooling: out [N, C, H_out, W_out], indices int64 [N, C, H_out, W_out] (the argmax's
 // offset h * W + w within its [H, W] plane, first maximum on ties), x [N, C, H, W].

@@ -53,14 +53,14 @@ void batch_norm_forward_eval(Tensor& y, const Tensor& x, const Tensor& mean, con
 }
 void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, const Tensor& grad_y,
                          const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& invstd,
-                         const Tensor& gamma, bool training, Activation act) {
+                         const Tensor& gamma, const Tensor& beta, bool training, Activation act) {
   check_fusable("batch_norm_backward", act);
   // The first defined gradient decides the device (any of the three may be unneeded).
   const Tensor& out = grad_x.defined() ? grad_x : (grad_gamma.defined() ? grad_gamma : grad_beta);
   AG_ON_DEVICE_OPTIONAL(
       "batch_norm_backward", out,
-      batch_norm_backward(grad_x, grad_gamma, grad_beta, grad_y, x, y, mean, invstd, gamma, training, act),
-      &grad_x, &grad_gamma, &grad_beta, &grad_y, &x, &y, &mean, &invstd, &gamma);
+      batch_norm_backward(grad_x, grad_gamma, grad_beta, grad_y, x, y, mean, invstd, gamma, beta, training, act),
+      &grad_x, &grad_gamma, &grad_beta, &grad_y, &x, &y, &mean, &invstd, &gamma, &beta);
 }
 
 void max_pool2d_forward(Tensor& out, Tensor& indices, const Tensor& x, const Pool2dParams& p) {

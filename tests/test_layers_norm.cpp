@@ -121,6 +121,104 @@ TEST_CASE("batch_norm in float32 over a large batch matches float64, forward and
   }
 }
 
+// x [N, C, *] float32 whose values sit within a few ulps either side of at[c] in channel
+// c, the rest (every fourth) spread wide either side in pairs +-d (so that the mean of a
+// channel stays within the crowd).
+Tensor crowd_around(const Shape& shape, const std::vector<double>& at) {
+  const int64_t c = shape[1], per = shape_numel(shape) / (shape[0] * c);
+  std::vector<double> v(static_cast<size_t>(shape_numel(shape)));
+  for (int64_t n = 0; n < shape[0]; ++n)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t q = 0; q < per; ++q) {
+        const int64_t k = n * per + q;  // position within the channel
+        float x = static_cast<float>(at[static_cast<size_t>(ch)]);
+        if (k % 4 == 3) {
+          x += (k % 8 == 3 ? 1.f : -1.f) * (1.f + static_cast<float>(k / 8 % 5));
+        } else {
+          for (int64_t step = 0; step < k % 13; ++step)  // up to 12 ulps
+            x = std::nextafter(x, k % 2 ? 1e9f : -1e9f);
+        }
+        v[static_cast<size_t>((n * c + ch) * per + q)] = x;
+      }
+  return Tensor::from_vector(v, shape, DType::f32);
+}
+
+// Whether the activation passes v (its gradient flows).
+bool passes(double v, Activation act) { return v > 0 && (act != Activation::relu6 || v < 6); }
+
+// With grad_out all ones, grad_beta [C] counts the values y [N, C, *] the activation passed.
+void check_passed_counts(const Tensor& grad_beta, const std::vector<double>& y, const Shape& shape,
+                         Activation act) {
+  const int64_t c = shape[1], per = shape_numel(shape) / (shape[0] * c);
+  const std::vector<double> gb = grad_beta.to_vector();
+  for (int64_t ch = 0; ch < c; ++ch) {
+    int64_t passed = 0;
+    for (int64_t n = 0; n < shape[0]; ++n)
+      for (int64_t q = 0; q < per; ++q) passed += passes(y[static_cast<size_t>((n * c + ch) * per + q)], act);
+    CHECK(gb[static_cast<size_t>(ch)] == static_cast<double>(passed));
+  }
+}
+
+TEST_CASE("batch_norm's backward passes the gradient exactly where the fused activation did") {
+  // The CPU backward recomputes the activation's input from x instead of reading y: for
+  // inputs within rounding of ReLU's 0 and ReLU6's 0 and 6 the two must agree value by
+  // value (a product and sum rounded twice in one pass and fused in the other disagree on
+  // a few of these). 16 channels of varied statistics; row loops (32x32 planes) and
+  // channel blocks (2x2), float32, eval and train.
+  constexpr int64_t kC = 16;
+  std::vector<double> gamma_v, beta_v, rm_v, rv_v;
+  for (int64_t ch = 0; ch < kC; ++ch) {
+    gamma_v.push_back(0.45 + 0.17 * static_cast<double>(ch));
+    beta_v.push_back(0.3 - 0.07 * static_cast<double>(ch));
+    rm_v.push_back(0.23 * static_cast<double>(ch) - 1.1);
+    rv_v.push_back(0.5 + 0.31 * static_cast<double>(ch));
+  }
+  for (const Shape& shape : {Shape{2, kC, 32, 32}, Shape{64, kC, 2, 2}})
+    for (Activation act : {Activation::relu, Activation::relu6}) {
+      CAPTURE(shape_str(shape));
+      CAPTURE(activation_name(act));
+      std::vector<double> betas = beta_v;
+      if (act == Activation::relu6)  // odd channels: the edge at 6
+        for (int64_t ch = 1; ch < kC; ch += 2) betas[static_cast<size_t>(ch)] += 6;
+      Tensor gamma = Tensor::from_vector(gamma_v, {kC}, DType::f32),
+             beta = Tensor::from_vector(betas, {kC}, DType::f32), rm = Tensor::from_vector(rm_v, {kC}, DType::f32),
+             rv = Tensor::from_vector(rv_v, {kC}, DType::f32);
+      // eval: the edge sits at x = mean + (edge - beta) / (gamma invstd)
+      const std::vector<double> g32 = gamma.to_vector(), b32 = beta.to_vector(), m32 = rm.to_vector(),
+                                v32 = rv.to_vector();
+      std::vector<double> at(kC);
+      for (size_t ch = 0; ch < at.size(); ++ch) {
+        const double edge = act == Activation::relu6 && ch % 2 == 1 ? 6.0 : 0.0;
+        at[ch] = m32[ch] + (edge - b32[ch]) * std::sqrt(v32[ch] + 1e-5) / g32[ch];
+      }
+      Tensor x = crowd_around(shape, at).detach();
+      x.set_requires_grad(true);
+      beta.set_requires_grad(true);
+      Tensor y = batch_norm(x, gamma, beta, rm, rv, false, 0.1, 1e-5, act);
+      y.backward(Tensor::ones(shape, DType::f32));
+      const std::vector<double> yv = y.to_vector(), gx = x.grad().to_vector();
+      int64_t mismatches = 0, clipped = 0;
+      for (size_t i = 0; i < yv.size(); ++i) {
+        clipped += passes(yv[i], act) ? 0 : 1;
+        mismatches += passes(yv[i], act) != (gx[i] != 0) ? 1 : 0;
+      }
+      CHECK(clipped > static_cast<int64_t>(yv.size()) / 4);
+      CHECK(clipped < static_cast<int64_t>(yv.size()) * 3 / 4);
+      CHECK(mismatches == 0);
+      check_passed_counts(beta.grad(), yv, shape, act);
+      // train: beta 0 and gamma 1 put the edge at the batch mean, where the crowd sits;
+      // with grad_out all ones grad_beta counts the values the activation passed
+      std::vector<double> centres(kC);
+      for (size_t ch = 0; ch < centres.size(); ++ch) centres[ch] = 0.37 * static_cast<double>(ch) - 2.5;
+      Tensor xt = crowd_around(shape, centres);
+      Tensor b = Tensor::zeros({kC}, DType::f32).detach();
+      b.set_requires_grad(true);
+      Tensor yt = batch_norm(xt, Tensor::ones({kC}, DType::f32), b, Tensor(), Tensor(), true, 0.1, 1e-5, act);
+      yt.backward(Tensor::ones(shape, DType::f32));
+      check_passed_counts(b.grad(), yt.to_vector(), shape, act);
+    }
+}
+
 TEST_CASE("batch_norm rejects bad arguments") {
   Tensor x = Tensor::zeros({2, 3, 4, 4});
   CHECK_THROWS_WITH_AS(batch_norm(x, Tensor::ones({4}), Tensor(), Tensor(), Tensor(), true),

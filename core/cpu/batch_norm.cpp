@@ -37,7 +37,9 @@ inline T apply_act(T v, Activation act) {
 }
 
 // The gradient g passed back through the activation, whose derivative is read from its
-// output y = act(.): g where the activation passes values through, else 0. A select, not
+// output y = act(v): g where the activation passes values through, else 0. For ReLU and
+// ReLU6 the same test on the input v gives the same answer (y > 0 iff v > 0; 0 < y < 6
+// iff 0 < v < 6), so the batch-norm backward passes v, recomputed from x. A select, not
 // g * (0 or 1): GCC 12 vectorises the select for AVX2 but left the product's loops scalar
 // (batch norm's backward on ResNet-20 ran at a fifth of the copy bandwidth on an AVX2
 // EPYC); and an infinite g where ReLU blocked it gives 0, not NaN, as in PyTorch.
@@ -77,6 +79,22 @@ T param_or(const Tensor& t, int64_t c, T fallback) {
   return t.defined() ? t.data<T>()[c] : fallback;
 }
 
+// Channel c's affine map y = act(x scale + shift), from its stored mean and 1 / std (the
+// statistics rounded to T): the one formula of every forward pass and of the backward,
+// which recomputes the activation's input v = x scale + shift (the same expression, so the
+// same rounding and FMA contraction) rather than read the forward's output y: a tensor
+// fewer to stream in both of its passes.
+template <typename T>
+struct Affine {
+  T scale, shift;
+};
+template <typename T>
+Affine<T> channel_affine(T mean, T invstd, const Tensor& gamma, const Tensor& beta, int64_t c) {
+  const double scale = static_cast<double>(param_or<T>(gamma, c, 1)) * static_cast<double>(invstd);
+  return {static_cast<T>(scale),
+          static_cast<T>(static_cast<double>(param_or<T>(beta, c, 0)) - static_cast<double>(mean) * scale)};
+}
+
 }  // namespace
 
 namespace {
@@ -105,9 +123,10 @@ void channel_moments(const T* first, int64_t rows, int64_t s, int64_t stride, do
   }
 }
 
-// Per-channel sums of the backward pass: sum(dy') and sum(dy' (x - mu)), dy' = dy act'(y).
+// Per-channel sums of the backward pass: sum(dy') and sum(dy' (x - mu)), dy' = dy act'(v),
+// v = x af.scale + af.shift the activation's input.
 template <typename T, Activation A>
-void backward_sums(const T* g, const T* x, const T* y, int64_t rows, int64_t s, int64_t stride, T mu,
+void backward_sums(const T* g, const T* x, int64_t rows, int64_t s, int64_t stride, T mu, Affine<T> af,
                    double& sum_dy, double& sum_dy_x) {
   sum_dy = sum_dy_x = 0;
   for (int64_t b = 0; b < rows; ++b) {
@@ -115,7 +134,7 @@ void backward_sums(const T* g, const T* x, const T* y, int64_t rows, int64_t s, 
     T s1 = 0, s2 = 0;
 #pragma omp simd reduction(+ : s1, s2)
     for (int64_t q = 0; q < s; ++q) {
-      const T dy = A == Activation::none ? g[o + q] : act_grad<T, A>(g[o + q], y[o + q]);
+      const T dy = A == Activation::none ? g[o + q] : act_grad<T, A>(g[o + q], x[o + q] * af.scale + af.shift);
       s1 += dy;
       s2 += dy * (x[o + q] - mu);
     }
@@ -126,23 +145,23 @@ void backward_sums(const T* g, const T* x, const T* y, int64_t rows, int64_t s, 
 
 // gx = k (dy' - mdy - (x - mu) mdx) for one channel.
 template <typename T, Activation A>
-void backward_dx(T* gx, const T* g, const T* x, const T* y, int64_t rows, int64_t s, int64_t stride, T mu,
+void backward_dx(T* gx, const T* g, const T* x, int64_t rows, int64_t s, int64_t stride, T mu, Affine<T> af,
                  T k, T mdy, T mdx) {
   for (int64_t b = 0; b < rows; ++b) {
     const int64_t o = b * stride;
 #pragma omp simd
     for (int64_t q = 0; q < s; ++q) {
-      const T dy = A == Activation::none ? g[o + q] : act_grad<T, A>(g[o + q], y[o + q]);
+      const T dy = A == Activation::none ? g[o + q] : act_grad<T, A>(g[o + q], x[o + q] * af.scale + af.shift);
       gx[o + q] = k * (dy - mdy - (x[o + q] - mu) * mdx);
     }
   }
 }
 
 template <typename T, Activation A>
-void backward_channel(T* gx, T* gg, T* gb, const T* g, const T* x, const T* y, int64_t rows, int64_t s,
-                      int64_t stride, T mu, T istd, T gamma, bool training, int64_t m) {
+void backward_channel(T* gx, T* gg, T* gb, const T* g, const T* x, int64_t rows, int64_t s, int64_t stride,
+                      T mu, T istd, T gamma, Affine<T> af, bool training, int64_t m) {
   double sum_dy = 0, sum_dy_x = 0;
-  if (training || gg || gb) backward_sums<T, A>(g, x, y, rows, s, stride, mu, sum_dy, sum_dy_x);
+  if (training || gg || gb) backward_sums<T, A>(g, x, rows, s, stride, mu, af, sum_dy, sum_dy_x);
   const double sum_dy_xhat = sum_dy_x * istd;
   if (gg) *gg = static_cast<T>(sum_dy_xhat);
   if (gb) *gb = static_cast<T>(sum_dy);
@@ -150,7 +169,7 @@ void backward_channel(T* gx, T* gg, T* gb, const T* g, const T* x, const T* y, i
   // training: dx = g istd (dy - mean(dy) - xhat mean(dy xhat)); eval: dx = g istd dy.
   const T mdy = training ? static_cast<T>(sum_dy / m) : 0;
   const T mdx = training ? static_cast<T>(sum_dy_xhat / m) * istd : 0;
-  backward_dx<T, A>(gx, g, x, y, rows, s, stride, mu, gamma * istd, mdy, mdx);
+  backward_dx<T, A>(gx, g, x, rows, s, stride, mu, af, gamma * istd, mdy, mdx);
 }
 
 }  // namespace
@@ -159,12 +178,9 @@ namespace {
 
 // Channel c's statistics from its mean and sum of squared deviations: stores the batch
 // mean and 1 / std, updates the running averages (unbiased variance), and returns the
-// affine map y = x scale + shift that normalises it.
-struct ChannelMap {
-  double scale, shift;
-};
+// affine map y = x scale + shift that normalises it (channel_affine of the stored values).
 template <typename T>
-ChannelMap finish_channel(int64_t c, double mu, double m2, const BnShape& d, Tensor& mean, Tensor& invstd,
+Affine<T> finish_channel(int64_t c, double mu, double m2, const BnShape& d, Tensor& mean, Tensor& invstd,
                           Tensor& running_mean, Tensor& running_var, const Tensor& gamma, const Tensor& beta,
                           double momentum, double eps) {
   const double var = m2 / static_cast<double>(d.m());
@@ -180,8 +196,7 @@ ChannelMap finish_channel(int64_t c, double mu, double m2, const BnShape& d, Ten
     const double unbiased = d.m() > 1 ? var * d.m() / (d.m() - 1) : var;
     rv = static_cast<T>((1 - momentum) * rv + momentum * unbiased);
   }
-  const double scale = param_or<T>(gamma, c, 1) * istd;
-  return {scale, param_or<T>(beta, c, 0) - mu * scale};
+  return channel_affine<T>(mean.data<T>()[c], invstd.data<T>()[c], gamma, beta, c);
 }
 
 // ---- small planes ----
@@ -256,8 +271,8 @@ void forward_train_small(T* py, const T* px, const BnShape& d, Tensor& mean, Ten
         acc, m2.data());
     std::vector<double> scale(nc), shift(nc);
     for (size_t c = 0; c < nc; ++c) {
-      const ChannelMap map = finish_channel<T>(c0 + static_cast<int64_t>(c), mu[c], m2[c], d, mean, invstd,
-                                               running_mean, running_var, gamma, beta, momentum, eps);
+      const Affine<T> map = finish_channel<T>(c0 + static_cast<int64_t>(c), mu[c], m2[c], d, mean, invstd,
+                                              running_mean, running_var, gamma, beta, momentum, eps);
       scale[c] = map.scale;
       shift[c] = map.shift;
     }
@@ -278,15 +293,22 @@ void forward_train_small(T* py, const T* px, const BnShape& d, Tensor& mean, Ten
 // select feeding a conversion to double scalar ("control flow in loop"), and this backward
 // ran at a tenth of the copy bandwidth on an AVX2 EPYC (MobileNetV2's 8x8 and 4x4 stages).
 template <typename T, Activation A>
-void backward_small(T* pgx, T* pgg, T* pgb, const T* pg, const T* px, const T* py, const BnShape& d,
-                    const T* mean, const T* invstd, const Tensor& gamma, bool training, int64_t c0,
+void backward_small(T* pgx, T* pgg, T* pgb, const T* pg, const T* px, const BnShape& d, const T* mean,
+                    const T* invstd, const Tensor& gamma, const Tensor& beta, bool training, int64_t c0,
                     int64_t c1) {
   const size_t nc = static_cast<size_t>(c1 - c0);
   const int64_t len = (c1 - c0) * d.s;
-  std::vector<double> mu(nc);
-  for (size_t c = 0; c < nc; ++c) mu[c] = mean[c0 + static_cast<int64_t>(c)];
-  const std::vector<T> mu_run = expand<T>(mu, d.s);
-  const T* mr = mu_run.data();
+  std::vector<double> mu(nc), scale(nc), shift(nc);
+  for (size_t c = 0; c < nc; ++c) {
+    const int64_t ch = c0 + static_cast<int64_t>(c);
+    mu[c] = mean[ch];
+    const Affine<T> af = channel_affine<T>(mean[ch], invstd[ch], gamma, beta, ch);
+    scale[c] = af.scale;
+    shift[c] = af.shift;
+  }
+  const std::vector<T> mu_run = expand<T>(mu, d.s), scale_run = expand<T>(scale, d.s),
+                       shift_run = expand<T>(shift, d.s);
+  const T *mr = mu_run.data(), *sr = scale_run.data(), *hr = shift_run.data();
   std::vector<double> sum_dy(nc, 0.0), sum_dy_x(nc, 0.0);
   if (training || pgg || pgb) {
     // per position of the run, summed over the samples: dy' and dy' (x - mu)
@@ -298,11 +320,11 @@ void backward_small(T* pgx, T* pgg, T* pgb, const T* pg, const T* px, const T* p
     T* t2 = dy_x_run.data();
     for (int64_t n = 0; n < d.n; ++n) {
       const int64_t base = (n * d.c + c0) * d.s;
-      const T *g = pg + base, *x = px + base, *y = py ? py + base : nullptr;
+      const T *g = pg + base, *x = px + base;
       // in T first: a select feeding a conversion to double is "control flow" to GCC 12
 #pragma omp simd
       for (int64_t j = 0; j < len; ++j) {
-        const T dy = A == Activation::none ? g[j] : act_grad<T, A>(g[j], y[j]);
+        const T dy = A == Activation::none ? g[j] : act_grad<T, A>(g[j], x[j] * sr[j] + hr[j]);
         t1[j] = dy;
         t2[j] = dy * (x[j] - mr[j]);
       }
@@ -335,11 +357,11 @@ void backward_small(T* pgx, T* pgg, T* pgb, const T* pg, const T* px, const T* p
   const T *kr = k_run.data(), *mdyr = mdy_run.data(), *mdxr = mdx_run.data();
   for (int64_t n = 0; n < d.n; ++n) {
     const int64_t base = (n * d.c + c0) * d.s;
-    const T *g = pg + base, *x = px + base, *y = py ? py + base : nullptr;
+    const T *g = pg + base, *x = px + base;
     T* gx = pgx + base;
 #pragma omp simd
     for (int64_t j = 0; j < len; ++j) {
-      const T dy = A == Activation::none ? g[j] : act_grad<T, A>(g[j], y[j]);
+      const T dy = A == Activation::none ? g[j] : act_grad<T, A>(g[j], x[j] * sr[j] + hr[j]);
       gx[j] = kr[j] * (dy - mdyr[j] - (x[j] - mr[j]) * mdxr[j]);
     }
   }
@@ -362,11 +384,11 @@ void batch_norm_forward_train(Tensor& y, Tensor& mean, Tensor& invstd, Tensor& r
     for (int64_t c = 0; c < d.c; ++c) {
       double mu, m2;
       channel_moments(px + c * d.s, d.n, d.s, d.c * d.s, mu, m2);
-      const ChannelMap map = finish_channel<scalar_t>(c, mu, m2, d, mean, invstd, running_mean, running_var,
-                                                      gamma, beta, momentum, eps);
+      const Affine<scalar_t> map = finish_channel<scalar_t>(c, mu, m2, d, mean, invstd, running_mean,
+                                                            running_var, gamma, beta, momentum, eps);
       for (int64_t b = 0; b < d.n; ++b)
         affine_row_act(py + (b * d.c + c) * d.s, px + (b * d.c + c) * d.s, d.s,
-                       static_cast<scalar_t>(map.scale), static_cast<scalar_t>(map.shift), act);
+                       map.scale, map.shift, act);
     }
   });
 }
@@ -382,9 +404,9 @@ void batch_norm_forward_eval(Tensor& y, const Tensor& x, const Tensor& mean, con
     if (d.s <= kSmallPlane) {  // a sample at a time (see "small planes" above)
       std::vector<scalar_t> scale(static_cast<size_t>(d.c)), shift(static_cast<size_t>(d.c));
       for (int64_t c = 0; c < d.c; ++c) {
-        scale[static_cast<size_t>(c)] = param_or<scalar_t>(gamma, c, 1) * pi[c];
-        shift[static_cast<size_t>(c)] =
-            param_or<scalar_t>(beta, c, 0) - pm[c] * scale[static_cast<size_t>(c)];
+        const Affine<scalar_t> af = channel_affine<scalar_t>(pm[c], pi[c], gamma, beta, c);
+        scale[static_cast<size_t>(c)] = af.scale;
+        shift[static_cast<size_t>(c)] = af.shift;
       }
       const std::vector<scalar_t> scale_run = expand<scalar_t>(scale, d.s),
                                   shift_run = expand<scalar_t>(shift, d.s);
@@ -401,21 +423,21 @@ void batch_norm_forward_eval(Tensor& y, const Tensor& x, const Tensor& mean, con
 #pragma omp parallel for schedule(static) if (x.numel() > kParallelThreshold)
     for (int64_t idx = 0; idx < d.n * d.c; ++idx) {
       const int64_t c = idx % d.c;
-      const scalar_t scale = param_or<scalar_t>(gamma, c, 1) * pi[c];
-      const scalar_t shift = param_or<scalar_t>(beta, c, 0) - pm[c] * scale;
-      affine_row_act(py + idx * d.s, px + idx * d.s, d.s, scale, shift, act);
+      const Affine<scalar_t> af = channel_affine<scalar_t>(pm[c], pi[c], gamma, beta, c);
+      affine_row_act(py + idx * d.s, px + idx * d.s, d.s, af.scale, af.shift, act);
     }
   });
 }
 
+// y is not read: the activation's derivative comes from its input, recomputed from x
+// (channel_affine).
 void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, const Tensor& grad_y,
-                         const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& invstd,
-                         const Tensor& gamma, bool training, Activation act) {
+                         const Tensor& x, const Tensor& /*y*/, const Tensor& mean, const Tensor& invstd,
+                         const Tensor& gamma, const Tensor& beta, bool training, Activation act) {
   const BnShape d(x);
   dispatch_float(x.dtype(), "batch_norm_backward", [&]<typename scalar_t>() {
     const scalar_t* px = x.data<scalar_t>();
     const scalar_t* pg = grad_y.data<scalar_t>();
-    const scalar_t* py = act == Activation::none ? nullptr : y.data<scalar_t>();
     scalar_t* pgx = grad_x.defined() ? grad_x.data<scalar_t>() : nullptr;
     scalar_t* pgg = grad_gamma.defined() ? grad_gamma.data<scalar_t>() : nullptr;
     scalar_t* pgb = grad_beta.defined() ? grad_beta.data<scalar_t>() : nullptr;
@@ -426,7 +448,7 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, 
       for_channel_blocks(d, parallel, [&](int64_t c0, int64_t c1) {
         with_activation(act, [&]<Activation A>() {
           if constexpr (A == Activation::none || A == Activation::relu || A == Activation::relu6)
-            backward_small<scalar_t, A>(pgx, pgg, pgb, pg, px, py, d, pm, pi, gamma, training, c0, c1);
+            backward_small<scalar_t, A>(pgx, pgg, pgb, pg, px, d, pm, pi, gamma, beta, training, c0, c1);
         });
       });
       return;
@@ -436,22 +458,19 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, 
       const int64_t o = c * d.s, stride = d.c * d.s;
       const scalar_t mu = mean.data<scalar_t>()[c], istd = invstd.data<scalar_t>()[c];
       const scalar_t gm = param_or<scalar_t>(gamma, c, 1);
+      const Affine<scalar_t> af = channel_affine<scalar_t>(mu, istd, gamma, beta, c);
       scalar_t* gx = pgx ? pgx + o : nullptr;
       scalar_t* gg = pgg ? pgg + c : nullptr;
       scalar_t* gb = pgb ? pgb + c : nullptr;
-      const scalar_t* yc = py ? py + o : nullptr;
       switch (act) {
         case Activation::none:
-          backward_channel<scalar_t, Activation::none>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
-                                                       istd, gm, training, d.m());
+          backward_channel<scalar_t, Activation::none>(gx, gg, gb, pg + o, px + o, d.n, d.s, stride, mu, istd, gm, af, training, d.m());
           break;
         case Activation::relu:
-          backward_channel<scalar_t, Activation::relu>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
-                                                       istd, gm, training, d.m());
+          backward_channel<scalar_t, Activation::relu>(gx, gg, gb, pg + o, px + o, d.n, d.s, stride, mu, istd, gm, af, training, d.m());
           break;
         case Activation::relu6:
-          backward_channel<scalar_t, Activation::relu6>(gx, gg, gb, pg + o, px + o, yc, d.n, d.s, stride, mu,
-                                                        istd, gm, training, d.m());
+          backward_channel<scalar_t, Activation::relu6>(gx, gg, gb, pg + o, px + o, d.n, d.s, stride, mu, istd, gm, af, training, d.m());
           break;
         default:  // not fusable: rejected by the dispatch (core/kernels_nn.cpp)
           break;

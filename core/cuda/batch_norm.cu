@@ -255,9 +255,10 @@ void batch_norm_forward_eval(Tensor& y, const Tensor& x, const Tensor& mean, con
   });
 }
 
+// beta is not needed here: the activation's derivative is read from y.
 void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, const Tensor& grad_y,
                          const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& invstd,
-                         const Tensor& gamma, bool training, Activation act) {
+                         const Tensor& gamma, const Tensor& /*beta*/, bool training, Activation act) {
   const BnShape d(x);
   if (d.c == 0) return;
   Launch launch(x);  // grad_x may be undefined when only the parameters need gradients

@@ -26,13 +26,13 @@ Tensor channel_sums(const Tensor& x3) { return sum(sum(x3, 2), 0); }
 struct SyncBatchNormBackward : Node {
   Tensor x, y;                                     // x [N, C, *]; y the output (only with a fused activation)
   Tensor mean, invstd;                             // [C]: the global batch statistics
-  Tensor gamma;                                    // [C] or undefined
+  Tensor gamma, beta;                              // [C] or undefined
   std::vector<double> mean_values, invstd_values;  // mean and invstd as the kernels see them
   double count = 0;                                // values per channel over every rank
   Activation act = Activation::none;
   Communicator* comm = nullptr;
   const char* name() const override { return "SyncBatchNormBackward"; }
-  void release_saved() override { x = y = mean = invstd = gamma = Tensor(); }
+  void release_saved() override { x = y = mean = invstd = gamma = beta = Tensor(); }
   std::vector<Tensor> apply(const Tensor& g) override {
     const int64_t c = x.size(1);
     // Eval-mode backward with the global statistics gives this rank's sum(dy) (grad_beta),
@@ -41,7 +41,8 @@ struct SyncBatchNormBackward : Node {
     Tensor gx_local = needs_grad(0) ? Tensor::empty(x.shape(), x.dtype(), x.device()) : Tensor();
     Tensor sum_dy_xhat = Tensor::empty({c}, x.dtype(), x.device());
     Tensor sum_dy = Tensor::empty({c}, x.dtype(), x.device());
-    batch_norm_backward(gx_local, sum_dy_xhat, sum_dy, g.contiguous(), x, y, mean, invstd, gamma, false, act);
+    batch_norm_backward(gx_local, sum_dy_xhat, sum_dy, g.contiguous(), x, y, mean, invstd, gamma, beta, false,
+                        act);
     Tensor gx;
     if (needs_grad(0)) {
       Tensor sums = cat({sum_dy.to(DType::f64), sum_dy_xhat.to(DType::f64)}, 0).contiguous();
@@ -139,6 +140,7 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
   node->mean = mean_t;
   node->invstd = invstd_t;
   node->gamma = gamma;
+  node->beta = beta;
   node->mean_values = mean_t.to_vector();
   node->invstd_values = invstd_t.to_vector();
   node->count = count;

@@ -11,18 +11,18 @@ namespace {
 struct BatchNormBackward : Node {
   Tensor x, y;          // x [N, C, *]; y the output (only with a fused activation)
   Tensor mean, invstd;  // [C]: batch statistics (training) or running ones (eval)
-  Tensor gamma;         // [C] or undefined
+  Tensor gamma, beta;   // [C] or undefined (the CPU backward recomputes the activation's input)
   bool training = true;
   Activation act = Activation::none;
   const char* name() const override { return "BatchNormBackward"; }
-  void release_saved() override { x = y = mean = invstd = gamma = Tensor(); }
+  void release_saved() override { x = y = mean = invstd = gamma = beta = Tensor(); }
   std::vector<Tensor> apply(const Tensor& g) override {
     const int64_t c = x.size(1);
     Tensor gx, gg, gb;
     if (needs_grad(0)) gx = Tensor::empty(x.shape(), x.dtype(), x.device());
     if (needs_grad(1)) gg = Tensor::empty({c}, x.dtype(), x.device());
     if (needs_grad(2)) gb = Tensor::empty({c}, x.dtype(), x.device());
-    batch_norm_backward(gx, gg, gb, g.contiguous(), x, y, mean, invstd, gamma, training, act);
+    batch_norm_backward(gx, gg, gb, g.contiguous(), x, y, mean, invstd, gamma, beta, training, act);
     return {gx, gg, gb};
   }
 };
@@ -79,6 +79,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     node->mean = training ? mean : mean.clone();  // running stats change in place later
     node->invstd = invstd;
     node->gamma = gamma;
+    node->beta = beta;
     node->training = training;
     node->act = act;
     return attach_node(y, node, {&x, &weight, &bias});
