@@ -105,9 +105,12 @@ struct Pass {
 
   // ---- the weights ----
 
-  // u [a^2][CO][C]: u[a i + j][o][c] = (G w[o][c] G^T)[i][j]. w: [CO, C, 3, 3].
-  static std::vector<float> transform_weights(const float* w, const ConvGeom& g) {
-    std::vector<float> u(static_cast<size_t>(kPoints * g.co * g.c));
+  // u [a^2][CO][C]: u[a i + j][o][c] = (G w[o][c] G^T)[i][j]. w: [CO, C, 3, 3]. In the
+  // calling thread's workspace slot 10; on both threads (while one thread transformed
+  // ResNet-20's weights the other waited: a few % of its step).
+  static const float* transform_weights(const float* w, const ConvGeom& g) {
+    float* u = workspace<float>(10, static_cast<size_t>(kPoints * g.co * g.c));
+#pragma omp parallel for schedule(static) if (g.co * g.c >= 1024)
     for (int64_t o = 0; o < g.co; ++o)
       for (int64_t c = 0; c < g.c; ++c) {
         const float* k = w + (o * g.c + c) * 9;
@@ -117,7 +120,7 @@ struct Pass {
             gk[i][j] = W::kG[i][0] * k[j] + W::kG[i][1] * k[3 + j] + W::kG[i][2] * k[6 + j];
         for (int i = 0; i < kA; ++i)
           for (int j = 0; j < kA; ++j)
-            u[static_cast<size_t>(((kA * i + j) * g.co + o) * g.c + c)] =
+            u[((kA * i + j) * g.co + o) * g.c + c] =
                 float(gk[i][0] * W::kG[j][0] + gk[i][1] * W::kG[j][1] + gk[i][2] * W::kG[j][2]);
       }
     return u;
@@ -126,6 +129,7 @@ struct Pass {
   // grad_w [CO, C, 3, 3] = G^T du[o][c] G, du [a^2][CO][C].
   static void weights_from_du(float* grad_w, const float* du, const ConvGeom& g) {
     const int64_t plane = g.co * g.c;
+#pragma omp parallel for schedule(static) if (plane >= 1024)
     for (int64_t e = 0; e < plane; ++e) {
       double dg[kA][3];  // du G
       for (int i = 0; i < kA; ++i)
@@ -318,7 +322,7 @@ struct Pass {
   static void forward(float* out, const float* x, const float* w, const float* bias, const ConvGeom& g) {
     // V [a^2][C][lanes] about 128 KB: in L2 while every block of output channels reads it
     const Tiling t = make_tiling(g, M, std::clamp<int64_t>(32768 / (kPoints * g.c), avx2::kPanelLanes, 128));
-    const std::vector<float> u = transform_weights(w, g);
+    const float* u = transform_weights(w, g);
     const size_t v_floats = static_cast<size_t>(kPoints * g.c * t.stride);
     const size_t m_floats = static_cast<size_t>(kPoints * kMR * t.lanes + 8);
 #pragma omp parallel for schedule(static) if (g.n * g.p * g.co * g.k > kParallelMacs)
@@ -328,7 +332,7 @@ struct Pass {
       float* m = workspace<float>(5, m_floats);
       float* scratch = workspace<float>(6, static_cast<size_t>(scratch_floats(t)));
       transform_block_input(v, x, g, t, q0, q1, scratch);
-      block_output(out, u.data(), v, bias, g, t, q0, q1, m);
+      block_output(out, u, v, bias, g, t, q0, q1, m);
     }
   }
 
@@ -436,10 +440,10 @@ void Pass<M>::backward_weight(float* grad_w, const float* grad_out, const float*
   const Tiling t = make_tiling(g, M, 256);
   const size_t v_floats = static_cast<size_t>(kPoints * g.c * t.stride);
   const size_t dy_floats = static_cast<size_t>(kPoints * g.co * t.stride);
-  std::vector<float> du(static_cast<size_t>(kPoints * g.co * g.c));
+  float* du = workspace<float>(10, static_cast<size_t>(kPoints * g.co * g.c));  // the calling thread's
   // blocks as the "samples" of dot_weight_sum.h's chunks: private sums added in thread order
   dot::sum_over_sample_chunks(
-      du.data(), kPoints * g.co * g.c, t.blocks, 1, [&](float* acc, int64_t b, int64_t) {
+      du, kPoints * g.co * g.c, t.blocks, 1, [&](float* acc, int64_t b, int64_t) {
         const int64_t q0 = b * t.rows, q1 = std::min(q0 + t.rows, g.n * t.th);
         float* v = workspace<float>(4, v_floats);
         float* dy = workspace<float>(5, dy_floats);
@@ -448,7 +452,7 @@ void Pass<M>::backward_weight(float* grad_w, const float* grad_out, const float*
         transform_block_grad(dy, grad_out, g, t, q0, q1);
         accumulate_block(acc, dy, v, g, t, kPoints);
       });
-  weights_from_du(grad_w, du.data(), g);
+  weights_from_du(grad_w, du, g);
 }
 
 // Where F(4, 3) beat F(2, 3) (bench --filter s1 --models resnet18,resnet20): forward
