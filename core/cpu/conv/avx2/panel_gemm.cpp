@@ -202,20 +202,8 @@ void dot_tile_2x4(float* acc, int64_t k_len, const float* gy, int64_t gy_stride,
   __m256 sum[8];
   for (auto& v : sum) v = _mm256_setzero_ps();
   for (int p = 0; p < npanels; ++p, panel += panel_floats, gy += kNR)
-    for (int h = 0; h < kNR; h += 8) {
-      __m256 d0 = _mm256_loadu_ps(gy + h), d1 = _mm256_loadu_ps(gy + gy_stride + h);
-      asm("" : "+x"(d0), "+x"(d1));  // in registers: see winograd.cpp's dot tile
-#pragma GCC unroll 4
-      for (int c = 0; c < 4; ++c) {
-        __m256 b = _mm256_loadu_ps(panel + c * kNR + h);
-        asm("" : "+x"(b));
-        sum[c] = _mm256_fmadd_ps(d0, b, sum[c]);
-        sum[4 + c] = _mm256_fmadd_ps(d1, b, sum[4 + c]);
-      }
-    }
-  const __m256 sums = avx2::lane_sums(sum);
-  _mm_storeu_ps(acc, _mm_add_ps(_mm_loadu_ps(acc), _mm256_castps256_ps128(sums)));
-  _mm_storeu_ps(acc + k_len, _mm_add_ps(_mm_loadu_ps(acc + k_len), _mm256_extractf128_ps(sums, 1)));
+    for (int h = 0; h < kNR; h += 8) avx2::dot_step_2x4(sum, gy + h, gy + gy_stride + h, panel + h, kNR);
+  avx2::add_lane_sums_2x4(acc, k_len, sum);
 }
 
 // sum over the panels' lanes of gy[lane] panel[lane], for the row and taps the tiles leave.

@@ -382,22 +382,8 @@ void dot_tile_2x4(float* du, int64_t du_stride, const float* dy, const float* v,
                   int64_t lanes) {
   __m256 acc[8];
   for (auto& a : acc) a = _mm256_setzero_ps();
-  for (int64_t t = 0; t < lanes; t += 8) {
-    __m256 d0 = _mm256_loadu_ps(dy + t), d1 = _mm256_loadu_ps(dy + stride + t);
-    asm("" : "+x"(d0), "+x"(d1));
-#pragma GCC unroll 4
-    for (int c = 0; c < 4; ++c) {
-      // every operand in a register: GCC would fold the loads into the FMAs, loading each
-      // twice (10 loads for 8 FMAs, past Zen 3's two 256-bit loads a cycle)
-      __m256 x = _mm256_loadu_ps(v + c * stride + t);
-      asm("" : "+x"(x));
-      acc[c] = _mm256_fmadd_ps(d0, x, acc[c]);
-      acc[4 + c] = _mm256_fmadd_ps(d1, x, acc[4 + c]);
-    }
-  }
-  const __m256 sums = avx2::lane_sums(acc);
-  _mm_storeu_ps(du, _mm_add_ps(_mm_loadu_ps(du), _mm256_castps256_ps128(sums)));
-  _mm_storeu_ps(du + du_stride, _mm_add_ps(_mm_loadu_ps(du + du_stride), _mm256_extractf128_ps(sums, 1)));
+  for (int64_t t = 0; t < lanes; t += 8) avx2::dot_step_2x4(acc, dy + t, dy + stride + t, v + t, stride);
+  avx2::add_lane_sums_2x4(du, du_stride, acc);
 }
 
 constexpr int64_t kVRows = 16;  // V rows (input channels) per pass over the dY rows
