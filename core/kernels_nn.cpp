@@ -57,10 +57,10 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, 
   check_fusable("batch_norm_backward", act);
   // The first defined gradient decides the device (any of the three may be unneeded).
   const Tensor& out = grad_x.defined() ? grad_x : (grad_gamma.defined() ? grad_gamma : grad_beta);
-  AG_ON_DEVICE_OPTIONAL(
-      "batch_norm_backward", out,
-      batch_norm_backward(grad_x, grad_gamma, grad_beta, grad_y, x, y, mean, invstd, gamma, beta, training, act),
-      &grad_x, &grad_gamma, &grad_beta, &grad_y, &x, &y, &mean, &invstd, &gamma, &beta);
+  AG_ON_DEVICE_OPTIONAL("batch_norm_backward", out,
+                        batch_norm_backward(grad_x, grad_gamma, grad_beta, grad_y, x, y, mean, invstd, gamma,
+                                            beta, training, act),
+                        &grad_x, &grad_gamma, &grad_beta, &grad_y, &x, &y, &mean, &invstd, &gamma, &beta);
 }
 
 void max_pool2d_forward(Tensor& out, Tensor& indices, const Tensor& x, const Pool2dParams& p) {

@@ -181,7 +181,8 @@ TEST_CASE("batch_norm's backward passes the gradient exactly where the fused act
       if (act == Activation::relu6)  // odd channels: the edge at 6
         for (int64_t ch = 1; ch < kC; ch += 2) betas[static_cast<size_t>(ch)] += 6;
       Tensor gamma = Tensor::from_vector(gamma_v, {kC}, DType::f32),
-             beta = Tensor::from_vector(betas, {kC}, DType::f32), rm = Tensor::from_vector(rm_v, {kC}, DType::f32),
+             beta = Tensor::from_vector(betas, {kC}, DType::f32),
+             rm = Tensor::from_vector(rm_v, {kC}, DType::f32),
              rv = Tensor::from_vector(rv_v, {kC}, DType::f32);
       // eval: the edge sits at x = mean + (edge - beta) / (gamma invstd)
       const std::vector<double> g32 = gamma.to_vector(), b32 = beta.to_vector(), m32 = rm.to_vector(),

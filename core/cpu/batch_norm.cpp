@@ -134,7 +134,8 @@ void backward_sums(const T* g, const T* x, int64_t rows, int64_t s, int64_t stri
     T s1 = 0, s2 = 0;
 #pragma omp simd reduction(+ : s1, s2)
     for (int64_t q = 0; q < s; ++q) {
-      const T dy = A == Activation::none ? g[o + q] : act_grad<T, A>(g[o + q], x[o + q] * af.scale + af.shift);
+      const T dy =
+          A == Activation::none ? g[o + q] : act_grad<T, A>(g[o + q], x[o + q] * af.scale + af.shift);
       s1 += dy;
       s2 += dy * (x[o + q] - mu);
     }
@@ -151,7 +152,8 @@ void backward_dx(T* gx, const T* g, const T* x, int64_t rows, int64_t s, int64_t
     const int64_t o = b * stride;
 #pragma omp simd
     for (int64_t q = 0; q < s; ++q) {
-      const T dy = A == Activation::none ? g[o + q] : act_grad<T, A>(g[o + q], x[o + q] * af.scale + af.shift);
+      const T dy =
+          A == Activation::none ? g[o + q] : act_grad<T, A>(g[o + q], x[o + q] * af.scale + af.shift);
       gx[o + q] = k * (dy - mdy - (x[o + q] - mu) * mdx);
     }
   }
@@ -181,8 +183,8 @@ namespace {
 // affine map y = x scale + shift that normalises it (channel_affine of the stored values).
 template <typename T>
 Affine<T> finish_channel(int64_t c, double mu, double m2, const BnShape& d, Tensor& mean, Tensor& invstd,
-                          Tensor& running_mean, Tensor& running_var, const Tensor& gamma, const Tensor& beta,
-                          double momentum, double eps) {
+                         Tensor& running_mean, Tensor& running_var, const Tensor& gamma, const Tensor& beta,
+                         double momentum, double eps) {
   const double var = m2 / static_cast<double>(d.m());
   const double istd = 1.0 / std::sqrt(var + eps);
   mean.data<T>()[c] = static_cast<T>(mu);
@@ -387,8 +389,7 @@ void batch_norm_forward_train(Tensor& y, Tensor& mean, Tensor& invstd, Tensor& r
       const Affine<scalar_t> map = finish_channel<scalar_t>(c, mu, m2, d, mean, invstd, running_mean,
                                                             running_var, gamma, beta, momentum, eps);
       for (int64_t b = 0; b < d.n; ++b)
-        affine_row_act(py + (b * d.c + c) * d.s, px + (b * d.c + c) * d.s, d.s,
-                       map.scale, map.shift, act);
+        affine_row_act(py + (b * d.c + c) * d.s, px + (b * d.c + c) * d.s, d.s, map.scale, map.shift, act);
     }
   });
 }
@@ -464,13 +465,16 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta, 
       scalar_t* gb = pgb ? pgb + c : nullptr;
       switch (act) {
         case Activation::none:
-          backward_channel<scalar_t, Activation::none>(gx, gg, gb, pg + o, px + o, d.n, d.s, stride, mu, istd, gm, af, training, d.m());
+          backward_channel<scalar_t, Activation::none>(gx, gg, gb, pg + o, px + o, d.n, d.s, stride, mu, istd,
+                                                       gm, af, training, d.m());
           break;
         case Activation::relu:
-          backward_channel<scalar_t, Activation::relu>(gx, gg, gb, pg + o, px + o, d.n, d.s, stride, mu, istd, gm, af, training, d.m());
+          backward_channel<scalar_t, Activation::relu>(gx, gg, gb, pg + o, px + o, d.n, d.s, stride, mu, istd,
+                                                       gm, af, training, d.m());
           break;
         case Activation::relu6:
-          backward_channel<scalar_t, Activation::relu6>(gx, gg, gb, pg + o, px + o, d.n, d.s, stride, mu, istd, gm, af, training, d.m());
+          backward_channel<scalar_t, Activation::relu6>(gx, gg, gb, pg + o, px + o, d.n, d.s, stride, mu,
+                                                        istd, gm, af, training, d.m());
           break;
         default:  // not fusable: rejected by the dispatch (core/kernels_nn.cpp)
           break;

@@ -47,7 +47,8 @@ void panel_gemm_backward_input(float* grad_x, const float* grad_out, const float
 // per phase of grad_x's rows and columns, a stride-1 forward pass over grad_out with the
 // taps that reach it.
 bool panel_gemm_input_phases_accepts(const ConvGeom& g);
-void panel_gemm_backward_input_phases(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g);
+void panel_gemm_backward_input_phases(float* grad_x, const float* grad_out, const float* w,
+                                      const ConvGeom& g);
 // The weight gradient of strided dense convolutions with C_out * K <= 32768 (a stride-1
 // one goes to winograd, dot_weight or im2col_blas): dot products of grad_out's rows with
 // the same packed panels.

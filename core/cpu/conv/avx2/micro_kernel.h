@@ -76,7 +76,8 @@ inline void dot_step_2x4(__m256* sum, const float* a0, const float* a1, const fl
 inline void add_lane_sums_2x4(float* out, int64_t out_stride, const __m256* sum) {
   const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(sum[0], sum[1]), _mm256_hadd_ps(sum[2], sum[3]));
   const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(sum[4], sum[5]), _mm256_hadd_ps(sum[6], sum[7]));
-  const __m256 sums = _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+  const __m256 sums =
+      _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
   _mm_storeu_ps(out, _mm_add_ps(_mm_loadu_ps(out), _mm256_castps256_ps128(sums)));
   _mm_storeu_ps(out + out_stride, _mm_add_ps(_mm_loadu_ps(out + out_stride), _mm256_extractf128_ps(sums, 1)));
 }

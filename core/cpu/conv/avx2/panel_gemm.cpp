@@ -1,6 +1,8 @@
 // The AVX2 + FMA route of the CPU convolution (routes.cpp), for targets without AVX-512:
 // the forward pass, and the stride-1 input gradient as a forward pass with the flipped
-// kernel (flip.h), as a GEMM over panels of 16 output positions.
+// kernel (flip.h), as a GEMM over panels of 16 output positions; a strided input gradient
+// as such forward passes, one per phase of grad_x (panel_gemm_phases); a strided weight
+// gradient as dot products of grad_out's rows with the same panels.
 //
 // out[co][q] = sum_k w[co][k] B[k][q], k = (ci, i, j) a kernel tap, q an output position of
 // one sample. For each panel of 16 consecutive positions of one sample (the NCHW output
@@ -79,7 +81,8 @@ inline void copy_run(float* dst, const float* src, int len, int t0, int t1, int6
 // layers ran at half the stride-1 layers' rate).
 inline void copy_run_s2(float* dst, const float* src, int len, int64_t lo, int64_t hi) {
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i below = _mm256_set1_epi32(static_cast<int>(lo - 1)), end = _mm256_set1_epi32(static_cast<int>(hi));
+  const __m256i below = _mm256_set1_epi32(static_cast<int>(lo - 1)),
+                end = _mm256_set1_epi32(static_cast<int>(hi));
   auto inside = [&](int first) {  // lanes whose offset first + l lies in [lo, hi)
     const __m256i u = _mm256_add_epi32(idx, _mm256_set1_epi32(first));
     return _mm256_and_si256(_mm256_cmpgt_epi32(u, below), _mm256_cmpgt_epi32(end, u));
@@ -89,7 +92,8 @@ inline void copy_run_s2(float* dst, const float* src, int len, int64_t lo, int64
     const __m256 a = _mm256_maskload_ps(src + 2 * t, inside(2 * t));
     const __m256 b = _mm256_maskload_ps(src + 2 * t + 8, inside(2 * t + 8));
     const __m256 even = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));  // a0 a2 b0 b2 | a4 a6 b4 b6
-    _mm256_storeu_ps(dst + t, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0))));
+    _mm256_storeu_ps(
+        dst + t, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0))));
   }
   for (; t < len; ++t) dst[t] = 2 * t >= lo && 2 * t < hi ? src[2 * t] : 0.f;
 }
@@ -176,7 +180,8 @@ ConvGeom phase_geometry(const ConvGeom& g, const PhaseAxis& rows, const PhaseAxi
 }
 
 // sub [C][CO][rows.count][cols.count]: sub[c][o][t][u] = w[o][c][rows.first - sh t][cols.first - sw u].
-std::vector<float> phase_weights(const float* w, const ConvGeom& g, const PhaseAxis& rows, const PhaseAxis& cols) {
+std::vector<float> phase_weights(const float* w, const ConvGeom& g, const PhaseAxis& rows,
+                                 const PhaseAxis& cols) {
   std::vector<float> sub(static_cast<size_t>(g.c * g.co * rows.count * cols.count));
   float* dst = sub.data();
   for (int64_t c = 0; c < g.c; ++c)
@@ -210,7 +215,8 @@ void dot_tile_2x4(float* acc, int64_t k_len, const float* gy, int64_t gy_stride,
 float dot_1x1(const float* gy, const float* panel, int64_t panel_floats, int npanels) {
   __m256 sum = _mm256_setzero_ps();
   for (int p = 0; p < npanels; ++p, panel += panel_floats, gy += kNR)
-    for (int h = 0; h < kNR; h += 8) sum = _mm256_fmadd_ps(_mm256_loadu_ps(gy + h), _mm256_loadu_ps(panel + h), sum);
+    for (int h = 0; h < kNR; h += 8)
+      sum = _mm256_fmadd_ps(_mm256_loadu_ps(gy + h), _mm256_loadu_ps(panel + h), sum);
   alignas(32) float lanes[8];
   _mm256_store_ps(lanes, sum);
   float total = 0;
@@ -288,7 +294,7 @@ void panel_gemm_backward_input(float* grad_x, const float* grad_out, const float
 
 // Sums [CO][K] of up to 32768 floats (in L2; ResNet-20's stride-2 layers, the stems): on
 // ResNet18's 128 x 576 to 512 x 2304 each tile's sums over 128 positions ended in lane
-// sums too often, and these ran 1.1-2.3x slower than im2col + OpenBLAS.
+// sums too often, and these ran 1.1-2.3x slower than im2col + OpenBLAS (same run).
 bool panel_gemm_weight_accepts(const ConvGeom& g) {
   return g.groups == 1 && (g.sh > 1 || g.sw > 1) && g.co * g.k <= 32768;
 }
@@ -302,12 +308,13 @@ void panel_gemm_backward_weight(float* grad_w, const float* grad_out, const floa
 
 // Up to 64 x 128 channels: ResNet18's 64 -> 128 stride-2 input gradient took 34 ms this
 // way against im2col + OpenBLAS's 44, its 128 -> 256 and 256 -> 512 ones 33 against 31
-// and 33 against 30 (bench --models resnet18 --filter s2).
+// and 33 against 30 (bench --models resnet18 --filter s2, 2026-12-05).
 bool panel_gemm_input_phases_accepts(const ConvGeom& g) {
   return g.groups == 1 && (g.sh > 1 || g.sw > 1) && g.dh == 1 && g.dw == 1 && g.co * g.c <= 64 * 128;
 }
 
-void panel_gemm_backward_input_phases(float* grad_x, const float* grad_out, const float* w, const ConvGeom& g) {
+void panel_gemm_backward_input_phases(float* grad_x, const float* grad_out, const float* w,
+                                      const ConvGeom& g) {
   struct Phase {
     int64_t a, b;
     ConvGeom q;
@@ -316,7 +323,8 @@ void panel_gemm_backward_input_phases(float* grad_x, const float* grad_out, cons
   std::vector<Phase> phases;
   for (int64_t a = 0; a < g.sh; ++a)
     for (int64_t b = 0; b < g.sw; ++b) {
-      const PhaseAxis rows = phase_axis(a, g.kh, g.sh, g.ph, g.h), cols = phase_axis(b, g.kw, g.sw, g.pw, g.w);
+      const PhaseAxis rows = phase_axis(a, g.kh, g.sh, g.ph, g.h),
+                      cols = phase_axis(b, g.kw, g.sw, g.pw, g.w);
       if (rows.length == 0 || cols.length == 0) continue;
       if (rows.count == 0 || cols.count == 0) {  // no tap reaches these rows or columns
         for (int64_t nc = 0; nc < g.n * g.c; ++nc)
@@ -326,8 +334,8 @@ void panel_gemm_backward_input_phases(float* grad_x, const float* grad_out, cons
       }
       phases.push_back({a, b, phase_geometry(g, rows, cols), phase_weights(w, g, rows, cols)});
     }
-  // Sample by sample: the phase planes of one sample ([C, Hr, Wr] each, in L2) are written
-  // and then spread over its grad_x at once.
+    // Sample by sample and phase by phase: a phase's plane of one sample ([C, Hr, Wr], in L2)
+    // is written, then spread over that sample's grad_x.
 #pragma omp parallel for schedule(static) if (g.n * g.p * g.co * g.k > kParallelMacs)
   for (int64_t n = 0; n < g.n; ++n) {
     for (const Phase& ph : phases) {

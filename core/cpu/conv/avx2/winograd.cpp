@@ -428,16 +428,15 @@ void Pass<M>::backward_weight(float* grad_w, const float* grad_out, const float*
   const size_t dy_floats = static_cast<size_t>(kPoints * g.co * t.stride);
   float* du = workspace<float>(10, static_cast<size_t>(kPoints * g.co * g.c));  // the calling thread's
   // blocks as the "samples" of dot_weight_sum.h's chunks: private sums added in thread order
-  dot::sum_over_sample_chunks(
-      du, kPoints * g.co * g.c, t.blocks, 1, [&](float* acc, int64_t b, int64_t) {
-        const int64_t q0 = b * t.rows, q1 = std::min(q0 + t.rows, g.n * t.th);
-        float* v = workspace<float>(4, v_floats);
-        float* dy = workspace<float>(5, dy_floats);
-        float* scratch = workspace<float>(7, static_cast<size_t>(scratch_floats(t)));  // 6: the sums
-        transform_block_input(v, x, g, t, q0, q1, scratch);
-        transform_block_grad(dy, grad_out, g, t, q0, q1);
-        accumulate_block(acc, dy, v, g, t, kPoints);
-      });
+  dot::sum_over_sample_chunks(du, kPoints * g.co * g.c, t.blocks, 1, [&](float* acc, int64_t b, int64_t) {
+    const int64_t q0 = b * t.rows, q1 = std::min(q0 + t.rows, g.n * t.th);
+    float* v = workspace<float>(4, v_floats);
+    float* dy = workspace<float>(5, dy_floats);
+    float* scratch = workspace<float>(7, static_cast<size_t>(scratch_floats(t)));  // 6: the sums
+    transform_block_input(v, x, g, t, q0, q1, scratch);
+    transform_block_grad(dy, grad_out, g, t, q0, q1);
+    accumulate_block(acc, dy, v, g, t, kPoints);
+  });
   weights_from_du(grad_w, du, g);
 }
 
