@@ -46,7 +46,7 @@ inline T apply_act(T v, Activation act) {
 template <typename T, Activation A>
 inline T act_grad(T g, T y) {
   if constexpr (A == Activation::relu) return y > T(0) ? g : T(0);
-  if constexpr (A == Activation::relu6) return (y > T(0)) & (y < T(6)) ? g : T(0);
+  if constexpr (A == Activation::relu6) return ((y > T(0)) & (y < T(6))) ? g : T(0);
   return g;  // none, and the activations the dispatch never fuses (core/kernels_nn.cpp)
 }
 
