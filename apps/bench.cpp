@@ -263,7 +263,7 @@ LayerResult measure_bn(const LayerSpec& s, int64_t batch, int reps) {
                         true, s.act);
   });
   const double xb = x.nbytes();
-  r.fwd_bytes = 2 * xb;                                    // read x, write y
+  r.fwd_bytes = 2 * xb;  // read x, write y
   r.bwd_bytes = 3 * xb;  // read gy and x, write gx (the CPU recomputes the activation's input)
   r.fwd_flops = 7.0 * x.numel();
   r.bwd_flops = 9.0 * x.numel();

@@ -2,9 +2,9 @@
 // forward, backward with batch or running statistics, each with the fused activations;
 // and float64 gradchecks of batch_norm running on the GPU. Skipped with a printed reason
 // when no GPU is present.
+#include "core/ops.h"
 #include "cuda_parity.h"
 #include "gradcheck.h"
-#include "core/ops.h"
 
 using namespace ag;
 using namespace ag::testing;

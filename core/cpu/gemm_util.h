@@ -114,7 +114,7 @@ inline void gemm_rm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
 // are alive at the same time (0-1: im2col path, 2-3: depthwise, 4-7: the AVX-512 or AVX2 path, 8: the
 // strided pointwise route's dense copy, alive while it runs the others, 9: the im2col
 // path's per-thread weight-gradient sums, 10: the AVX2 Winograd route's transformed
-// weights). Grows to the largest
+// weights or its weight gradient's sums dU). Grows to the largest
 // request and is then reused, so a training loop stops allocating after its first step.
 template <typename T>
 T* workspace(int slot, size_t elements) {

@@ -31,7 +31,9 @@
 // (docs/design.md says why compile time rather than CPUID). Where the target has AVX2 + FMA
 // but not AVX-512 (AG_CONV_AVX2), avx2/'s winograd takes the 3x3 stride-1 shapes it accepts
 // in all three passes, then panel_gemm the other ungrouped forward passes and stride-1
-// input gradients, just before im2col_blas (after the bf16 routes, so that bf16 precision
+// input gradients, panel_gemm_phases the strided input gradients of up to 64 x 128
+// channels, and panel_gemm's weight pass the strided weight gradients of up to 32768
+// weights, each just before im2col_blas (after the bf16 routes, so that bf16 precision
 // on such a CPU still ends in the bf16 GEMM's clear error; the weight-gradient winograd
 // sits beside dot_weight, which takes float32 under either precision), and avx2/'s form of
 // dw_channels_last takes the depthwise shapes of 8k channels and avx2/'s dot_weight the

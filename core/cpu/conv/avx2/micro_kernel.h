@@ -1,6 +1,5 @@
 // The AVX2 + FMA GEMM micro-kernel of the convolution routes in avx2/: MR rows of a
-// [rows, K] matrix times a packed [K][16] panel, 16 columns as two 8-float vectors; and
-// the lane sums that end their weight gradients' dot products.
+// [rows, K] matrix times a packed [K][16] panel, 16 columns as two 8-float vectors.
 // panel_gemm.cpp runs it over packed input panels (K = the kernel taps), winograd.cpp over
 // the transformed tiles (K = the input channels). Their weight gradients share the dot
 // tile's step below.
