@@ -15,7 +15,6 @@ struct Winograd;
 
 template <>
 struct Winograd<2> {
-  static constexpr int kM = 2, kA = 4;
   static constexpr float kBT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
   static constexpr double kG[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
   static constexpr float kAT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
@@ -24,7 +23,6 @@ struct Winograd<2> {
 
 template <>
 struct Winograd<4> {
-  static constexpr int kM = 4, kA = 6;
   static constexpr float kBT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
                                       {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
   static constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
@@ -91,8 +89,32 @@ inline void split_phases<4>(const __m256* r, __m256* phase) {
   phase[3] = _mm256_shuffle_ps(t2, t3, _MM_SHUFFLE(3, 2, 3, 2));
 }
 
+// The same for two rows side by side, as the paired tile rows of winograd.cpp hold them:
+// r[k] = A[4k .. 4k + 3] | B[4k .. 4k + 3] (128-bit halves) for k < M, phase[k] = A[k],
+// A[M + k], A[2M + k], A[3M + k] | the same of B: a transpose within each half.
+template <int M>
+inline void split_pair_phases(const __m256* r, __m256* phase);
+
+template <>
+inline void split_pair_phases<2>(const __m256* r, __m256* phase) {
+  phase[0] = _mm256_shuffle_ps(r[0], r[1], _MM_SHUFFLE(2, 0, 2, 0));
+  phase[1] = _mm256_shuffle_ps(r[0], r[1], _MM_SHUFFLE(3, 1, 3, 1));
+}
+
+template <>
+inline void split_pair_phases<4>(const __m256* r, __m256* phase) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpacklo_ps(r[2], r[3]);
+  const __m256 t2 = _mm256_unpackhi_ps(r[0], r[1]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  phase[0] = _mm256_shuffle_ps(t0, t1, _MM_SHUFFLE(1, 0, 1, 0));
+  phase[1] = _mm256_shuffle_ps(t0, t1, _MM_SHUFFLE(3, 2, 3, 2));
+  phase[2] = _mm256_shuffle_ps(t2, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  phase[3] = _mm256_shuffle_ps(t2, t3, _MM_SHUFFLE(3, 2, 3, 2));
+}
+
 // The inverse: out (M vectors, 8M floats) = y[0][0], ..., y[M-1][0], y[0][1], ...: the
-// M outputs of each of 8 tiles side by side.
+// M outputs of each of 8 tiles side by side. For paired rows (tiles 0-3 of row A in the
+// low halves, of row B in the high ones) that is out[0 .. M/2) = row A's 4M outputs and
+// out[M/2 .. M) = row B's.
 template <int M>
 inline void interleave(const __m256* y, __m256* out);
 
