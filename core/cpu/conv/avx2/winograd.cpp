@@ -14,9 +14,10 @@
 // the GEMMs M[xi] = U[xi] V[xi] run on avx2::micro_kernel four output channels at a time
 // into M [a^2][4][lanes] (in L1), and the output transform of those four channels writes
 // their NCHW rows. Both transforms are separable and run along 8 tiles of a row per
-// vector: the input rows a block reads are copied with their zero border, each is split
-// into its m phases (columns mod m) and transformed along the row once (consecutive tile
-// rows share two input rows), then down the columns. The weight gradient transforms
+// vector (rows of 4 tiles: two tile rows a vector, Pass::paired): the input rows a block
+// reads are copied with their zero border, each is split into its m phases (columns mod
+// m) and transformed along the row once (consecutive tile rows share two input rows), then
+// down the columns. The weight gradient transforms
 // grad_out's tiles too (A dY A^T) and sums, per xi, dU[xi][o][c] over the tiles as dot
 // products; dw = G^T dU G.
 //
