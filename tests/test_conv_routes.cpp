@@ -111,9 +111,12 @@ enum class Sums { direct, winograd, bf16 };
 
 double tolerance(Sums sums, double terms) {
   switch (sums) {
-    case Sums::winograd: return std::max(2e-4, 1e-5 * std::sqrt(terms));
-    case Sums::bf16: return std::max(2e-2, 4e-3 * std::sqrt(terms));
-    default: return std::max(1e-5, 2e-8 * terms);
+    case Sums::winograd:
+      return std::max(2e-4, 1e-5 * std::sqrt(terms));
+    case Sums::bf16:
+      return std::max(2e-2, 4e-3 * std::sqrt(terms));
+    default:
+      return std::max(1e-5, 2e-8 * terms);
   }
 }
 

@@ -263,7 +263,8 @@ struct Pass {
     for (int k = 0; k < M; ++k) r[k] = _mm256_loadu2_m128(pb + M + 4 * k, pa + M + 4 * k);
     avx2::split_pair_phases<M>(r, d + M);
 #pragma GCC unroll 6
-    for (int j = 0; j < kA; ++j) _mm256_storeu2_m128(halves + kHalfRow + 4 * j, halves + 4 * j, combine(W::kBT[j], d));
+    for (int j = 0; j < kA; ++j)
+      _mm256_storeu2_m128(halves + kHalfRow + 4 * j, halves + 4 * j, combine(W::kBT[j], d));
   }
 
   // column_transform for a tile row (lanes 0-3) and the next (4-7; zero where bottom is
@@ -272,7 +273,8 @@ struct Pass {
     for (int j = 0; j < kA; ++j) {
       __m256 col[kA];
       for (int r = 0; r < kA; ++r)
-        col[r] = halves(_mm_loadu_ps(top + r * kHalfRow + 4 * j), bottom ? bottom + r * kHalfRow + 4 * j : nullptr);
+        col[r] = halves(_mm_loadu_ps(top + r * kHalfRow + 4 * j),
+                        bottom ? bottom + r * kHalfRow + 4 * j : nullptr);
 #pragma GCC unroll 6
       for (int i = 0; i < kA; ++i) _mm256_storeu_ps(v + (kA * i + j) * point_stride, combine(W::kBT[i], col));
     }
@@ -293,7 +295,8 @@ struct Pass {
         std::memset(s.halves + r * kHalfRow, 0, static_cast<size_t>(kHalfRow) * sizeof(float));
     for (int64_t ty = ty0; ty < ty1; ty += 2) {
       const float* top = s.halves + M * (ty - ty0) * kHalfRow;
-      column_transform_pair(v + (ty - ty0) * 4, point_stride, top, ty + 1 < ty1 ? top + M * kHalfRow : nullptr);
+      column_transform_pair(v + (ty - ty0) * 4, point_stride, top,
+                            ty + 1 < ty1 ? top + M * kHalfRow : nullptr);
     }
   }
 
@@ -401,7 +404,8 @@ struct Pass {
       __m256 rows[M];  // rows[0 .. M/2): tile row q's outputs, the rest q + 1's
       output_row(rows, s[i], _mm256_set1_ps(bias));
       if (M * ty[0] + i < g.ho) store_first<M / 2>(plane[0] + (M * ty[0] + i) * g.wo, rows, valid);
-      if (both && M * ty[1] + i < g.ho) store_first<M / 2>(plane[1] + (M * ty[1] + i) * g.wo, rows + M / 2, valid);
+      if (both && M * ty[1] + i < g.ho)
+        store_first<M / 2>(plane[1] + (M * ty[1] + i) * g.wo, rows + M / 2, valid);
     }
   }
 
@@ -429,11 +433,12 @@ struct Pass {
         const float b = bias ? bias[o0 + r] : 0.f;
         if (paired(t))
           for (int64_t q = q0; q < q1; q += 2)
-            output_tile_row_pair(out, o0 + r, m + r * t.lanes + (q - q0) * t.tw, point_stride, b, g, t, q, q + 1 < q1);
+            output_tile_row_pair(out, o0 + r, m + r * t.lanes + (q - q0) * t.tw, point_stride, b, g, t, q,
+                                 q + 1 < q1);
         else
           for (int64_t q = q0; q < q1; ++q)
-            output_tile_row(out + (q / t.th * g.co + o0 + r) * g.p, m + r * t.lanes + (q - q0) * t.tw, point_stride,
-                            b, g, q % t.th, t.tw);
+            output_tile_row(out + (q / t.th * g.co + o0 + r) * g.p, m + r * t.lanes + (q - q0) * t.tw,
+                            point_stride, b, g, q % t.th, t.tw);
       }
     }
   }
@@ -491,7 +496,8 @@ struct Pass {
     for (int i = 0; i < kA; ++i) {
       __m256 row[M];  // row i of A gy
       for (int k = 0; k < M; ++k) row[k] = combine(W::kA_[i], &phase[0][k], M);
-      for (int j = 0; j < kA; ++j) _mm256_storeu_ps(dy + (kA * i + j) * point_stride, combine(W::kA_[j], row));
+      for (int j = 0; j < kA; ++j)
+        _mm256_storeu_ps(dy + (kA * i + j) * point_stride, combine(W::kA_[j], row));
     }
   }
 
@@ -503,11 +509,13 @@ struct Pass {
       for (int64_t q = q0; q < q1; q += 2) {
         const float* top[2];  // row M ty of tile rows q and q + 1 in grad_out, or null
         for (int h = 0; h < 2; ++h)
-          top[h] = q + h < q1 ? grad_out + ((q + h) / t.th * g.co + o) * g.p + M * ((q + h) % t.th) * g.wo : nullptr;
+          top[h] = q + h < q1 ? grad_out + ((q + h) / t.th * g.co + o) * g.p + M * ((q + h) % t.th) * g.wo
+                              : nullptr;
         __m256 phase[M][M];
         for (int r = 0; r < M; ++r) {
           const float* row[2];
-          for (int h = 0; h < 2; ++h) row[h] = top[h] && M * ((q + h) % t.th) + r < g.ho ? top[h] + r * g.wo : nullptr;
+          for (int h = 0; h < 2; ++h)
+            row[h] = top[h] && M * ((q + h) % t.th) + r < g.ho ? top[h] + r * g.wo : nullptr;
           __m256 loaded[M];
           for (int k = 0; k < M; ++k)
             loaded[k] = _mm256_set_m128(load4_inside(row[1], 4 * k, g.wo), load4_inside(row[0], 4 * k, g.wo));
