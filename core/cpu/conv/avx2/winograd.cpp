@@ -17,9 +17,8 @@
 // vector (rows of 4 tiles: two tile rows a vector, Pass::paired): the input rows a block
 // reads are copied with their zero border, each is split into its m phases (columns mod
 // m) and transformed along the row once (consecutive tile rows share two input rows), then
-// down the columns. The weight gradient transforms
-// grad_out's tiles too (A dY A^T) and sums, per xi, dU[xi][o][c] over the tiles as dot
-// products; dw = G^T dU G.
+// down the columns. The weight gradient transforms grad_out's tiles too (A dY A^T) and
+// sums, per xi, dU[xi][o][c] over the tiles as dot products; dw = G^T dU G.
 //
 // Accuracy: F(2, 3)'s transforms have coefficients 0, +-1/2 and +-1; F(4, 3)'s reach 8
 // and 1/24, so its float32 sums carry errors 10-50 times the direct convolution's (the
@@ -227,24 +226,23 @@ struct Pass {
   }
 
   // Per-thread scratch of one block's input transform, in one buffer of scratch_floats(t):
-  // padded copies of the input rows one sample's tile rows of the block read (and one
-  // more: paired rows transform two at a time), the row transforms of the a input rows of a
-  // tile row, a zero one for rows in the padding, and for paired tile rows the row
-  // transforms of every input row as 4-tile halves.
+  // padded copies of the input rows one sample's tile rows of the block read, the row
+  // transforms of the a input rows of a tile row, a zero one for rows in the padding, and
+  // for paired tile rows the row transforms of every input row as 4-tile halves.
   static constexpr int64_t kHalfRow = kA * 4;  // floats of one input row's halves: [a][4]
   struct RowScratch {
-    float* padded;    // [M rows + 3][padded_len]
+    float* padded;    // [M rows + 2][padded_len]
     float* rows[kA];  // [a][tw8] each
     float* zeros;     // [a][tw8]
-    float* halves;    // [M rows + 3][a][4]
+    float* halves;    // [M rows + 2][a][4]
   };
   static int64_t scratch_floats(const Tiling& t) {
-    return (M * t.rows + 3) * (padded_len(t) + kHalfRow) + (kA + 1) * kA * t.tw8;
+    return (M * t.rows + 2) * (padded_len(t) + kHalfRow) + (kA + 1) * kA * t.tw8;
   }
   static RowScratch row_scratch(float* scratch, const Tiling& t) {
     RowScratch s;
     s.padded = scratch;
-    float* rest = scratch + (M * t.rows + 3) * padded_len(t);
+    float* rest = scratch + (M * t.rows + 2) * padded_len(t);
     for (int r = 0; r < kA; ++r) s.rows[r] = rest + r * kA * t.tw8;
     s.zeros = rest + kA * kA * t.tw8;
     s.halves = s.zeros + kA * t.tw8;
@@ -281,9 +279,9 @@ struct Pass {
   }
 
   // transform_tile_rows for rows of 4 tiles: every input row's row transform once (two
-  // rows a vector), then the column transforms of two tile rows a vector. An odd last tile
-  // row fills lanes 4-7 with zeros, which the next tile row overwrites or zero_unused_lanes
-  // clears.
+  // rows a vector: their count, M per tile row + 2, is even), then the column transforms
+  // of two tile rows a vector. An odd last tile row fills lanes 4-7 with zeros, which the
+  // next tile row overwrites or zero_unused_lanes clears.
   static void transform_tile_row_pairs(float* v, int64_t point_stride, const float* plane, const ConvGeom& g,
                                        const Tiling& t, int64_t ty0, int64_t ty1, RowScratch& s) {
     const int64_t first = M * ty0 - g.ph, len = padded_len(t), count = M * (ty1 - ty0) + 2;
