@@ -107,7 +107,7 @@ inline __m128 load4_inside(const float* row, int64_t start, int64_t w) {
 }
 
 // lo | hi as one vector (hi zero when null).
-inline __m256 halves(__m128 lo, const float* hi) {
+inline __m256 join_halves(__m128 lo, const float* hi) {
   return _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi ? _mm_loadu_ps(hi) : _mm_setzero_ps(), 1);
 }
 
@@ -271,8 +271,8 @@ struct Pass {
     for (int j = 0; j < kA; ++j) {
       __m256 col[kA];
       for (int r = 0; r < kA; ++r)
-        col[r] = halves(_mm_loadu_ps(top + r * kHalfRow + 4 * j),
-                        bottom ? bottom + r * kHalfRow + 4 * j : nullptr);
+        col[r] = join_halves(_mm_loadu_ps(top + r * kHalfRow + 4 * j),
+                             bottom ? bottom + r * kHalfRow + 4 * j : nullptr);
 #pragma GCC unroll 6
       for (int i = 0; i < kA; ++i) _mm256_storeu_ps(v + (kA * i + j) * point_stride, combine(W::kBT[i], col));
     }
