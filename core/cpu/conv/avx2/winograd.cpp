@@ -234,10 +234,10 @@ struct Pass {
     float* padded;    // [M rows + 2][padded_len]
     float* rows[kA];  // [a][tw8] each
     float* zeros;     // [a][tw8]
-    float* halves;    // [M rows + 2][a][4]
+    float* halves;    // [M rows + 2][a][4], paired tile rows only
   };
   static int64_t scratch_floats(const Tiling& t) {
-    return (M * t.rows + 2) * (padded_len(t) + kHalfRow) + (kA + 1) * kA * t.tw8;
+    return (M * t.rows + 2) * (padded_len(t) + (paired(t) ? kHalfRow : 0)) + (kA + 1) * kA * t.tw8;
   }
   static RowScratch row_scratch(float* scratch, const Tiling& t) {
     RowScratch s;
@@ -245,8 +245,9 @@ struct Pass {
     float* rest = scratch + (M * t.rows + 2) * padded_len(t);
     for (int r = 0; r < kA; ++r) s.rows[r] = rest + r * kA * t.tw8;
     s.zeros = rest + kA * kA * t.tw8;
-    s.halves = s.zeros + kA * t.tw8;
-    std::memset(scratch, 0, static_cast<size_t>(scratch_floats(t)) * sizeof(float));
+    s.halves = paired(t) ? s.zeros + kA * t.tw8 : nullptr;
+    // the padded rows' borders and the zero rows; the halves are written before they are read
+    std::memset(scratch, 0, static_cast<size_t>(s.zeros + kA * t.tw8 - scratch) * sizeof(float));
     return s;
   }
 
