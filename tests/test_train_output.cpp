@@ -82,6 +82,20 @@ TEST_CASE("progress: plain lines when not a terminal") {
   CHECK(text.find("10/10 loss 0.1000 acc 100.00% 64 img/s in 0:05\n") != std::string::npos);
 }
 
+TEST_CASE("progress: a resumed phase counts only the steps done since the resume") {
+  std::ostringstream out;
+  double now = 0.0;
+  ProgressBar bar("epoch 3/4", 10,
+                  {.mode = ProgressOptions::Mode::lines, .out = &out, .lines_per_phase = 10, .clock = [&] {
+                     return now;
+                   }});
+  bar.resume_at(6, 6 * 32);  // 6 of 10 steps done before the checkpoint
+  now += 2.0;                // one step of 32 images in 2 s: 16 img/s, 3 steps left at 2 s each
+  bar.update(7, 7 * 32, 0.5, NAN);
+  CHECK(out.str() == "epoch 3/4 7/10 loss 0.5000 16 img/s ETA 0:06\n");
+  CHECK_THROWS_WITH(bar.resume_at(11, 0), doctest::Contains("resume point 11 steps"));
+}
+
 TEST_CASE("progress: redrawn in place on a terminal") {
   std::ostringstream out;
   double now = 0.0;

@@ -213,10 +213,13 @@ void plot_training_curves(const std::string& png, const MetricsTable& table, con
        << "set grid\nset xlabel 'epoch'\nset key outside bottom center horizontal\n"
        << "set autoscale xfix\nset offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05\n";
   if (table.rows.size() <= 20) body << "set xtics 1\n";  // whole epochs only
+  // The offsets' margins may not push an axis past what its quantity can be (below 0, above 100%).
   if (!left.empty())
-    body << "set ylabel 'loss'\n" << curve_clauses(tmp.file("curves.dat"), x, left, table, 1.0);
+    body << "set ylabel 'loss'\nset yrange [0<*:*]\n"
+         << curve_clauses(tmp.file("curves.dat"), x, left, table, 1.0);
   if (!right.empty())
-    body << "set ylabel 'accuracy (%)'\n" << curve_clauses(tmp.file("curves.dat"), x, right, table, 100.0);
+    body << "set ylabel 'accuracy (%)'\nset yrange [0<*:*<100]\n"
+         << curve_clauses(tmp.file("curves.dat"), x, right, table, 100.0);
   body << "unset multiplot";
   render(png, tmp, body.str(), 560 * panels + 80, 480);
 }

@@ -59,9 +59,10 @@ ProgressBar::~ProgressBar() {
 
 std::string ProgressBar::render(bool with_bar) const {
   const double elapsed = options_.clock() - start_;
-  const double rate = elapsed > 0 ? static_cast<double>(images_) / elapsed : 0.0;
+  const int64_t done_here = done_ - done_at_start_, images_here = images_ - images_at_start_;
+  const double rate = elapsed > 0 ? static_cast<double>(images_here) / elapsed : 0.0;
   const double eta =
-      done_ > 0 ? elapsed / static_cast<double>(done_) * static_cast<double>(total_ - done_) : NAN;
+      done_here > 0 ? elapsed / static_cast<double>(done_here) * static_cast<double>(total_ - done_) : NAN;
   std::string text = label_ + " ";
   if (with_bar) {
     const int64_t width = 20, filled = done_ * width / total_;
@@ -81,6 +82,14 @@ std::string ProgressBar::render(bool with_bar) const {
   text += buf;
   text += done_ < total_ ? " ETA " + format_duration(eta) : " in " + format_duration(elapsed);
   return text;
+}
+
+void ProgressBar::resume_at(int64_t done, int64_t images) {
+  AG_CHECK(done >= 0 && done <= total_ && images >= 0, "ProgressBar: resume point "
+                                                           << done << " steps, " << images
+                                                           << " images outside [0, " << total_ << "]");
+  done_at_start_ = done_ = done;
+  images_at_start_ = images_ = images;
 }
 
 void ProgressBar::update(int64_t done, int64_t images, double loss, double accuracy) {

@@ -29,6 +29,9 @@ class ProgressBar {
   // After each step: done steps so far (1..total), images so far, and the running loss and
   // accuracy (a fraction; NaN to leave it out).
   void update(int64_t done, int64_t images, double loss, double accuracy);
+  // A phase resumed from a checkpoint: `done` steps and `images` images were done before this
+  // process started, so the rate and the ETA count only what is done from here on.
+  void resume_at(int64_t done, int64_t images);
   // Ends the display (a final line / newline). Called by the destructor if needed.
   void finish();
   ~ProgressBar();
@@ -44,6 +47,7 @@ class ProgressBar {
   bool terminal_;
   double start_, last_draw_ = -1e300;
   int64_t done_ = 0, images_ = 0, every_;
+  int64_t done_at_start_ = 0, images_at_start_ = 0;  // see resume_at
   double loss_ = 0, accuracy_ = 0;
   bool finished_ = false, drawn_ = false;
 };

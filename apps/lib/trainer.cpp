@@ -443,6 +443,7 @@ bool Trainer::train_epoch(EpochSums& sums) {
     label << "epoch " << epoch_ + 1 << "/" << config_.epochs;
     bar = std::make_unique<ProgressBar>(label.str(), steps_per_epoch_,
                                         progress_options(config_, hooks_.progress));
+    bar->resume_at(sums.batches, sums.seen);  // nonzero when resumed mid-epoch
   }
   double last = now_seconds();  // the time per step includes waiting for the loader
   while (auto batch = next_train_batch()) {
