@@ -12,8 +12,8 @@
 #              paper's setting), ArcFace s=16 m=0.1; seeds 1 2 3 (seed 1 of all three first)
 #   msweep     ResNet-20, CIFAR-100, 15 epochs, ArcFace s=16, m = 0 0.1 0.3 0.5, seed 1
 #              (the paper's Figure 2; m=0.1 is the paper part's run, not trained twice)
-#   headline   ResNet-20, 60 epochs on CIFAR-100 and 30 on CIFAR-10: cross-entropy and
-#              ArcFace s=16 m=0.1, seed 1
+#   headline   ResNet-20, 60 epochs on CIFAR-100 and 30 on CIFAR-10: cross-entropy on both,
+#              then ArcFace s=16 m=0.1 on both, seed 1
 #   backbones  MobileNetV2, EfficientNet-B0 and ResNet18 at full width, CIFAR-100:
 #              cross-entropy and ArcFace s=16 m=0.1, seed 1 (--backbone-epochs, default 5 on
 #              the CPU, 30 on CUDA; --backbones picks the models)
@@ -21,12 +21,17 @@
 #              and linear layers (train --precision bf16, AVX512-BF16): the same seed and
 #              recipe, so its top-1 against the fp32 run's is bf16's accuracy cost. Not in
 #              the default list (2 h or more on 2 cores); name it to run it.
+#   jpeg       the paper part's cross-entropy run (seed 1) on CIFAR-100 passed once through
+#              JPEG quality 75, 4:2:0 (--cifar100-jpeg; scripts/jpeg_roundtrip_cifar100.py
+#              makes it), as the CIFAR-10 of ../shared/data was: its top-1 against the
+#              lossless run's is what that re-encoding costs. Not in the default list.
 #
 # Options:
 #   --build DIR           build folder with the train app (default: build)
 #   --root DIR            run root (default: $ARCGRAD_RUNS or ~/arcgrad-runs)
 #   --cifar100 DIR        CIFAR-100 binary folder (default: ../shared/data/cifar-100-binary)
 #   --cifar10 DIR         CIFAR-10 binary folder (default: $ARCGRAD_DATA/cifar-10-batches-bin)
+#   --cifar100-jpeg DIR   the jpeg part's CIFAR-100 (default: $ARCGRAD_DATA/cifar-100-jpeg75)
 #   --device DEV          cpu (default), cuda or cuda:N: passed to train unchanged
 #   --threads N           compute threads per run (default 2)
 #   --backbone-epochs N   epochs of the backbone runs
@@ -48,6 +53,7 @@ build="build"
 root="${ARCGRAD_RUNS:-$HOME/arcgrad-runs}"
 cifar100="$repo/../shared/data/cifar-100-binary"
 cifar10="${ARCGRAD_DATA:-$repo/datasets}/cifar-10-batches-bin"
+cifar100_jpeg="${ARCGRAD_DATA:-$repo/datasets}/cifar-100-jpeg75"
 device="cpu"
 threads=2
 backbone_epochs=""
@@ -56,7 +62,7 @@ dry_run=0
 report_only=0
 parts=()
 
-usage() { sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0"; exit 2; }  # the header
 need() { [ $# -ge 2 ] || { echo "reproduce_full: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -64,6 +70,7 @@ while [ $# -gt 0 ]; do
     --root) need "$@"; root="$2"; shift 2 ;;
     --cifar100) need "$@"; cifar100="$2"; shift 2 ;;
     --cifar10) need "$@"; cifar10="$2"; shift 2 ;;
+    --cifar100-jpeg) need "$@"; cifar100_jpeg="$2"; shift 2 ;;
     --device) need "$@"; device="$2"; shift 2 ;;
     --threads) need "$@"; threads="$2"; shift 2 ;;
     --backbone-epochs) need "$@"; backbone_epochs="$2"; shift 2 ;;
@@ -71,8 +78,8 @@ while [ $# -gt 0 ]; do
     --dry-run) dry_run=1; shift ;;
     --report) report_only=1; shift ;;
     -h|--help) usage ;;
-    paper|msweep|headline|backbones|bf16) parts+=("$1"); shift ;;
-    *) echo "reproduce_full: unknown argument '$1' (parts: paper msweep headline backbones bf16; --help)" >&2; exit 2 ;;
+    paper|msweep|headline|backbones|bf16|jpeg) parts+=("$1"); shift ;;
+    *) echo "reproduce_full: unknown argument '$1' (parts: paper msweep headline backbones bf16 jpeg; --help)" >&2; exit 2 ;;
   esac
 done
 [ ${#parts[@]} -gt 0 ] || parts=(paper msweep headline backbones)
@@ -99,13 +106,16 @@ write_report() {
 }
 
 # run DATASET DATA_DIR MODEL EPOCHS SEED LOSS [S M]: one run, skipped when finished.
-# $precision (fp32 unless a part sets it) goes to train and, when not fp32, into the folder.
+# $precision (fp32 unless a part sets it) goes to train and, when not fp32, into the folder;
+# $data_tag (set by a part that trains on a variant of the data) goes into the folder.
 precision=fp32
+data_tag=""
 run() {
   local dataset="$1" data_dir="$2" model="$3" epochs="$4" seed="$5" loss="$6" s="${7:-}" m="${8:-}"
   local slug="$loss" loss_args=(--loss "$loss" --precision "$precision")
   if [ "$loss" != ce ]; then slug="${loss}_s${s}_m${m}"; loss_args+=(--s "$s" --m "$m"); fi
   if [ "$precision" != fp32 ]; then slug="${slug}_$precision"; fi
+  if [ -n "$data_tag" ]; then slug="${slug}_$data_tag"; fi
   local dir="$root/e$epochs/$dataset/${model//[:=,]/_}/$slug/seed$seed"
   if [ -f "$dir/campaign.done" ] || [ -f "$dir/campaign.diverged" ]; then
     echo "done     $dir"
@@ -166,6 +176,12 @@ part_bf16() {
   precision=bf16
   run cifar100 "$cifar100" resnet20 15 1 ce
   precision=fp32
+}
+
+part_jpeg() {
+  data_tag=jpeg75
+  run cifar100 "$cifar100_jpeg" resnet20 15 1 ce
+  data_tag=""
 }
 
 trap 'echo "reproduce_full: interrupted; rerun to continue" >&2; exit 130' INT TERM

@@ -22,7 +22,8 @@ const std::vector<std::string> kColumns = {
 // A run folder: config.json for (loss, s, m, seed) and `epochs_done` rows of metrics; the
 // last row has the given top-1 and mAP, each epoch took 10 s.
 void make_run(const fs::path& dir, const std::string& loss, double s, double m, uint64_t seed, int64_t epochs,
-              int64_t epochs_done, double top1, double map, const std::string& precision = "fp32") {
+              int64_t epochs_done, double top1, double map, const std::string& precision = "fp32",
+              const std::string& data_dir = "") {
   fs::create_directories(dir);
   TrainConfig c;
   c.dataset = "cifar100";
@@ -33,6 +34,7 @@ void make_run(const fs::path& dir, const std::string& loss, double s, double m, 
   c.seed = seed;
   c.epochs = epochs;
   c.precision = precision;
+  c.data_dir = data_dir;
   std::ofstream(dir / "config.json") << c.to_json().dump(2);
   for (int64_t e = 1; e <= epochs_done; ++e) {
     const bool last = e == epochs_done;
@@ -130,6 +132,32 @@ TEST_CASE("campaign: a bf16 run is a row of its own and stays out of the margin 
   REQUIRE(series[0].lines.size() == 2);
   CHECK(series[0].lines[0].x == std::vector<double>{0.1, 0.3});
   CHECK(series[0].lines[0].y[0] == doctest::Approx(64));  // the fp32 run, not the bf16 one
+}
+
+TEST_CASE("campaign: runs on a re-encoded copy of the data are rows of their own") {
+  TempRoot root;
+  const fs::path r = root.path;
+  make_run(r / "e15/ce/seed1", "ce", 1, 0.1, 1, 15, 15, 0.60, 0.50, "fp32", "/data/cifar-100-binary");
+  make_run(r / "e15/ce/seed2", "ce", 1, 0.1, 2, 15, 15, 0.62, 0.52, "fp32", "other/root/cifar-100-binary/");
+  make_run(r / "e15/ce_jpeg75/seed1", "ce", 1, 0.1, 1, 15, 15, 0.55, 0.45, "fp32", "/data/cifar-100-jpeg75/");
+  make_run(r / "e15/arc16_m0/seed1", "arcface", 16, 0.0, 1, 15, 15, 0.61, 0.60, "fp32",
+           "/data/cifar-100-binary");
+  make_run(r / "e15/arc16_m0.1_jpeg75/seed1", "arcface", 16, 0.1, 1, 15, 15, 0.2, 0.1, "fp32",
+           "/data/cifar-100-jpeg75");
+  make_run(r / "e15/arc16_m0.3/seed1", "arcface", 16, 0.3, 1, 15, 15, 0.58, 0.57, "fp32",
+           "/data/cifar-100-binary");
+  std::vector<std::string> problems;
+  const std::vector<CampaignRun> runs = scan_campaign(r.string(), problems);
+  REQUIRE(runs.size() == 6);
+  const std::string md = campaign_markdown(runs, problems, r.string());
+  // the usual folder under any root (and with a trailing slash) is one configuration
+  CHECK(md.find("| cross-entropy | 61.00 ± 1.41 / 51.00 ± 1.41 (n=2) |") != std::string::npos);
+  CHECK(md.find("| cross-entropy, data cifar-100-jpeg75 | 55.00 / 45.00 (n=1) |") != std::string::npos);
+  const std::vector<MarginSeries> series = campaign_margin_series(runs);
+  REQUIRE(series.size() == 1);
+  REQUIRE(series[0].lines.size() == 2);
+  CHECK(series[0].lines[0].x == std::vector<double>{0, 0.3});  // the JPEG run's m = 0.1 is not a point
+  CHECK(series[0].lines[1].y[0] == doctest::Approx(61));       // cross-entropy's line: the usual data's
 }
 
 TEST_CASE("campaign: a missing root is one clear error") {

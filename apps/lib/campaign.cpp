@@ -85,6 +85,15 @@ std::string section_key(const std::string& dataset, int64_t epochs) {
   return dataset + "_e" + std::to_string(epochs);
 }
 
+// The data folder's name where it is not the dataset's usual one (a re-encoded copy, say),
+// else "": such runs answer another question and get rows of their own.
+std::string data_variant_of(const TrainConfig& c) {
+  fs::path dir = fs::path(c.data_dir).lexically_normal();
+  if (dir.filename().empty()) dir = dir.parent_path();  // "dir/" names dir
+  const std::string name = dir.filename().string();
+  return name == fs::path(default_data_dir(c.dataset)).filename().string() ? "" : name;
+}
+
 template <typename T>
 void add_unique(std::vector<T>& list, const T& value) {
   if (std::find(list.begin(), list.end(), value) == list.end()) list.push_back(value);
@@ -127,9 +136,9 @@ MeanStd mean_std(const std::vector<double>& values) {
 std::vector<CampaignConfig> group_campaign(const std::vector<CampaignRun>& runs) {
   std::vector<CampaignConfig> configs;
   std::map<std::string, std::vector<double>> top1, map;
-  auto key_of = [](const CampaignRun& r) {  // precision too: a bf16 run is its own row
+  auto key_of = [](const CampaignRun& r) {  // precision and data too: a bf16 run is its own row
     return section_key(r.config.dataset, r.config.epochs) + "|" + r.config.model + "|" +
-           r.config.loss.describe() + "|" + r.config.precision;
+           r.config.loss.describe() + "|" + r.config.precision + "|" + data_variant_of(r.config);
   };
   std::map<std::string, size_t> index;
   for (const CampaignRun& r : runs) {
@@ -142,7 +151,9 @@ std::vector<CampaignConfig> group_campaign(const std::vector<CampaignRun>& runs)
       c.epochs = r.config.epochs;
       c.loss = r.config.loss;
       c.precision = r.config.precision;
-      c.label = loss_label(r.config.loss) + (r.config.precision == "fp32" ? "" : ", " + r.config.precision);
+      c.data_variant = data_variant_of(r.config);
+      c.label = loss_label(r.config.loss) + (r.config.precision == "fp32" ? "" : ", " + r.config.precision) +
+                (c.data_variant.empty() ? "" : ", data " + c.data_variant);
       configs.push_back(c);
     }
     CampaignConfig& c = configs[index[key]];
@@ -230,8 +241,11 @@ std::vector<MarginSeries> campaign_margin_series(const std::vector<CampaignRun>&
   for (const std::string& section : sections) {
     std::vector<SweepEntry> entries;  // one per configuration, carrying the mean top-1
     for (const CampaignConfig& c : configs) {
-      // the sweep's figure is the fp32 runs' (a bf16 run of the same loss would be a second point at its m)
-      if (section_key(c.dataset, c.epochs) != section || c.top1.n == 0 || c.precision != "fp32") continue;
+      // the sweep's figure is the fp32 runs' on the usual data (a bf16 run of the same loss would
+      // be a second point at its m)
+      if (section_key(c.dataset, c.epochs) != section || c.top1.n == 0 || c.precision != "fp32" ||
+          !c.data_variant.empty())
+        continue;
       SweepEntry e;
       e.point.dataset = c.dataset;
       e.point.model = c.model;
