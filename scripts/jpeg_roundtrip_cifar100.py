@@ -66,6 +66,9 @@ def main() -> None:
     for tool in ("cjpeg", "djpeg"):
         if shutil.which(tool) is None:
             sys.exit(f"jpeg_roundtrip: {tool} not found (Debian: apt-get install libjpeg-turbo-progs)")
+    for name in ("train.bin", "test.bin"):
+        if not os.path.isfile(os.path.join(args.src, name)):
+            sys.exit(f"jpeg_roundtrip: {os.path.join(args.src, name)} not found (--in: a CIFAR-100 binary folder)")
     os.makedirs(args.out, exist_ok=True)
     for name in ("train.bin", "test.bin"):
         convert(os.path.join(args.src, name), os.path.join(args.out, name), args.quality)
