@@ -9,11 +9,14 @@ same recipe measures what such a re-encoding costs in test accuracy (docs/result
   scripts/jpeg_roundtrip_cifar100.py --in ../shared/data/cifar-100-binary --out DIR [--quality 75]
 
 Writes DIR/train.bin and DIR/test.bin in the input's record layout (coarse label, fine
-label, 1024 R + 1024 G + 1024 B) and copies the label-name files. Needs cjpeg and djpeg
+label, 1024 R + 1024 G + 1024 B) and copies the label-name files. Prints, for each file, the
+PSNR of the re-encoded pixels against the input's over all of its records: how much the
+encoding changes, in the unit image-compression papers quote. Needs cjpeg and djpeg
 (Debian: libjpeg-turbo-progs) with their defaults besides the quality: libjpeg's standard
 tables and 4:2:0 chroma subsampling, as in the CIFAR-10 files.
 """
 import argparse
+import math
 import os
 import shutil
 import subprocess
@@ -38,17 +41,35 @@ def roundtrip(pixels: bytes, quality: int) -> bytes:
     return b"".join(body[c::3] for c in range(3))
 
 
+def squared_error(a: bytes, b: bytes) -> int:
+    """Sum over bytes of (a - b)^2; a and b have the same length."""
+    return sum((x - y) * (x - y) for x, y in zip(a, b))
+
+
+def psnr_db(squared_error_sum: int, count: int) -> float:
+    """Peak signal-to-noise ratio of 8-bit samples: 10 log10(255^2 / mean squared error)."""
+    if squared_error_sum == 0:
+        return math.inf
+    return 10 * math.log10(255 * 255 * count / squared_error_sum)
+
+
 def convert(src: str, dst: str, quality: int) -> None:
     data = open(src, "rb").read()
     if len(data) % RECORD:
         sys.exit(f"jpeg_roundtrip: {src} is {len(data)} bytes, not a whole number of {RECORD}-byte records")
     out = bytearray()
     count = len(data) // RECORD
+    error_sum = 0
     for i in range(count):
         record = data[i * RECORD:(i + 1) * RECORD]
-        out += record[:2] + roundtrip(record[2:], quality)
+        pixels = roundtrip(record[2:], quality)
+        error_sum += squared_error(record[2:], pixels)
+        out += record[:2] + pixels
         if (i + 1) % 5000 == 0:
             print(f"{os.path.basename(src)}: {i + 1}/{count}", flush=True)
+    psnr = psnr_db(error_sum, count * (RECORD - 2))
+    print(f"{os.path.basename(src)}: PSNR {psnr:.2f} dB against the input over all {count} images, "
+          f"RMS error {math.sqrt(error_sum / (count * (RECORD - 2))):.2f} of 255", flush=True)
     tmp = dst + ".tmp"
     with open(tmp, "wb") as f:
         f.write(out)
