@@ -25,6 +25,10 @@
 #              and linear layers (train --precision bf16, AVX512-BF16): the same seed and
 #              recipe, so its top-1 against the fp32 run's is bf16's accuracy cost. Not in
 #              the default list (2 h or more on 2 cores); name it to run it.
+#   cutout10   long10 again with Cutout 16 (train --cutout 16: one 16x16 square of each
+#              training image zeroed, DeVries & Taylor 2017): the one regulariser tried
+#              against long10's overfitting (test loss lowest at epoch 88 of 100) for the 90%
+#              target on the JPEG CIFAR-10. Not in the default list (about 2.3 h per run).
 #   jpeg       the paper part's cross-entropy run (seed 1) on CIFAR-100 passed once through
 #              JPEG quality 75, 4:2:0 (--cifar100-jpeg; scripts/jpeg_roundtrip_cifar100.py
 #              makes it), as the CIFAR-10 of ../shared/data was: its top-1 against the
@@ -82,8 +86,8 @@ while [ $# -gt 0 ]; do
     --dry-run) dry_run=1; shift ;;
     --report) report_only=1; shift ;;
     -h|--help) usage ;;
-    paper|msweep|headline|long10|backbones|bf16|jpeg) parts+=("$1"); shift ;;
-    *) echo "reproduce_full: unknown argument '$1' (parts: paper msweep headline long10 backbones bf16 jpeg; --help)" >&2; exit 2 ;;
+    paper|msweep|headline|long10|cutout10|backbones|bf16|jpeg) parts+=("$1"); shift ;;
+    *) echo "reproduce_full: unknown argument '$1' (parts: paper msweep headline long10 cutout10 backbones bf16 jpeg; --help)" >&2; exit 2 ;;
   esac
 done
 [ ${#parts[@]} -gt 0 ] || parts=(paper msweep headline backbones)
@@ -111,22 +115,25 @@ write_report() {
 
 # run DATASET DATA_DIR MODEL EPOCHS SEED LOSS [S M]: one run, skipped when finished.
 # $precision (fp32 unless a part sets it) goes to train and, when not fp32, into the folder;
-# $data_tag (set by a part that trains on a variant of the data) goes into the folder.
+# $data_tag (set by a part that trains on a variant of the data) goes into the folder;
+# $cutout (0 unless a part sets it) goes to train and, when not 0, into the folder.
 precision=fp32
 data_tag=""
+cutout=0
 run() {
   local dataset="$1" data_dir="$2" model="$3" epochs="$4" seed="$5" loss="$6" s="${7:-}" m="${8:-}"
-  local slug="$loss" loss_args=(--loss "$loss" --precision "$precision")
-  if [ "$loss" != ce ]; then slug="${loss}_s${s}_m${m}"; loss_args+=(--s "$s" --m "$m"); fi
+  local slug="$loss" run_args=(--loss "$loss" --precision "$precision")
+  if [ "$loss" != ce ]; then slug="${loss}_s${s}_m${m}"; run_args+=(--s "$s" --m "$m"); fi
   if [ "$precision" != fp32 ]; then slug="${slug}_$precision"; fi
   if [ -n "$data_tag" ]; then slug="${slug}_$data_tag"; fi
+  if [ "$cutout" != 0 ]; then slug="${slug}_cutout$cutout"; run_args+=(--cutout "$cutout"); fi
   local dir="$root/e$epochs/$dataset/${model//[:=,]/_}/$slug/seed$seed"
   if [ -f "$dir/campaign.done" ] || [ -f "$dir/campaign.diverged" ]; then
     echo "done     $dir"
     return 0
   fi
   local args=(--dataset "$dataset" --data-dir "$data_dir" --model "$model" --epochs "$epochs"
-              --seed "$seed" "${loss_args[@]}" "${recipe[@]}" --out "$dir")
+              --seed "$seed" "${run_args[@]}" "${recipe[@]}" --out "$dir")
   if [ -f "$dir/checkpoint.safetensors" ]; then args+=(--resume); fi
   echo "run      $dir"
   if [ "$dry_run" = 1 ]; then echo "         $train ${args[*]}"; return 0; fi
@@ -171,6 +178,12 @@ part_headline() {
 part_long10() {
   run cifar10 "$cifar10" resnet20 100 1 ce
   run cifar10 "$cifar10" resnet20 100 1 arcface 16 0.1
+}
+part_cutout10() {
+  cutout=16
+  run cifar10 "$cifar10" resnet20 100 1 ce
+  run cifar10 "$cifar10" resnet20 100 1 arcface 16 0.1
+  cutout=0
 }
 part_backbones() {
   local model

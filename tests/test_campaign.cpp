@@ -19,11 +19,11 @@ const std::vector<std::string> kColumns = {
     "epoch",     "step",      "lr",       "train_loss", "test_loss",     "train_acc",
     "test_top1", "test_top5", "test_map", "seconds",    "images_per_sec"};
 
-// A run folder: config.json for (loss, s, m, seed) and `epochs_done` rows of metrics; the
+// A run folder: config.json for (loss, s, m, seed, ...) and `epochs_done` rows of metrics; the
 // last row has the given top-1 and mAP, each epoch took 10 s.
 void make_run(const fs::path& dir, const std::string& loss, double s, double m, uint64_t seed, int64_t epochs,
               int64_t epochs_done, double top1, double map, const std::string& precision = "fp32",
-              const std::string& data_dir = "") {
+              const std::string& data_dir = "", int64_t cutout = 0) {
   fs::create_directories(dir);
   TrainConfig c;
   c.dataset = "cifar100";
@@ -35,6 +35,7 @@ void make_run(const fs::path& dir, const std::string& loss, double s, double m, 
   c.epochs = epochs;
   c.precision = precision;
   c.data_dir = data_dir;
+  c.cutout = cutout;
   std::ofstream(dir / "config.json") << c.to_json().dump(2);
   for (int64_t e = 1; e <= epochs_done; ++e) {
     const bool last = e == epochs_done;
@@ -158,6 +159,31 @@ TEST_CASE("campaign: runs on a re-encoded copy of the data are rows of their own
   REQUIRE(series[0].lines.size() == 2);
   CHECK(series[0].lines[0].x == std::vector<double>{0, 0.3});  // the JPEG run's m = 0.1 is not a point
   CHECK(series[0].lines[1].y[0] == doctest::Approx(61));       // cross-entropy's line: the usual data's
+}
+
+TEST_CASE("campaign: Cutout runs are rows of their own; a run with no epoch yet shows no figures") {
+  TempRoot root;
+  const fs::path r = root.path;
+  make_run(r / "e100/ce/seed1", "ce", 1, 0.1, 1, 100, 100, 0.88, 0.90, "fp32", "/d/cifar-10-jpeg75");
+  make_run(r / "e100/ce_cutout16/seed1", "ce", 1, 0.1, 1, 100, 100, 0.91, 0.93, "fp32", "/d/cifar-10-jpeg75", 16);
+  make_run(r / "e100/arc16_m0.1/seed1", "arcface", 16, 0.1, 1, 100, 100, 0.87, 0.89);
+  make_run(r / "e100/arc16_m0.3/seed1", "arcface", 16, 0.3, 1, 100, 100, 0.86, 0.88);
+  make_run(r / "e100/arc16_m0.1_cutout16/seed1", "arcface", 16, 0.1, 1, 100, 0, 0, 0, "fp32", "", 16);
+  std::vector<std::string> problems;
+  const std::vector<CampaignRun> runs = scan_campaign(r.string(), problems);
+  REQUIRE(runs.size() == 5);
+  const std::vector<CampaignConfig> configs = group_campaign(runs);
+  REQUIRE(configs.size() == 5);
+  const std::string md = campaign_markdown(runs, problems, r.string());
+  CHECK(md.find("| cross-entropy, data cifar-10-jpeg75 | 88.00 / 90.00 (n=1) |") != std::string::npos);
+  CHECK(md.find("| cross-entropy, data cifar-10-jpeg75, cutout 16 | 91.00 / 93.00 (n=1) |") != std::string::npos);
+  CHECK(md.find("| ArcFace s=16, m=0.1, cutout 16 | - / - (n=0, 1 running) |") != std::string::npos);
+  CHECK(md.find("| e100/arc16_m0.1_cutout16/seed1 | 0/100 running | - | - | - | - | - | - |") !=
+        std::string::npos);
+  const std::vector<MarginSeries> series = campaign_margin_series(runs);
+  REQUIRE(series.size() == 1);
+  REQUIRE(series[0].lines.size() == 1);  // ArcFace s=16 over m; the Cutout run is not a point
+  CHECK(series[0].lines[0].x == std::vector<double>{0.1, 0.3});
 }
 
 TEST_CASE("campaign: a missing root is one clear error") {

@@ -94,6 +94,17 @@ std::string data_variant_of(const TrainConfig& c) {
   return name == fs::path(default_data_dir(c.dataset)).filename().string() ? "" : name;
 }
 
+// What sets a run's recipe apart from the campaign's usual one, as the end of its table
+// row's label (", bf16, data cifar-100-jpeg75, cutout 16"); "" for the usual recipe.
+std::string recipe_variant_text(const TrainConfig& c) {
+  std::string text;
+  if (c.precision != "fp32") text += ", " + c.precision;
+  const std::string data = data_variant_of(c);
+  if (!data.empty()) text += ", data " + data;
+  if (c.cutout > 0) text += ", cutout " + std::to_string(c.cutout);
+  return text;
+}
+
 template <typename T>
 void add_unique(std::vector<T>& list, const T& value) {
   if (std::find(list.begin(), list.end(), value) == list.end()) list.push_back(value);
@@ -136,9 +147,9 @@ MeanStd mean_std(const std::vector<double>& values) {
 std::vector<CampaignConfig> group_campaign(const std::vector<CampaignRun>& runs) {
   std::vector<CampaignConfig> configs;
   std::map<std::string, std::vector<double>> top1, map;
-  auto key_of = [](const CampaignRun& r) {  // precision and data too: a bf16 run is its own row
+  auto key_of = [](const CampaignRun& r) {  // the recipe's variant too: a bf16 run is its own row
     return section_key(r.config.dataset, r.config.epochs) + "|" + r.config.model + "|" +
-           r.config.loss.describe() + "|" + r.config.precision + "|" + data_variant_of(r.config);
+           r.config.loss.describe() + recipe_variant_text(r.config);
   };
   std::map<std::string, size_t> index;
   for (const CampaignRun& r : runs) {
@@ -152,8 +163,8 @@ std::vector<CampaignConfig> group_campaign(const std::vector<CampaignRun>& runs)
       c.loss = r.config.loss;
       c.precision = r.config.precision;
       c.data_variant = data_variant_of(r.config);
-      c.label = loss_label(r.config.loss) + (r.config.precision == "fp32" ? "" : ", " + r.config.precision) +
-                (c.data_variant.empty() ? "" : ", data " + c.data_variant);
+      c.cutout = r.config.cutout;
+      c.label = loss_label(r.config.loss) + recipe_variant_text(r.config);
       configs.push_back(c);
     }
     CampaignConfig& c = configs[index[key]];
@@ -217,10 +228,12 @@ std::string campaign_markdown(const std::vector<CampaignRun>& runs, const std::v
   os << "\n## Runs\n\n| run | epochs | top-1 | top-5 | mAP | training time | wall time | max load |\n"
         "|---|---|---|---|---|---|---|---|\n";
   for (const CampaignRun& r : runs) {
+    const bool evaluated = r.epochs_done > 0;  // no metrics before the first epoch ends: "-", not 0
+    auto percent = [&](double v) { return evaluated ? fixed(100 * v, 2) : std::string("-"); };
     os << "| " << r.folder << " | " << r.epochs_done << "/" << r.config.epochs
-       << (r.diverged ? " diverged" : (r.finished ? "" : " running")) << " | " << fixed(100 * r.top1, 2)
-       << " | " << fixed(100 * r.top5, 2) << " | " << fixed(100 * r.map, 2) << " | "
-       << duration(r.train_seconds) << " | " << (r.wall_seconds > 0 ? duration(r.wall_seconds) : "-") << " | "
+       << (r.diverged ? " diverged" : (r.finished ? "" : " running")) << " | " << percent(r.top1) << " | "
+       << percent(r.top5) << " | " << percent(r.map) << " | " << (evaluated ? duration(r.train_seconds) : "-")
+       << " | " << (r.wall_seconds > 0 ? duration(r.wall_seconds) : "-") << " | "
        << (r.max_load > 0 ? fixed(r.max_load, 2) : "-") << " |\n";
   }
   if (!runs.empty())
@@ -241,10 +254,10 @@ std::vector<MarginSeries> campaign_margin_series(const std::vector<CampaignRun>&
   for (const std::string& section : sections) {
     std::vector<SweepEntry> entries;  // one per configuration, carrying the mean top-1
     for (const CampaignConfig& c : configs) {
-      // the sweep's figure is the fp32 runs' on the usual data (a bf16 run of the same loss would
-      // be a second point at its m)
+      // the sweep's figure is the usual recipe's runs (a bf16 run of the same loss would be a
+      // second point at its m)
       if (section_key(c.dataset, c.epochs) != section || c.top1.n == 0 || c.precision != "fp32" ||
-          !c.data_variant.empty())
+          !c.data_variant.empty() || c.cutout > 0)
         continue;
       SweepEntry e;
       e.point.dataset = c.dataset;
