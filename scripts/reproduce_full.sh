@@ -26,7 +26,7 @@
 #              recipe, so its top-1 against the fp32 run's is bf16's accuracy cost. Not in
 #              the default list (2 h or more on 2 cores); name it to run it.
 #   cutout10   long10 again with Cutout 16 (train --cutout 16: one 16x16 square of each
-#              training image zeroed, DeVries & Taylor 2017): the one regulariser tried
+#              training image set to the mean, DeVries & Taylor 2017): the one regulariser tried
 #              against long10's overfitting (test loss lowest at epoch 88 of 100) for the 90%
 #              target on the JPEG CIFAR-10. Not in the default list (about 2.3 h per run).
 #   jpeg       the paper part's cross-entropy run (seed 1) on CIFAR-100 passed once through
