@@ -165,7 +165,8 @@ TEST_CASE("campaign: Cutout runs are rows of their own; a run with no epoch yet 
   TempRoot root;
   const fs::path r = root.path;
   make_run(r / "e100/ce/seed1", "ce", 1, 0.1, 1, 100, 100, 0.88, 0.90, "fp32", "/d/cifar-10-jpeg75");
-  make_run(r / "e100/ce_cutout16/seed1", "ce", 1, 0.1, 1, 100, 100, 0.91, 0.93, "fp32", "/d/cifar-10-jpeg75", 16);
+  make_run(r / "e100/ce_cutout16/seed1", "ce", 1, 0.1, 1, 100, 100, 0.91, 0.93, "fp32", "/d/cifar-10-jpeg75",
+           16);
   make_run(r / "e100/arc16_m0.1/seed1", "arcface", 16, 0.1, 1, 100, 100, 0.87, 0.89);
   make_run(r / "e100/arc16_m0.3/seed1", "arcface", 16, 0.3, 1, 100, 100, 0.86, 0.88);
   make_run(r / "e100/arc16_m0.1_cutout16/seed1", "arcface", 16, 0.1, 1, 100, 0, 0, 0, "fp32", "", 16);
@@ -176,7 +177,8 @@ TEST_CASE("campaign: Cutout runs are rows of their own; a run with no epoch yet 
   REQUIRE(configs.size() == 5);
   const std::string md = campaign_markdown(runs, problems, r.string());
   CHECK(md.find("| cross-entropy, data cifar-10-jpeg75 | 88.00 / 90.00 (n=1) |") != std::string::npos);
-  CHECK(md.find("| cross-entropy, data cifar-10-jpeg75, cutout 16 | 91.00 / 93.00 (n=1) |") != std::string::npos);
+  CHECK(md.find("| cross-entropy, data cifar-10-jpeg75, cutout 16 | 91.00 / 93.00 (n=1) |") !=
+        std::string::npos);
   CHECK(md.find("| ArcFace s=16, m=0.1, cutout 16 | - / - (n=0, 1 running) |") != std::string::npos);
   CHECK(md.find("| e100/arc16_m0.1_cutout16/seed1 | 0/100 running | - | - | - | - | - | - |") !=
         std::string::npos);
