@@ -161,10 +161,8 @@ std::vector<CampaignConfig> group_campaign(const std::vector<CampaignRun>& runs)
       c.model = r.config.model;
       c.epochs = r.config.epochs;
       c.loss = r.config.loss;
-      c.precision = r.config.precision;
-      c.data_variant = data_variant_of(r.config);
-      c.cutout = r.config.cutout;
-      c.label = loss_label(r.config.loss) + recipe_variant_text(r.config);
+      c.variant = recipe_variant_text(r.config);
+      c.label = loss_label(r.config.loss) + c.variant;
       configs.push_back(c);
     }
     CampaignConfig& c = configs[index[key]];
@@ -256,9 +254,7 @@ std::vector<MarginSeries> campaign_margin_series(const std::vector<CampaignRun>&
     for (const CampaignConfig& c : configs) {
       // the sweep's figure is the usual recipe's runs (a bf16 run of the same loss would be a
       // second point at its m)
-      if (section_key(c.dataset, c.epochs) != section || c.top1.n == 0 || c.precision != "fp32" ||
-          !c.data_variant.empty() || c.cutout > 0)
-        continue;
+      if (section_key(c.dataset, c.epochs) != section || c.top1.n == 0 || !c.variant.empty()) continue;
       SweepEntry e;
       e.point.dataset = c.dataset;
       e.point.model = c.model;

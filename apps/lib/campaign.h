@@ -35,14 +35,12 @@ struct MeanStd {
 };
 MeanStd mean_std(const std::vector<double>& values);
 
-// One configuration: the finished runs of one dataset, epoch count, model, loss, precision,
-// data folder and Cutout size.
+// One configuration: the finished runs of one dataset, epoch count, model, loss and recipe
+// variant.
 struct CampaignConfig {
   std::string dataset, model, label;  // label: the table row, e.g. "ArcFace s=16, m=0.1"
-  std::string precision = "fp32";     // fp32 | bf16 (train --precision): bf16 runs are rows of their own
-  std::string data_variant;           // the data folder's name where it is not the dataset's usual
-                                      // one (e.g. "cifar-100-jpeg75"): rows of their own too
-  int64_t cutout = 0;                 // train --cutout: Cutout runs are rows of their own too
+  std::string variant;  // how the recipe departs from the usual one (bf16, a re-encoded copy of the
+                        // data, Cutout), e.g. ", bf16": such runs are rows of their own; "" if none
   int64_t epochs = 0;
   MarginLossConfig loss;
   MeanStd top1, map;            // in %
