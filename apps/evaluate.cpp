@@ -8,8 +8,11 @@
 //   evaluate --checkpoint runs/r20-arcface/checkpoint.safetensors --split train --subset 5000
 //   evaluate --checkpoint runs/fm --data-dir /other/fashion-mnist --out /tmp/eval
 //   evaluate --checkpoint runs/r20-arcface --fold-bn=false     # the unfolded model (slower)
+//   evaluate --checkpoint runs/r20-ce --tta flip               # mean of image and mirror
 // Batch norm is folded into the convolution before it (models/fold_batch_norm.h) unless
 // --fold-bn=false: the same scores up to float rounding, in less time (printed).
+// --tta flip scores every image and its mirror and ranks by the mean of the two scores
+// (test-time augmentation: twice the work; the loss printed is the mean of the two views').
 // Writes OUT/eval.json (all numbers, per-class lists, the confusion matrix) and
 // OUT/confusion.png (OUT defaults to CHECKPOINT_DIR/eval).
 // Expected: on the test split, the same top-1/top-5/mAP as the last line of the run's
@@ -21,6 +24,8 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <memory>
+#include <vector>
 
 #include "apps/lib/app_main.h"
 #include "apps/lib/flags.h"
@@ -48,6 +53,8 @@ Flags make_flags() {
   f.add_int("workers", 2, "data-loader threads");
   f.add_string("out", "", "folder for eval.json and confusion.png (\"\": CHECKPOINT_DIR/eval)");
   f.add_bool("plots", true, "draw confusion.png (needs gnuplot)");
+  f.add_choice("tta", "none", {"none", "flip"},
+               "test-time augmentation: none, or the mean of each image's and its mirror's scores");
   f.add_bool("fold-bn", true, "fold batch norm into the preceding convolutions (the inference fast path)");
   return f;
 }
@@ -96,13 +103,19 @@ int main_body(const Flags& flags) {
   options.batch_size = flags.get_int("batch-size");
   options.shuffle = false;
   options.num_workers = c.workers;
-  DataLoader loader(set, eval_transform(run.stats), options);
+  const bool flip_tta = flags.get_string("tta") == "flip";
+  std::vector<std::unique_ptr<DataLoader>> loaders;  // one per view of the images
+  loaders.push_back(std::make_unique<DataLoader>(set, eval_transform(run.stats), options));
+  if (flip_tta) loaders.push_back(std::make_unique<DataLoader>(set, mirror_transform(run.stats), options));
+  std::vector<DataLoader*> views;
+  for (const auto& l : loaders) views.push_back(l.get());
   const int64_t folded = flags.get_bool("fold-bn") ? fold_batch_norm(*run.net) : 0;
   double loss = 0;
   const auto start = std::chrono::steady_clock::now();
-  const EvalResult r = evaluate_classifier(*run.net, loader, device, &loss);
+  const EvalResult r = evaluate_classifier_views(*run.net, views, device, &loss);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  report(r, loss, run, data.description + " (" + flags.get_string("split") + " split)");
+  const std::string tta = flip_tta ? ", flip test-time augmentation" : "";
+  report(r, loss, run, data.description + " (" + flags.get_string("split") + " split" + tta + ")");
   std::cout << "\n"
             << seconds << " s, " << static_cast<double>(r.count) / seconds
             << " images/s (data loading included); "
@@ -119,6 +132,7 @@ int main_body(const Flags& flags) {
                       {"epoch", run.state.epoch},
                       {"data", data.description},
                       {"split", flags.get_string("split")},
+                      {"tta", flags.get_string("tta")},
                       {"count", r.count},
                       {"top1", r.top1},
                       {"top5", r.top5},

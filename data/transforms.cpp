@@ -48,6 +48,12 @@ Transform eval_transform(const ChannelStats& stats) {
   return t;
 }
 
+Transform mirror_transform(const ChannelStats& stats) {
+  Transform t = eval_transform(stats);
+  t.flip_prob = 1;  // uniform() < 1 always: every image flipped, whatever the seed
+  return t;
+}
+
 AugmentParams draw_augment(const Transform& t, int64_t height, int64_t width, Generator& gen) {
   // Always draw the same number of values in the same order, so a sample's stream does not
   // depend on which steps are on.

@@ -42,6 +42,9 @@ struct Transform {
 // Crop with padding 4, flip with probability 1/2, optional Cutout: the standard CIFAR recipe.
 Transform train_transform(const ChannelStats& stats, int pad = 4, int cutout = 0);
 Transform eval_transform(const ChannelStats& stats);
+// eval_transform with every image mirrored (flip_prob 1, nothing else random): the second view
+// of flip test-time augmentation.
+Transform mirror_transform(const ChannelStats& stats);
 
 // The random choices for one example, drawn before the pixel pass so tests can fix them.
 struct AugmentParams {

@@ -72,6 +72,24 @@ TEST_CASE("horizontal flip, after the crop") {
               {20 / 255.f, 10 / 255.f, 0, 50 / 255.f, 40 / 255.f, 0, 80 / 255.f, 70 / 255.f, 0});
 }
 
+TEST_CASE("mirror_transform: every image flipped, nothing else, whatever the seed") {
+  const Transform t = mirror_transform({{0.5f}, {0.25f}});
+  Generator gen(7);
+  for (int k = 0; k < 200; ++k) {
+    const AugmentParams p = draw_augment(t, 3, 3, gen);
+    REQUIRE(p.flip);
+    REQUIRE(p.crop_y == 0);
+    REQUIRE(p.crop_x == 0);
+    REQUIRE(p.cutout_y == -1);
+  }
+  const AugmentParams p = draw_augment(t, 3, 3, gen);
+  const std::vector<float> plain = run(eval_transform(t.stats), {}, kImage, 1, 3, 3);
+  const std::vector<float> mirrored = run(t, p, kImage, 1, 3, 3);
+  for (int y = 0; y < 3; ++y)
+    for (int x = 0; x < 3; ++x)
+      CHECK(mirrored[static_cast<size_t>(y * 3 + x)] == plain[static_cast<size_t>(y * 3 + 2 - x)]);
+}
+
 TEST_CASE("Cutout: a square set to zero after normalisation, clipped at the border") {
   Transform t;
   t.cutout = 2;

@@ -1,9 +1,11 @@
 // The training loop (apps/lib/trainer.h) on a tiny image set made here: learning, run
-// folder contents, checkpoint round trip, exact resume (at an epoch boundary and mid-epoch
-// after a SIGINT, with 1 and 2 loader workers), divergence, a full disk during a
-// checkpoint, and truncated / foreign / mismatched checkpoints.
+// folder contents, checkpoint round trip, evaluation over several views (flip test-time
+// augmentation), exact resume (at an epoch boundary and mid-epoch after a SIGINT, with 1
+// and 2 loader workers), divergence, a full disk during a checkpoint, and truncated /
+// foreign / mismatched checkpoints.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
@@ -15,6 +17,7 @@
 #include "apps/lib/run_data.h"
 #include "apps/lib/trainer.h"
 #include "core/autograd.h"
+#include "core/ops.h"
 #include "core/profiler.h"
 #include "core/serialize/atomic_file.h"
 #include "core/serialize/safetensors.h"
@@ -126,6 +129,66 @@ TEST_CASE("trainer: the checkpoint round trip gives the same weights and metrics
   CHECK(e.top1 == r.final_eval.top1);
   CHECK(e.map == r.final_eval.map);
   CHECK(e.confusion == r.final_eval.confusion);
+}
+
+namespace {
+
+// images: float32 [N, C, H, W]; the same, each row reversed (the mirror images).
+Tensor mirrored_by_hand(const Tensor& images) {
+  const int64_t rows = images.numel() / images.size(3), w = images.size(3);
+  std::vector<double> v = images.to_vector();  // float -> double -> float: exact
+  for (int64_t r = 0; r < rows; ++r) std::reverse(v.begin() + r * w, v.begin() + (r + 1) * w);
+  return Tensor::from_vector(v, images.shape(), DType::f32);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "evaluate_classifier_views: one view or twice the same is evaluate_classifier; image and mirror "
+    "average their scores") {
+  TempDir tmp;
+  const ag_test::TinyData data;
+  std::ostringstream log;
+  Trainer trainer(ag_test::tiny_config(tmp.file("run"), "ce"), ag_test::tiny_hooks(data, &log));
+  trainer.run();
+  const TrainedRun run = load_trained_run(tmp.file("run"), Device::cpu());
+  LoaderOptions o;
+  o.shuffle = false;
+  o.num_workers = 0;
+  o.batch_size = 8;
+  DataLoader plain(data.test, eval_transform(run.stats), o),
+      plain_again(data.test, eval_transform(run.stats), o);
+  DataLoader mirror(data.test, mirror_transform(run.stats), o);
+  double one_loss = 0, twice_loss = 0;
+  const EvalResult one = evaluate_classifier(*run.net, plain, Device::cpu(), &one_loss);
+  const EvalResult twice =
+      evaluate_classifier_views(*run.net, {&plain, &plain_again}, Device::cpu(), &twice_loss);
+  CHECK(twice.top1 == one.top1);
+  CHECK(twice.map == one.map);
+  CHECK(twice.confusion == one.confusion);
+  CHECK(twice_loss == doctest::Approx(one_loss).epsilon(1e-12));
+
+  const EvalResult tta = evaluate_classifier_views(*run.net, {&plain, &mirror}, Device::cpu());
+  ClassificationEvaluator want(4), mirror_only(4);
+  run.net->eval();
+  NoGradGuard no_grad;
+  plain.start_epoch(0);
+  while (auto batch = plain.next()) {
+    const Tensor scores = run.net->criterion()(run.net->features(batch->images));
+    const Tensor mirror_scores = run.net->criterion()(run.net->features(mirrored_by_hand(batch->images)));
+    want.add(mul(add(scores, mirror_scores), 0.5), batch->labels);
+    mirror_only.add(mirror_scores, batch->labels);
+  }
+  CHECK(tta.count == 24);
+  CHECK(tta.top1 == want.topk(1));
+  CHECK(tta.map == want.mean_average_precision());
+  CHECK(tta.confusion == want.confusion());
+  // The test can tell: a mirror swaps the quadrants that tell these classes apart.
+  CHECK(mirror_only.topk(1) < one.top1 - 0.5);
+  // Views that disagree on their samples are refused.
+  DataLoader fewer(ag_test::quadrant_images(16, 2), eval_transform(run.stats), o);
+  CHECK_THROWS_WITH(evaluate_classifier_views(*run.net, {&plain, &fewer}, Device::cpu()),
+                    doctest::Contains("views differ in size"));
 }
 
 TEST_CASE("trainer: resume reproduces an uninterrupted run exactly") {

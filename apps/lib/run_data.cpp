@@ -6,9 +6,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <numeric>
+#include <optional>
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/ops.h"
 #include "core/random.h"
 #include "data/open_dataset.h"
 
@@ -177,19 +179,48 @@ EvalResult evaluate_classifier(Classifier& net, DataLoader& loader, Device devic
     net.train(was_training);
     return r;
   }
+  return evaluate_classifier_views(net, {&loader}, device, mean_loss);
+}
+
+EvalResult evaluate_classifier_views(Classifier& net, const std::vector<DataLoader*>& views, Device device,
+                                     double* mean_loss) {
+  AG_CHECK(!views.empty(), "evaluate_classifier_views: no view to evaluate");
+  for (const DataLoader* view : views) {
+    AG_CHECK(!view->options().shuffle, "evaluate_classifier: the loader must not shuffle");
+    AG_CHECK(view->size() == views[0]->size() && view->options().batch_size == views[0]->options().batch_size,
+             "evaluate_classifier_views: the views differ in size ("
+                 << view->size() << " vs " << views[0]->size() << ") or batch size");
+  }
   const bool was_training = net.is_training();
   net.eval();
   NoGradGuard no_grad;
   ClassificationEvaluator evaluator(net.criterion().classes());
+  const double view_weight = 1.0 / static_cast<double>(views.size());
   double loss_sum = 0;
-  loader.start_epoch(0);
-  while (auto batch = loader.next()) {
-    Tensor images = batch->images.to(device);
-    Tensor features = net.features(images);
-    evaluator.add(net.criterion()(features), batch->labels);
-    if (mean_loss)
-      loss_sum +=
-          net.criterion().loss(features, batch->labels).item() * static_cast<double>(batch->labels.size(0));
+  for (DataLoader* view : views) view->start_epoch(0);
+  for (;;) {
+    Tensor score_sum, labels;  // [b, classes] summed over the views; int64 [b]
+    size_t finished = 0;
+    for (DataLoader* view : views) {
+      std::optional<Batch> batch = view->next();
+      if (!batch) {
+        ++finished;
+        continue;
+      }
+      AG_CHECK(!labels.defined() || batch->labels.to_labels() == labels.to_labels(),
+               "evaluate_classifier_views: the views' batches hold different samples");
+      Tensor features = net.features(batch->images.to(device));
+      Tensor scores = net.criterion()(features);
+      score_sum = score_sum.defined() ? add(score_sum, scores) : scores;
+      labels = batch->labels;
+      if (mean_loss)
+        loss_sum +=
+            view_weight * net.criterion().loss(features, labels).item() * static_cast<double>(labels.size(0));
+    }
+    AG_CHECK(finished == 0 || finished == views.size(),
+             "evaluate_classifier_views: the views ran out of batches at different points");
+    if (finished == views.size()) break;
+    evaluator.add(views.size() == 1 ? score_sum : mul(score_sum, view_weight), labels);
   }
   net.train(was_training);
   if (mean_loss) *mean_loss = loss_sum / static_cast<double>(evaluator.count());

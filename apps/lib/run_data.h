@@ -57,6 +57,13 @@ ChannelStats stats_from_json(const nlohmann::json& j);
 EvalResult evaluate_classifier(Classifier& net, DataLoader& loader, Device device,
                                double* mean_loss = nullptr, dist::Communicator* comm = nullptr);
 
+// evaluate_classifier over several views of the same samples, one loader each (the same
+// dataset and batch size, none shuffling; e.g. eval_transform and mirror_transform for flip
+// test-time augmentation): a sample's scores are the mean of its views' scores, *mean_loss
+// the mean of the views' losses. One view gives exactly evaluate_classifier's result.
+EvalResult evaluate_classifier_views(Classifier& net, const std::vector<DataLoader*>& views, Device device,
+                                     double* mean_loss = nullptr);
+
 // features(x) of every sample of loader (no shuffling), in eval mode without a graph:
 // [N, feature_dim] on the CPU; the labels int64 [N] into *labels.
 Tensor collect_features(Classifier& net, DataLoader& loader, Device device, Tensor* labels);
