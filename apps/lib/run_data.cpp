@@ -199,7 +199,8 @@ EvalResult evaluate_classifier_views(Classifier& net, const std::vector<DataLoad
   double loss_sum = 0;
   for (DataLoader* view : views) view->start_epoch(0);
   for (;;) {
-    Tensor score_sum, labels;  // [b, classes] summed over the views; int64 [b]
+    Tensor score_sum, labels;      // [b, classes] summed over the views; int64 [b]
+    std::vector<int64_t> samples;  // the batch's dataset indices, the same in every view
     size_t finished = 0;
     for (DataLoader* view : views) {
       std::optional<Batch> batch = view->next();
@@ -207,8 +208,9 @@ EvalResult evaluate_classifier_views(Classifier& net, const std::vector<DataLoad
         ++finished;
         continue;
       }
-      AG_CHECK(!labels.defined() || batch->labels.to_labels() == labels.to_labels(),
+      AG_CHECK(samples.empty() || batch->indices == samples,
                "evaluate_classifier_views: the views' batches hold different samples");
+      samples = batch->indices;
       Tensor features = net.features(batch->images.to(device));
       Tensor scores = net.criterion()(features);
       score_sum = score_sum.defined() ? add(score_sum, scores) : scores;
