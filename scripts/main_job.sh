@@ -23,8 +23,8 @@
 # Measured 2026-12-05 on two free cores of an AVX2 EPYC, float32 (docs/results.md, "The
 # main job"): Fashion-MNIST 93.33% test top-1 (mAP 95.11%) in 351 s (seed 2: 93.20%);
 # CIFAR-10 (the JPEG re-encoded files of ../shared/data, converted) 76.38% (mAP 78.92%) in
-# 288 s. On 2026-12-06 on an AVX-512 + AVX512-BF16 EPYC, bf16: 93.18% in 285 s, CIFAR-10
-# 77.00% in 204 s.
+# 288 s. On 2026-12-06 on an AVX-512 + AVX512-BF16 EPYC, bf16, two free cores (load 2.0):
+# 93.18% in 285 s, CIFAR-10 77.00% in 204 s.
 # The run folder is runs/main_job-<dataset> (or $ARCGRAD_RUN_DIR): config.json,
 # metrics.csv/.jsonl, checkpoint.safetensors, curves.png, confusion.png. Rerunning after a
 # finished run only reports it again; after Ctrl-C it continues the stopped run.
