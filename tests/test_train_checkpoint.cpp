@@ -11,7 +11,7 @@
 #include "core/optim/optimizer.h"
 #include "core/serialize/atomic_file.h"
 #include "layers/module_io.h"
-#include "test_data_util.h"
+#include "test_trainer_util.h"
 
 using namespace ag;
 using namespace ag::train;
@@ -154,6 +154,31 @@ TEST_CASE("checkpoint: missing, truncated, foreign and mismatched files are reje
   CHECK_THROWS_WITH_AS(load_checkpoint(dir.path(), same, &adam),
                        doctest::Contains("holds 'sgd' optimizer state"), Error);
   CHECK_NOTHROW(load_checkpoint(dir.path(), same, nullptr));  // weights only
+}
+
+TEST_CASE("checkpoint: counters that are not whole numbers in range are rejected, naming the field") {
+  TempDir dir;
+  manual_seed(4);
+  Net net;
+  save_checkpoint(dir.path(), net, nullptr, {.epoch = 3, .step = 30});
+  CHECK(read_checkpoint_state(dir.path()).step == 30);
+  // 1e300 as an int64 was undefined behaviour (found by the fuzzer); 2.5 was truncated to 2.
+  const std::vector<std::pair<const char*, nlohmann::json>> bad = {
+      {"epoch", 1e300},  {"epoch", -1e300}, {"epoch", 2.5},
+      {"step", 30.0},    {"step", "30"},    {"step", nlohmann::json::number_unsigned_t{1} << 63},
+      {"epoch", nullptr}};
+  for (const auto& [key, value] : bad) {
+    CAPTURE(key);
+    CAPTURE(value.dump());
+    TempDir copy;
+    save_checkpoint(copy.path(), net, nullptr, {.epoch = 3, .step = 30});
+    ag_test::edit_checkpoint_state(copy.path(), [&](nlohmann::json& state) { state[key] = value; });
+    const std::string message = std::string("field '") + key + "' is " + value.dump();
+    CHECK_THROWS_WITH_AS(read_checkpoint_state(copy.path()), doctest::Contains(message.c_str()), Error);
+  }
+  ag_test::edit_checkpoint_state(dir.path(), [](nlohmann::json& state) { state.erase("step"); });
+  CHECK_THROWS_WITH_AS(read_checkpoint_state(dir.path()), doctest::Contains("field 'step' is missing"),
+                       Error);
 }
 
 TEST_CASE("checkpoint: a save that fails on a full disk keeps the previous one") {

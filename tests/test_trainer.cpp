@@ -358,6 +358,36 @@ TEST_CASE("trainer: truncated, foreign and mismatched checkpoints are rejected c
     CHECK_THROWS_WITH_AS(load_checkpoint(c.out, *net, nullptr), doctest::Contains("model.c1.0.weight"),
                          Error);
   }
+  SUBCASE("a run description that is not an image's") {
+    const std::vector<std::pair<nlohmann::json, const char*>> bad = {
+        {{3, 1e300, 8}, "not an array of whole numbers"},
+        {{3, 0, 8}, "is not a plausible image"},
+        {{1, 8, 8}, "its channel statistics have 3 channels"}};
+    for (const auto& [shape, message] : bad) {
+      CAPTURE(shape.dump());
+      ag_test::edit_checkpoint_state(c.out, [&](nlohmann::json& s) { s["extra"]["image_shape"] = shape; });
+      CHECK_THROWS_WITH_AS(load_trained_run(c.out, Device::cpu()), doctest::Contains(message), Error);
+    }
+  }
+  SUBCASE("channel statistics that would divide by zero or overflow") {
+    for (const nlohmann::json& std_dev : {nlohmann::json{0.2, 0.0, 0.2}, nlohmann::json{0.2, 1e300, 0.2}}) {
+      CAPTURE(std_dev.dump());
+      ag_test::edit_checkpoint_state(c.out, [&](nlohmann::json& s) { s["extra"]["stats"]["std"] = std_dev; });
+      CHECK_THROWS_WITH_AS(load_trained_run(c.out, Device::cpu()), doctest::Contains("channel statistics"),
+                           Error);
+    }
+  }
+  SUBCASE("a partial epoch whose counts are not whole numbers") {
+    ag_test::edit_checkpoint_state(c.out, [](nlohmann::json& s) {
+      s["extra"]["partial"] = {
+          {"batches", 1e300}, {"seen", 0}, {"correct", 0}, {"loss_sum", 0}, {"seconds", 0}};
+    });
+    TrainConfig again = c;
+    again.resume = true;
+    std::ostringstream log;
+    CHECK_THROWS_WITH_AS(Trainer(again, ag_test::tiny_hooks(data, &log)),
+                         doctest::Contains("its partial epoch: field 'batches' is 1e+300"), Error);
+  }
   SUBCASE("a missing checkpoint") {
     CHECK_THROWS_WITH_AS(load_trained_run(tmp.file("nowhere"), Device::cpu()),
                          doctest::Contains("no checkpoint"), Error);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/lib/checkpoint.h"
 #include "apps/lib/trainer.h"
 #include "core/random.h"
 #include "core/serialize/safetensors.h"
@@ -103,6 +104,18 @@ inline void check_same_tensors(const std::vector<std::pair<std::string, ag::Tens
     for (size_t k = 0; k < x.size(); ++k) differ += !(x[k] == y[k]);
     CHECK(differ == 0);
   }
+}
+
+// The checkpoint in dir rewritten with its state JSON changed by edit (the tensors kept):
+// for checkpoints that are well-formed files with implausible contents.
+template <class Edit>
+void edit_checkpoint_state(const std::string& dir, Edit&& edit) {
+  const std::string path = dir + "/" + ag::train::kCheckpointFile;
+  ag::serialize::SafetensorsFile file = ag::serialize::load_safetensors(path);
+  nlohmann::json state = nlohmann::json::parse(file.metadata.at("arcgrad.checkpoint"));
+  edit(state);
+  file.metadata["arcgrad.checkpoint"] = state.dump();
+  ag::serialize::save_safetensors(path, file.tensors, file.metadata);
 }
 
 }  // namespace ag_test

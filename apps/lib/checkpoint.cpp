@@ -7,6 +7,7 @@
 
 #include "core/optim/optimizer.h"
 #include "core/serialize/atomic_file.h"
+#include "core/serialize/json_number.h"
 #include "layers/module_io.h"
 
 namespace ag::train {
@@ -47,9 +48,9 @@ TrainState state_from_json(const nlohmann::json& j, const std::string& what) {
                                                     << field("version").dump() << ", this build reads "
                                                     << kFormatVersion);
   TrainState s;
+  s.epoch = serialize::json_int64_field(j, "epoch", what);
+  s.step = serialize::json_int64_field(j, "step", what);
   try {
-    s.epoch = j.at("epoch").get<int64_t>();
-    s.step = j.at("step").get<int64_t>();
     s.config = j.at("config");
     s.extra = j.at("extra");
   } catch (const nlohmann::json::exception& e) {
@@ -160,7 +161,8 @@ TrainState load_checkpoint(const std::string& dir, Module& model, optim::Optimiz
   }
   serialize::load_module_state(model, weights, what);
   if (optimizer) {
-    const std::string saved = c.meta.value("optimizer", "");
+    const nlohmann::json& named = c.meta.contains("optimizer") ? c.meta["optimizer"] : nlohmann::json();
+    const std::string saved = named.is_string() ? named.get<std::string>() : "";
     AG_CHECK(saved == optimizer->name(), what << " holds " << (saved.empty() ? "no" : "'" + saved + "'")
                                               << " optimizer state, but the run uses '" << optimizer->name()
                                               << "'");

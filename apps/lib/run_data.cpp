@@ -12,6 +12,7 @@
 #include "core/autograd.h"
 #include "core/ops.h"
 #include "core/random.h"
+#include "core/serialize/json_number.h"
 #include "data/open_dataset.h"
 
 namespace ag::train {
@@ -113,16 +114,30 @@ Transform train_transform_for(const TrainConfig& config, const ChannelStats& sta
 
 nlohmann::json stats_to_json(const ChannelStats& stats) { return {{"mean", stats.mean}, {"std", stats.std}}; }
 
-ChannelStats stats_from_json(const nlohmann::json& j) {
-  ChannelStats s;
-  try {
-    s.mean = j.at("mean").get<std::vector<float>>();
-    s.std = j.at("std").get<std::vector<float>>();
-  } catch (const nlohmann::json::exception& e) {
-    AG_FAIL("channel statistics are malformed (" << e.what() << ")");
+namespace {
+// j[key] as floats: an array of finite numbers of moderate size, as the means and standard
+// deviations of pixel values in [0,1] are (1e300 would turn into infinity as a float).
+std::vector<float> finite_floats(const nlohmann::json& j, const char* key) {
+  const bool ok = j.is_object() && j.contains(key) && j[key].is_array();
+  AG_CHECK(ok, "channel statistics: no '" << key << "' array");
+  std::vector<float> out;
+  for (const nlohmann::json& v : j[key]) {
+    const double x = v.is_number() ? v.get<double>() : std::nan("");
+    AG_CHECK(std::isfinite(x) && std::abs(x) <= 1e6, "channel statistics: '"
+                                                         << key << "' is " << j[key].dump()
+                                                         << ", not a list of moderate numbers");
+    out.push_back(static_cast<float>(x));
   }
+  return out;
+}
+}  // namespace
+
+ChannelStats stats_from_json(const nlohmann::json& j) {
+  ChannelStats s{finite_floats(j, "mean"), finite_floats(j, "std")};
   AG_CHECK(s.mean.size() == s.std.size(), "channel statistics: " << s.mean.size() << " means but "
                                                                  << s.std.size() << " standard deviations");
+  for (float sd : s.std)
+    AG_CHECK(sd > 0, "channel statistics: a standard deviation is " << sd << ", not > 0");
   return s;
 }
 
@@ -307,12 +322,18 @@ TrainedRun load_trained_run(const std::string& path, Device device) {
     const nlohmann::json& extra = run.state.extra;
     run.stats = stats_from_json(extra.at("stats"));
     run.class_names = extra.at("class_names").get<std::vector<std::string>>();
-    run.image_shape = extra.at("image_shape").get<std::vector<int64_t>>();
+    run.image_shape = serialize::json_int64_array(extra.at("image_shape"), "its image_shape");
   } catch (const std::exception& e) {
     AG_FAIL(what << " does not describe a training run: " << e.what());
   }
-  AG_CHECK(run.image_shape.size() == 3 && run.class_names.size() >= 2,
+  const auto& shape = run.image_shape;
+  AG_CHECK(shape.size() == 3 && run.class_names.size() >= 2,
            what << ": image_shape must be [C, H, W] and there must be at least 2 classes");
+  AG_CHECK(std::ranges::all_of(shape, [](int64_t d) { return d >= 1 && d <= 65536; }) &&
+               run.stats.mean.size() == static_cast<size_t>(shape[0]),
+           what << ": image_shape [" << shape[0] << ", " << shape[1] << ", " << shape[2]
+                << "] is not a plausible image (or its channel statistics have " << run.stats.mean.size()
+                << " channels)");
   run.net = make_classifier(run.config, run.image_shape[0], static_cast<int64_t>(run.class_names.size()), 1);
   load_checkpoint(run.dir, *run.net, nullptr);
   run.net->to(device);

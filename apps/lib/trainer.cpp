@@ -1,6 +1,7 @@
 // The training loop; see trainer.h.
 #include "apps/lib/trainer.h"
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -8,6 +9,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "apps/lib/checkpoint.h"
@@ -21,6 +23,7 @@
 #include "core/profiler.h"
 #include "core/random.h"
 #include "core/serialize/atomic_file.h"
+#include "core/serialize/json_number.h"
 #include "layers/batch_norm.h"
 #include "models/trace.h"
 
@@ -49,6 +52,40 @@ std::string percent(double fraction) {
   return os.str();
 }
 
+// The epoch a metrics.csv row starts with; nothing for a line cut short by a kill.
+std::optional<int64_t> leading_epoch(const std::string& line) {
+  int64_t epoch = 0;
+  const char* end = line.data() + line.size();
+  const auto [next, error] = std::from_chars(line.data(), end, epoch);
+  if (error != std::errc() || next == end || *next != ',') return std::nullopt;
+  return epoch;
+}
+
+nlohmann::json partial_epoch_json(const EpochSums& sums) {
+  return {{"batches", sums.batches},
+          {"seen", sums.seen},
+          {"correct", sums.correct},
+          {"loss_sum", sums.loss_sum},
+          {"seconds", sums.seconds}};
+}
+
+// The sums of the epoch a checkpoint was saved in the middle of (extra["partial"]), zero
+// when it was saved at an epoch's end; what names the checkpoint for errors.
+EpochSums partial_epoch_sums(const nlohmann::json& extra, const std::string& what) {
+  if (!extra.contains("partial")) return {};
+  const nlohmann::json& p = extra["partial"];
+  const std::string where = what + ", its partial epoch";
+  EpochSums sums;
+  sums.batches = serialize::json_int64_field(p, "batches", where);
+  sums.seen = serialize::json_int64_field(p, "seen", where);
+  sums.correct = serialize::json_int64_field(p, "correct", where);
+  sums.loss_sum = serialize::json_number_field(p, "loss_sum", where);
+  sums.seconds = serialize::json_number_field(p, "seconds", where);
+  AG_CHECK(sums.batches >= 0 && sums.seen >= 0 && sums.correct >= 0 && sums.correct <= sums.seen,
+           where << ": negative counts or more correct than seen");
+  return sums;
+}
+
 // Keeps the metrics lines of epochs <= last (a resumed run rewrites the epochs after its
 // checkpoint, so a crash between the metrics and the checkpoint leaves no duplicate).
 void truncate_metrics(const fs::path& dir, int64_t last) {
@@ -59,7 +96,9 @@ void truncate_metrics(const fs::path& dir, int64_t last) {
     while (std::getline(in, line)) {
       if (line.empty()) continue;
       const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-      if (!j.is_discarded() && j.value("epoch", int64_t{0}) <= last) kept += line + "\n";
+      const std::optional<int64_t> epoch =
+          j.is_object() && j.contains("epoch") ? serialize::json_int64(j["epoch"]) : std::nullopt;
+      if (epoch && *epoch <= last) kept += line + "\n";
     }
     serialize::write_file_atomic(jsonl.string(), kept);
   }
@@ -69,7 +108,7 @@ void truncate_metrics(const fs::path& dir, int64_t last) {
     bool header = true;
     while (std::getline(in, line)) {
       if (line.empty()) continue;
-      if (header || std::stoll(line.substr(0, line.find(','))) <= last) kept += line + "\n";
+      if (header || leading_epoch(line).value_or(last + 1) <= last) kept += line + "\n";
       header = false;
     }
     serialize::write_file_atomic(csv.string(), kept);
@@ -284,18 +323,14 @@ void Trainer::restore() {
   epoch_ = state.epoch;
   step_ = state.step;
   global_generator().set_state(state.global_rng);
-  if (state.extra.contains("partial")) {
-    const nlohmann::json& p = state.extra["partial"];
-    resumed_sums_.batches = p.at("batches").get<int64_t>();
-    resumed_sums_.seen = p.at("seen").get<int64_t>();
-    resumed_sums_.correct = p.at("correct").get<int64_t>();
-    resumed_sums_.loss_sum = p.at("loss_sum").get<double>();
-    resumed_sums_.seconds = p.at("seconds").get<double>();
-  }
-  AG_CHECK(step_ == epoch_ * steps_per_epoch_ + resumed_sums_.batches,
-           "the checkpoint in '" << config_.out << "' is at step " << step_ << ", which does not fit epoch "
-                                 << epoch_ << " + " << resumed_sums_.batches << " batches of "
-                                 << steps_per_epoch_ << " steps per epoch");
+  const std::string what = "the checkpoint in '" + config_.out + "'";
+  resumed_sums_ = partial_epoch_sums(state.extra, what);
+  int64_t expected_step = 0;  // epoch * steps per epoch + batches, unless that overflows
+  const bool fits = !__builtin_mul_overflow(epoch_, steps_per_epoch_, &expected_step) &&
+                    !__builtin_add_overflow(expected_step, resumed_sums_.batches, &expected_step);
+  AG_CHECK(fits && step_ == expected_step, what << " is at step " << step_ << ", which does not fit epoch "
+                                                << epoch_ << " + " << resumed_sums_.batches << " batches of "
+                                                << steps_per_epoch_ << " steps per epoch");
   finished_before_ = epoch_ >= config_.epochs && resumed_sums_.batches == 0;
   const std::string text = config_.to_json().dump(2) + "\n";
   if (is_root()) {
@@ -310,7 +345,8 @@ void Trainer::restore() {
     log() << "note: --epochs changed from " << saved.epochs << " to " << config_.epochs << ": the "
           << config_.schedule << " schedule is laid over the new total, so this is not the run the first "
           << "configuration would have given\n";
-  const int64_t saved_ranks = state.extra.value("ranks", int64_t{1});
+  const int64_t saved_ranks =
+      state.extra.contains("ranks") ? serialize::json_int64_field(state.extra, "ranks", what) : 1;
   if (saved_ranks != comm_->size())
     log() << "note: the checkpoint was saved by " << saved_ranks << " rank(s), this run has " << comm_->size()
           << ": the batches are the same, the numbers only approximately (another reduction order, and "
@@ -518,12 +554,7 @@ void Trainer::save(const EpochSums* partial) {
               {"image_shape", {data_.test->channels(), data_.test->height(), data_.test->width()}},
               {"finished", partial == nullptr && epoch_ >= config_.epochs},
               {"ranks", comm_->size()}};
-  if (partial)
-    st.extra["partial"] = {{"batches", partial->batches},
-                           {"seen", partial->seen},
-                           {"correct", partial->correct},
-                           {"loss_sum", partial->loss_sum},
-                           {"seconds", partial->seconds}};
+  if (partial) st.extra["partial"] = partial_epoch_json(*partial);
   try {
     save_checkpoint(config_.out, *net_, optimizer_.get(), st);
   } catch (const Error& e) {

@@ -62,6 +62,12 @@ class TrainingDiverged : public Error {
   using Error::Error;
 };
 
+// Running sums of the epoch in progress (saved in a mid-epoch checkpoint).
+struct EpochSums {
+  int64_t batches = 0, seen = 0, correct = 0;
+  double loss_sum = 0, seconds = 0;
+};
+
 // One epoch's numbers, as written to metrics.jsonl (plus per-class lists) and metrics.csv.
 struct EpochRecord {
   int64_t epoch = 0;  // 1-based: epochs completed after this one
@@ -128,11 +134,6 @@ class Trainer {
   EvalResult evaluate(double* mean_loss = nullptr);
 
  private:
-  struct EpochSums {  // running sums of the epoch in progress (saved in a mid-epoch checkpoint)
-    int64_t batches = 0, seen = 0, correct = 0;
-    double loss_sum = 0, seconds = 0;
-  };
-
   void setup_data();
   void setup_optimization();
   void prepare_folder();
