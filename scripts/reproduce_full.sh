@@ -72,6 +72,7 @@ backbones="mobilenetv2,efficientnet_b0,resnet18"
 dry_run=0
 report_only=0
 parts=()
+all_parts=(paper msweep headline long10 cutout10 cutout200 backbones bf16 jpeg)  # each a part_NAME below
 
 usage() { awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0"; exit 2; }  # the header
 need() { [ $# -ge 2 ] || { echo "reproduce_full: $1 needs a value" >&2; exit 2; }; }
@@ -89,8 +90,12 @@ while [ $# -gt 0 ]; do
     --dry-run) dry_run=1; shift ;;
     --report) report_only=1; shift ;;
     -h|--help) usage ;;
-    paper|msweep|headline|long10|cutout10|cutout200|backbones|bf16|jpeg) parts+=("$1"); shift ;;
-    *) echo "reproduce_full: unknown argument '$1' (parts: paper msweep headline long10 cutout10 cutout200 backbones bf16 jpeg; --help)" >&2; exit 2 ;;
+    *)
+      if [[ " ${all_parts[*]} " != *" $1 "* ]]; then
+        echo "reproduce_full: unknown argument '$1' (parts: ${all_parts[*]}; --help)" >&2
+        exit 2
+      fi
+      parts+=("$1"); shift ;;
   esac
 done
 [ ${#parts[@]} -gt 0 ] || parts=(paper msweep headline backbones)
@@ -212,6 +217,10 @@ part_jpeg() {
   run cifar100 "$cifar100_jpeg" resnet20 15 1 ce
   data_tag=""
 }
+
+for part in "${all_parts[@]}"; do
+  declare -F "part_$part" >/dev/null || { echo "reproduce_full: no function part_$part" >&2; exit 1; }
+done
 
 trap 'echo "reproduce_full: interrupted; rerun to continue" >&2; exit 130' INT TERM
 if [ "$report_only" = 1 ]; then
