@@ -78,6 +78,25 @@ TEST_CASE("trainer: a short run lowers the loss and fills the run folder") {
   CHECK(TrainConfig::from_json(st.config).to_json() == c.to_json());
 }
 
+TEST_CASE("trainer: a parameter set to require no gradient stays as it was (embed's fixed class weights)") {
+  TempDir tmp;
+  const ag_test::TinyData data;
+  TrainConfig c = ag_test::tiny_config(tmp.file("run"), "arcface");
+  c.wd = 5e-4;  // weight decay alone would move a parameter the optimizer did not skip
+  std::ostringstream log;
+  Trainer trainer(c, ag_test::tiny_hooks(data, &log));
+  REQUIRE(trainer.net().criterion().cosine_head() != nullptr);
+  Tensor& fixed = trainer.net().criterion().cosine_head()->weight();
+  fixed.set_requires_grad(false);
+  const std::vector<double> fixed_before = fixed.to_vector();
+  const auto [name, trained] = trainer.net().named_parameters().front();
+  const std::vector<double> trained_before = trained.to_vector();
+  CHECK(trainer.run().status == TrainResult::Status::finished);
+  CHECK(fixed.to_vector() == fixed_before);
+  CAPTURE(name);
+  CHECK(trained.to_vector() != trained_before);
+}
+
 TEST_CASE("trainer: profile writes profile.txt and profile.json of the training steps alone") {
   TempDir tmp;
   const ag_test::TinyData data;
