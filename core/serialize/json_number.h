@@ -1,7 +1,8 @@
-// Whole numbers read from JSON that someone else may have written (a checkpoint's state, a
-// safetensors header). nlohmann's get<int64_t>() converts whatever number it finds: a
-// fraction is silently truncated, and a float outside int64's range (1e300) is undefined
-// behaviour (found by tests/fuzz/). These take integers only and say which field was wrong.
+// Numbers read from JSON that someone else may have edited (a checkpoint's state).
+// nlohmann's get<int64_t>() converts whatever number it finds: a fraction is silently
+// truncated, and a float outside int64's range (1e300) is undefined behaviour (found by
+// tests/fuzz/). These take integers only where a count is meant, and say which field was
+// wrong. (The safetensors reader checks its sizes with is_number_unsigned itself.)
 #pragma once
 
 #include <cstdint>
