@@ -47,11 +47,9 @@
 // on the 2-core machine, depending on what else runs.
 // Exit status: 0 done, 1 error, 2 bad command line, 130 stopped by Ctrl-C.
 #include <algorithm>
-#include <cmath>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
-#include <numbers>
 #include <sstream>
 
 #include "apps/lib/app_main.h"
@@ -61,7 +59,6 @@
 #include "apps/lib/plots.h"
 #include "apps/lib/sweep.h"
 #include "apps/lib/trainer.h"
-#include "core/autograd.h"
 #include "data/open_dataset.h"
 
 using namespace ag;
@@ -140,23 +137,6 @@ Tensor& head_weight(ClassifierLoss& criterion) {
   return criterion.cosine_head() ? criterion.cosine_head()->weight() : criterion.linear_head()->weight();
 }
 
-// Sets the class weights [C, 2] to unit vectors evenly spread round the circle (class k at
-// 90 + 360 k / C degrees). With a random 2-D initialisation two weights often start a few
-// degrees apart; the margin then pushes one class's features away from both and that class
-// can end on the wrong side of the circle (the failure this demo used to show).
-void spread_class_weights(Tensor& weight) {
-  NoGradGuard no_grad;
-  const int64_t classes = weight.size(0);
-  std::vector<double> w;
-  for (int64_t k = 0; k < classes; ++k) {
-    const double a =
-        std::numbers::pi / 2 + 2 * std::numbers::pi * static_cast<double>(k) / static_cast<double>(classes);
-    w.push_back(std::cos(a));
-    w.push_back(std::sin(a));
-  }
-  weight.copy_(Tensor::from_vector(w, {classes, 2}));
-}
-
 // --class-weights in a panel title's words.
 std::string weights_words(const std::string& class_weights) {
   if (class_weights == "fixed") return "fixed weights";
@@ -175,13 +155,8 @@ EmbeddingPanel train_panel(TrainConfig c, const TrainerHooks& hooks, const std::
                                                                 << " features; embed needs 2");
   ClassifierLoss& criterion = trainer.net().criterion();
   // The cosine head only: softmax is shown as it is normally trained (its weights' norms and
-  // biases give it other ways out of a bad start). A resumed run has its own weights. A
-  // weight that requires no gradient gets none, and the optimizer skips a parameter without
-  // one (weight decay included): fixed.
-  if (criterion.cosine_head() && class_weights != "random") {
-    if (!c.resume) spread_class_weights(head_weight(criterion));
-    if (class_weights == "fixed") head_weight(criterion).set_requires_grad(false);
-  }
+  // biases give it other ways out of a bad start).
+  if (criterion.cosine_head()) set_class_weights(head_weight(criterion), class_weights, c.resume);
   const TrainResult r = trainer.run();
   stopped = r.status == TrainResult::Status::interrupted;
   LoaderOptions o;

@@ -75,8 +75,39 @@ TEST_CASE("measure_arcs: bad input is an error naming what is wrong") {
   CHECK_THROWS_WITH_AS(measure_arcs(bad_weights), doctest::Contains("weights must be [4, 2]"), Error);
   EmbeddingPanel zero_weight = p;
   zero_weight.weights = Tensor::from_vector({1, 0, 0, 0, -1, 0, 0, -1}, {4, 2});
-  CHECK_THROWS_WITH_AS(measure_arcs(zero_weight), doctest::Contains("class b has a zero weight vector"), Error);
+  CHECK_THROWS_WITH_AS(measure_arcs(zero_weight), doctest::Contains("class b has a zero weight vector"),
+                       Error);
   EmbeddingPanel one_class = p;
   one_class.class_names = {"a"};
   CHECK_THROWS_WITH_AS(measure_arcs(one_class), doctest::Contains("at least 2 classes"), Error);
+}
+
+TEST_CASE(
+    "set_class_weights: fixed and spread put class k at 90 + 360 k / C degrees; only fixed stops training") {
+  for (const char* mode : {"fixed", "spread"}) {
+    CAPTURE(mode);
+    Tensor w = Tensor::normal({3, 2}, 0, 1).set_requires_grad(true);
+    set_class_weights(w, mode, false);
+    const std::vector<double> v = w.to_vector();
+    for (int k = 0; k < 3; ++k) {
+      const double a = (90.0 + 120.0 * k) * std::numbers::pi / 180;
+      CHECK(v[2 * k] == doctest::Approx(std::cos(a)).epsilon(1e-6));
+      CHECK(v[2 * k + 1] == doctest::Approx(std::sin(a)).epsilon(1e-6));
+    }
+    CHECK(w.requires_grad() == (std::string(mode) == "spread"));
+  }
+  // Random keeps the initialisation; a resumed run keeps its saved weights, fixed or not.
+  for (const auto& [mode, resumed] : {std::pair{"random", false}, {"fixed", true}, {"spread", true}}) {
+    CAPTURE(mode);
+    Tensor w = Tensor::normal({4, 2}, 0, 1).set_requires_grad(true);
+    const std::vector<double> before = w.to_vector();
+    set_class_weights(w, mode, resumed);
+    CHECK(w.to_vector() == before);
+    CHECK(w.requires_grad() == (std::string(mode) != "fixed"));
+  }
+  Tensor w = Tensor::normal({4, 2}, 0, 1).set_requires_grad(true);
+  CHECK_THROWS_WITH_AS(set_class_weights(w, "even", false), doctest::Contains("mode 'even'"), Error);
+  Tensor three_d = Tensor::normal({4, 3}, 0, 1).set_requires_grad(true);
+  CHECK_THROWS_WITH_AS(set_class_weights(three_d, "fixed", false), doctest::Contains("expected [C, 2]"),
+                       Error);
 }

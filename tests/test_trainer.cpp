@@ -13,6 +13,7 @@
 #include <map>
 
 #include "apps/lib/checkpoint.h"
+#include "apps/lib/embedding_stats.h"
 #include "apps/lib/metrics_log.h"
 #include "apps/lib/run_data.h"
 #include "apps/lib/trainer.h"
@@ -78,23 +79,29 @@ TEST_CASE("trainer: a short run lowers the loss and fills the run folder") {
   CHECK(TrainConfig::from_json(st.config).to_json() == c.to_json());
 }
 
-TEST_CASE("trainer: a parameter set to require no gradient stays as it was (embed's fixed class weights)") {
-  TempDir tmp;
+TEST_CASE("trainer: class weights set fixed stay exactly as set, spread ones train (embed --class-weights)") {
   const ag_test::TinyData data;
-  TrainConfig c = ag_test::tiny_config(tmp.file("run"), "arcface");
-  c.wd = 5e-4;  // weight decay alone would move a parameter the optimizer did not skip
-  std::ostringstream log;
-  Trainer trainer(c, ag_test::tiny_hooks(data, &log));
-  REQUIRE(trainer.net().criterion().cosine_head() != nullptr);
-  Tensor& fixed = trainer.net().criterion().cosine_head()->weight();
-  fixed.set_requires_grad(false);
-  const std::vector<double> fixed_before = fixed.to_vector();
-  const auto [name, trained] = trainer.net().named_parameters().front();
-  const std::vector<double> trained_before = trained.to_vector();
-  CHECK(trainer.run().status == TrainResult::Status::finished);
-  CHECK(fixed.to_vector() == fixed_before);
-  CAPTURE(name);
-  CHECK(trained.to_vector() != trained_before);
+  for (const char* mode : {"fixed", "spread"}) {
+    CAPTURE(mode);
+    TempDir tmp;
+    TrainConfig c = ag_test::tiny_config(tmp.file("run"), "arcface");
+    c.model = "convnet:width=4,features=2";
+    c.wd = 5e-4;  // weight decay alone would move a weight the optimizer did not skip
+    std::ostringstream log;
+    Trainer trainer(c, ag_test::tiny_hooks(data, &log));
+    REQUIRE(trainer.net().criterion().cosine_head() != nullptr);
+    Tensor& weight = trainer.net().criterion().cosine_head()->weight();
+    set_class_weights(weight, mode, false);
+    const std::vector<double> set = weight.to_vector();
+    const auto [name, backbone] = trainer.net().named_parameters().front();
+    const std::vector<double> backbone_before = backbone.to_vector();
+    CHECK(trainer.run().status == TrainResult::Status::finished);
+    CAPTURE(name);
+    CHECK(backbone.to_vector() != backbone_before);
+    CHECK((weight.to_vector() == set) == (std::string(mode) == "fixed"));
+    CHECK(load_trained_run(c.out, Device::cpu()).net->criterion().cosine_head()->weight().to_vector() ==
+          weight.to_vector());
+  }
 }
 
 TEST_CASE("trainer: profile writes profile.txt and profile.json of the training steps alone") {

@@ -6,6 +6,7 @@
 #include <numbers>
 #include <vector>
 
+#include "core/autograd.h"
 #include "core/error.h"
 
 namespace ag::train {
@@ -80,6 +81,30 @@ ArcStats measure_arcs(const EmbeddingPanel& p) {
     }
   }
   return stats;
+}
+
+void set_class_weights(Tensor& weight, const std::string& mode, bool resumed) {
+  AG_CHECK(mode == "fixed" || mode == "spread" || mode == "random",
+           "class weights: mode '" << mode << "' is not fixed, spread or random");
+  AG_CHECK(weight.dim() == 2 && weight.size(1) == 2,
+           "class weights: expected [C, 2], got " << weight.describe());
+  if (mode == "random") return;
+  if (!resumed) {
+    // With a random 2-D start two weights often begin a few degrees apart; the margin then
+    // pushes one class's features away from both, and that class can end on the wrong side
+    // of the circle, or everything collapses onto one direction (docs/results.md, Figure 1).
+    NoGradGuard no_grad;
+    const int64_t classes = weight.size(0);
+    std::vector<double> w;
+    for (int64_t k = 0; k < classes; ++k) {
+      const double a =
+          std::numbers::pi / 2 + 2 * std::numbers::pi * static_cast<double>(k) / static_cast<double>(classes);
+      w.push_back(std::cos(a));
+      w.push_back(std::sin(a));
+    }
+    weight.copy_(Tensor::from_vector(w, {classes, 2}));
+  }
+  if (mode == "fixed") weight.set_requires_grad(false);
 }
 
 }  // namespace ag::train

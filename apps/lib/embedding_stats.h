@@ -4,6 +4,8 @@
 //   ArcStats a = measure_arcs(panel);   // panel: features [N, 2], labels [N], weights [C, 2]
 //   a.mean_angle_deg;                   // e.g. 8.1: features within a few degrees of their weight
 //   a.min_gap_deg;                      // e.g. 30.3: an empty sector between the closest classes
+//
+// And how embed sets up a cosine head's class weights before training (set_class_weights).
 #pragma once
 
 #include <string>
@@ -26,5 +28,15 @@ struct ArcStats {
 // Throws ag::Error naming what is wrong for shapes that disagree, a label outside
 // [0, C), a zero weight vector or fewer than 2 classes. Zero features are skipped.
 ArcStats measure_arcs(const EmbeddingPanel& panel);
+
+// embed --class-weights on a cosine head's weight [C, 2], a leaf parameter:
+//   "fixed"   evenly spread round the circle (class k at 90 + 360 k / C degrees) and never
+//             trained: it no longer requires a gradient, so it gets none and the optimizer
+//             skips it (weight decay included);
+//   "spread"  evenly spread at the start, then trained;
+//   "random"  left as initialised (the usual start).
+// A resumed run (resumed = true) keeps the weights it saved; "fixed" still stops training
+// them. Throws ag::Error for another mode or a weight that is not [C, 2].
+void set_class_weights(Tensor& weight, const std::string& mode, bool resumed);
 
 }  // namespace ag::train
