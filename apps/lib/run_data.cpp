@@ -225,7 +225,7 @@ EvalResult evaluate_classifier_views(Classifier& net, const std::vector<DataLoad
       }
       AG_CHECK(samples.empty() || batch->indices == samples,
                "evaluate_classifier_views: the views' batches hold different samples");
-      samples = batch->indices;
+      if (samples.empty()) samples = std::move(batch->indices);  // compared, not copied, after the first view
       Tensor features = net.features(batch->images.to(device));
       Tensor scores = net.criterion()(features);
       score_sum = score_sum.defined() ? add(score_sum, scores) : scores;
